@@ -1,0 +1,1 @@
+"""equipmon collector package."""

@@ -1,0 +1,1 @@
+"""Local process supervision: Mosquitto, InfluxDB and the equipmon services as child processes."""

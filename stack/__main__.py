@@ -1,0 +1,44 @@
+"""``python -m stack``: run the whole equipmon stack locally (see ``--help``)."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+from stack.supervisor import StackOptions, run
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Parse options and run until interrupted."""
+    defaults = StackOptions()
+    parser = argparse.ArgumentParser(prog="python -m stack", description=__doc__)
+    parser.add_argument("--data-dir", type=Path, default=defaults.data_dir)
+    parser.add_argument("--mqtt-port", type=int, default=defaults.mqtt_port)
+    parser.add_argument("--influx-port", type=int, default=defaults.influx_port)
+    parser.add_argument("--api-port", type=int, default=defaults.api_port)
+    parser.add_argument("--no-sims", action="store_true", help="real gateways only")
+    parser.add_argument("--mqtt-url", help="use this broker instead of a local Mosquitto")
+    parser.add_argument("--influx-url", help="use this InfluxDB instead of a local influxd")
+    parser.add_argument("--database-url", help="SQL database (default: SQLite in the data dir)")
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    return run(
+        StackOptions(
+            data_dir=args.data_dir,
+            mqtt_port=args.mqtt_port,
+            influx_port=args.influx_port,
+            api_port=args.api_port,
+            simulators=not args.no_sims,
+            external_mqtt=args.mqtt_url,
+            external_influx=args.influx_url,
+            database_url=args.database_url,
+        )
+    )
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,211 @@
+"""Runs the whole stack on one machine: local Mosquitto and InfluxDB, then the equipmon services.
+
+Each equipmon service is started as ``python -m <package>`` when that package has a ``__main__``
+module; settings reach it through the environment (``EQUIPMON_*`` with ``__`` between section and
+option, the names docker-compose.yml uses too).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import sys
+import threading
+import urllib.request
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from stack.influxdb import InfluxDBServer
+from stack.mosquitto import MosquittoServer
+from stack.process import ManagedProcess, ServiceError, port_open
+
+log = logging.getLogger(__name__)
+
+ROOT = Path(__file__).resolve().parents[1]
+# Each service's command line, in start order. A service whose entry is None has no long-running
+# mode yet (later issues fill them in); the supervisor skips it and says so.
+ServiceCommand = Callable[["StackOptions", str], list[str]] | None
+
+
+def _device_sims_command(options: StackOptions, mqtt_url: str) -> list[str]:
+    host, _, port = mqtt_url.removeprefix("mqtt://").partition(":")
+    return [
+        "-m",
+        "device_sims",
+        "run",
+        str(ROOT / "scenarios" / "demo.yaml"),
+        "--mode",
+        "realtime",
+        "--mqtt-host",
+        host,
+        "--mqtt-port",
+        port or "1883",
+        "--http-url",
+        f"http://127.0.0.1:{options.api_port}",
+        "--ports-file",
+        str(options.data_dir / "sim-ports.json"),
+        "--control-port",
+        "0",
+    ]
+
+
+SERVICE_COMMANDS: dict[str, ServiceCommand] = {
+    "api": None,
+    "collector": None,
+    "analytics": None,
+    "device_sims": _device_sims_command,
+}
+
+
+@dataclass
+class StackOptions:
+    """What to run and where; ports default away from system services (1883, 8086)."""
+
+    data_dir: Path = ROOT / "var"
+    mqtt_port: int = 1884
+    influx_port: int = 8087
+    api_port: int = 8080
+    simulators: bool = True
+    external_mqtt: str | None = None
+    external_influx: str | None = None
+    database_url: str | None = None
+    extra_env: dict[str, str] = field(default_factory=dict)
+
+
+class ServiceProcess(ManagedProcess):
+    """``python -m <package>`` with the stack's environment; ready when its port answers."""
+
+    start_timeout = 60.0
+
+    def __init__(
+        self,
+        name: str,
+        args: list[str],
+        log_path: Path,
+        env: dict[str, str],
+        ready_port: int | None,
+    ) -> None:
+        super().__init__(log_path)
+        self.name = name
+        self.args = args
+        self.env = env
+        self.ready_port = ready_port
+
+    def command(self) -> Sequence[str]:
+        return [sys.executable, *self.args]
+
+    def environment(self) -> dict[str, str]:
+        return {**os.environ, **self.env}
+
+    def is_ready(self) -> bool:
+        return self.ready_port is None or port_open("127.0.0.1", self.ready_port)
+
+
+def available_services(simulators: bool) -> list[str]:
+    """The services that have a long-running command yet (later issues add the rest)."""
+    wanted = [s for s in SERVICE_COMMANDS if simulators or s != "device_sims"]
+    return [s for s in wanted if SERVICE_COMMANDS[s] is not None]
+
+
+def stack_environment(options: StackOptions, mqtt_url: str, influx_url: str) -> dict[str, str]:
+    """The settings every service reads, as environment variables."""
+    data = options.data_dir
+    env = {
+        "EQUIPMON_MQTT__URL": mqtt_url,
+        "EQUIPMON_INFLUX__URL": influx_url,
+        "EQUIPMON_INFLUX__DATABASE": "equipmon",
+        "EQUIPMON_API__URL": f"http://127.0.0.1:{options.api_port}",
+        "EQUIPMON_API__PORT": str(options.api_port),
+        "EQUIPMON_DATA_DIR": str(data),
+        "DATABASE_URL": options.database_url or f"sqlite:///{data / 'equipmon.db'}",
+    }
+    env.update(options.extra_env)
+    return env
+
+
+def _start_infrastructure(options: StackOptions, children: list[ManagedProcess]) -> tuple[str, str]:
+    """Start (or adopt) the broker and InfluxDB; return their URLs."""
+    if options.external_mqtt:
+        mqtt_url = options.external_mqtt
+    else:
+        broker = MosquittoServer(options.data_dir / "mosquitto", port=options.mqtt_port)
+        children.append(broker)
+        broker.start()
+        mqtt_url = broker.url
+    if options.external_influx:
+        return mqtt_url, options.external_influx
+    influx = InfluxDBServer(options.data_dir / "influxdb", port=options.influx_port)
+    children.append(influx)
+    influx.start()
+    _create_database(influx.url, "equipmon")
+    return mqtt_url, influx.url
+
+
+def _start_services(
+    options: StackOptions, mqtt_url: str, env: dict[str, str], children: list[ManagedProcess]
+) -> list[ServiceProcess]:
+    started = []
+    for name in available_services(options.simulators):
+        command = SERVICE_COMMANDS[name]
+        assert command is not None
+        port = options.api_port if name == "api" else None
+        log_path = options.data_dir / "logs" / f"{name}.log"
+        service = ServiceProcess(name, command(options, mqtt_url), log_path, env, port)
+        children.append(service)
+        service.start()
+        started.append(service)
+    return started
+
+
+def _print_banner(
+    options: StackOptions, mqtt_url: str, influx_url: str, services: list[ServiceProcess]
+) -> None:
+    print(f"equipmon is running (data in {options.data_dir})")
+    print(f"  MQTT broker:  {mqtt_url}")
+    print(f"  InfluxDB:     {influx_url}  (database 'equipmon')")
+    for service in services:
+        print(f"  {service.name}: running, pid {service.pid}, log {service.log_path}")
+    missing = [name for name, command in SERVICE_COMMANDS.items() if command is None]
+    if missing:
+        print(f"  not yet available as services: {', '.join(missing)}")
+    if any(s.name == "api" for s in services):
+        print(f"  Dashboard:    http://127.0.0.1:{options.api_port}/")
+    print("Press Ctrl-C to stop.", flush=True)
+
+
+def run(options: StackOptions) -> int:
+    """Start everything, print where to look, and stop every child on Ctrl-C or SIGTERM."""
+    options.data_dir.mkdir(parents=True, exist_ok=True)
+    children: list[ManagedProcess] = []
+    stop = threading.Event()
+    # Handlers for both: a shell's background job starts with SIGINT ignored, and the supervisor
+    # must still stop its children on Ctrl-C or a service manager's SIGTERM.
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    try:
+        mqtt_url, influx_url = _start_infrastructure(options, children)
+        env = stack_environment(options, mqtt_url, influx_url)
+        services = _start_services(options, mqtt_url, env, children)
+        _print_banner(options, mqtt_url, influx_url, services)
+        while not stop.wait(1.0):
+            for child in children:
+                if not child.is_running():
+                    log.error("%s exited; see %s", child.name, child.log_path)
+                    return 1
+        return 0
+    except ServiceError as exc:
+        log.error("%s", exc)
+        return 1
+    finally:
+        for child in reversed(children):
+            child.stop()
+        print("equipmon stopped.")
+
+
+def _create_database(url: str, name: str) -> None:
+    body = f"q=CREATE DATABASE {name}".encode()
+    request = urllib.request.Request(f"{url}/query", data=body, method="POST")  # noqa: S310
+    with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310
+        response.read()

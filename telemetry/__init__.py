@@ -1,0 +1,1 @@
+"""Shared reading contract: the Reading model, payload codecs, topic helpers and InfluxDB access."""

@@ -1,0 +1,1 @@
+"""Payload codecs: JSON (single reading and batch) and InfluxDB line protocol."""

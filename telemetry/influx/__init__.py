@@ -1,0 +1,1 @@
+"""InfluxDB access: settings, the client (write and InfluxQL read) and failure classification."""
