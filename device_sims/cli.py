@@ -1,0 +1,237 @@
+"""Command line: run a scenario, list machine types and faults, inject/clear faults, sample."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import signal
+import sys
+from collections.abc import Callable
+from dataclasses import replace
+from pathlib import Path
+from typing import IO, Any
+
+from device_sims.control import call
+from device_sims.engine import Simulation, make_asset
+from device_sims.environment import Ambient, SiteClimate
+from device_sims.faults import FAULTS, FaultSpec
+from device_sims.fleet import TransportOptions
+from device_sims.formats import json_single, line_protocol, serial_frame
+from device_sims.machines import MACHINE_TYPES
+from device_sims.runner import MODES, Runner, RunOptions
+from device_sims.scenario import ScenarioError, load_scenario
+from device_sims.timefmt import parse_duration_ns, parse_time_ns
+
+DEFAULT_CONTROL = "http://127.0.0.1:8765"
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m device_sims", description=__doc__)
+    parser.add_argument("--log-level", default="INFO")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="run a scenario")
+    run.add_argument("scenario", type=Path)
+    run.add_argument("--mode", choices=MODES, default="accelerated")
+    run.add_argument("--seed", type=int, help="override the scenario seed")
+    run.add_argument(
+        "--speed",
+        type=float,
+        default=1440.0,
+        help="accelerated: simulated seconds per wall second (1440 = 1 day/min)",
+    )
+    run.add_argument("--start", help="simulated start (RFC 3339); default: the scenario's")
+    run.add_argument("--duration", help="simulated duration, e.g. 14d (default: scenario's)")
+    run.add_argument("--out", help="backfill stream output: a file, or - for stdout")
+    run.add_argument("--format", choices=("jsonl", "lp"), default="jsonl")
+    run.add_argument(
+        "--to-transports",
+        action="store_true",
+        help="backfill: send through the scenario's transports too",
+    )
+    run.add_argument("--truth", type=Path, help="ground-truth file (JSON lines)")
+    run.add_argument("--mqtt-host")
+    run.add_argument("--mqtt-port", type=int)
+    run.add_argument("--mqtt-prefix")
+    run.add_argument("--http-url", help="API base URL for HTTP gateways")
+    run.add_argument("--token", help="bearer token for HTTP gateways")
+    run.add_argument(
+        "--serial-listen",
+        action="append",
+        default=[],
+        metavar="LINE=URL",
+        help="serve a serial line on socket://host:port instead of a pty",
+    )
+    run.add_argument("--control-port", type=int, default=8765, help="0 = any free port")
+    run.add_argument(
+        "--ports-file", type=Path, help="write serial/modbus/control addresses here as JSON"
+    )
+
+    sub.add_parser("list", help="machine types, their sensors, and fault kinds")
+
+    for name in ("inject", "clear"):
+        cmd = sub.add_parser(name, help=f"{name} a fault on a running simulation")
+        cmd.add_argument("asset")
+        cmd.add_argument("kind", nargs="?" if name == "clear" else None)
+        cmd.add_argument("--control", default=DEFAULT_CONTROL)
+        if name == "inject":
+            cmd.add_argument("--severity", type=float, default=1.0)
+            cmd.add_argument("--ramp")
+            cmd.add_argument("--growth", type=float)
+            cmd.add_argument("--sensor")
+            cmd.add_argument("--param", action="append", default=[], metavar="KEY=VALUE")
+        else:
+            cmd.add_argument("--id")
+    status = sub.add_parser("status", help="status of a running simulation")
+    status.add_argument("--control", default=DEFAULT_CONTROL)
+
+    sample = sub.add_parser("sample", help="print what one asset of a type emits")
+    sample.add_argument("machine_type", choices=sorted(MACHINE_TYPES))
+    sample.add_argument("--count", type=int, default=10)
+    sample.add_argument("--interval", default="10s")
+    sample.add_argument("--seed", type=int, default=1)
+    sample.add_argument("--start", default="2026-11-23T08:00:00Z")
+    sample.add_argument("--format", choices=("json", "lp", "serial"), default="json")
+    sample.add_argument("--fault", help="kind[:severity], active from the first reading")
+    return parser
+
+
+def _cmd_list(out: IO[str]) -> int:
+    for name, cls in MACHINE_TYPES.items():
+        out.write(f"{name}: {cls.DESCRIPTION}\n")
+        for spec in cls.SENSORS:
+            out.write(f"    {spec.name:<20} {spec.unit}\n")
+        out.write(f"    faults: {', '.join(sorted(cls.FAULTS))} + sensor faults\n")
+    out.write("\nfaults:\n")
+    for info in FAULTS.values():
+        out.write(f"  {info.kind} ({info.category}, ramp {info.ramp}): {info.signature}\n")
+    return 0
+
+
+def _cmd_sample(args: argparse.Namespace, out: IO[str]) -> int:
+    start = parse_time_ns(args.start, 0)
+    asset = make_asset(
+        name=f"{args.machine_type}-01",
+        site="plant-a",
+        machine_type=args.machine_type,
+        seed=args.seed,
+        start_ns=start,
+        interval_ns=parse_duration_ns(args.interval),
+        ambient=Ambient(SiteClimate(indoor=True), args.seed),
+    )
+    sim = Simulation([asset], start)
+    if args.fault:
+        kind, _, severity = args.fault.partition(":")
+        sim.add_fault(
+            FaultSpec(asset=asset.name, kind=kind, onset_ns=start, severity=float(severity or 1.0))
+        )
+    seq = 0
+    for sample in sim.run_until(start + asset.interval_ns * args.count):
+        if args.format == "lp":
+            out.write(line_protocol(sample) + "\n")
+        elif args.format == "serial":
+            out.write(serial_frame(sample.asset, seq, sample.sensors, sample.time_ns).decode())
+            seq += 1
+        else:
+            out.write(json_single(sample).decode() + "\n")
+    return 0
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    scenario = load_scenario(args.scenario)
+    if args.seed is not None:
+        scenario = replace(scenario, seed=args.seed)
+    out: Any = None
+    if args.out == "-" or (args.mode == "backfill" and not args.out and not args.to_transports):
+        out = sys.stdout.buffer
+    elif args.out:
+        out = open(args.out, "wb")  # noqa: SIM115 - closed below
+    listen = dict(item.split("=", 1) for item in args.serial_listen)
+    runner = Runner(
+        scenario,
+        RunOptions(
+            mode=args.mode,
+            speed=args.speed,
+            start_ns=parse_time_ns(args.start, 0) if args.start else None,
+            duration_ns=parse_duration_ns(args.duration) if args.duration else None,
+            out=out,
+            out_format=args.format,
+            use_transports=args.mode != "backfill" or args.to_transports,
+            truth_path=args.truth,
+            control_port=args.control_port,
+            ports_file=args.ports_file,
+        ),
+        TransportOptions(
+            mqtt_host=args.mqtt_host,
+            mqtt_port=args.mqtt_port,
+            mqtt_prefix=args.mqtt_prefix,
+            http_url=args.http_url,
+            token=args.token,
+            block=args.mode == "backfill",
+            serial_listen=listen,
+        ),
+    )
+
+    def _stop(signum: int, frame: object) -> None:
+        runner.stop_event.set()
+
+    signal.signal(signal.SIGINT, _stop)
+    signal.signal(signal.SIGTERM, _stop)
+    runner.start()
+    for key, url in runner.endpoints.items():
+        logging.info("%s: %s", key, url)
+    try:
+        count = runner.run()
+    finally:
+        runner.close()
+        if out is not None and out is not sys.stdout.buffer:
+            out.close()
+    logging.info("done: %d readings; %s", count, json.dumps(runner.stats()))
+    return 0
+
+
+def _cmd_inject(args: argparse.Namespace) -> int:
+    body: dict[str, Any] = {"asset": args.asset, "kind": args.kind, "severity": args.severity}
+    for key in ("ramp", "growth", "sensor"):
+        if getattr(args, key) is not None:
+            body[key] = getattr(args, key)
+    body["params"] = {k: float(v) for k, v in (p.split("=", 1) for p in args.param)}
+    print(json.dumps(call(args.control, "/faults", body)))
+    return 0
+
+
+def _cmd_clear(args: argparse.Namespace) -> int:
+    body = {"asset": args.asset, "kind": args.kind, "id": args.id}
+    print(json.dumps(call(args.control, "/faults/clear", body)))
+    return 0
+
+
+def _cmd_status(args: argparse.Namespace) -> int:
+    print(json.dumps(call(args.control, "/status"), indent=2))
+    return 0
+
+
+_COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
+    "list": lambda args: _cmd_list(sys.stdout),
+    "sample": lambda args: _cmd_sample(args, sys.stdout),
+    "status": _cmd_status,
+    "inject": _cmd_inject,
+    "clear": _cmd_clear,
+    "run": _cmd_run,
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point; returns the process exit code."""
+    args = _parser().parse_args(argv)
+    logging.basicConfig(
+        level=args.log_level.upper(),
+        stream=sys.stderr,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        return _COMMANDS[args.command](args)
+    except (ScenarioError, ValueError, RuntimeError, OSError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2

@@ -1,0 +1,182 @@
+"""Running a scenario in one of three time modes.
+
+- backfill: simulated time runs as fast as the CPU allows from the scenario start for its
+  duration; readings go to a stream (stdout or file) or through the transports (which then
+  block instead of dropping). Never reads the wall clock for data.
+- accelerated: simulated time runs ``speed`` times faster than the wall clock (default 1440:
+  one simulated day per minute); readings carry explicit simulated timestamps.
+- realtime: simulated time is the wall clock; runs until stopped (or for ``duration``).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any
+
+from device_sims.control import ControlServer
+from device_sims.engine import Sample, Simulation
+from device_sims.fleet import TransportOptions, build_simulation, build_transports
+from device_sims.formats import json_single, line_protocol
+from device_sims.scenario import Scenario
+from device_sims.timefmt import NS_PER_S
+from device_sims.transports.base import Transport
+from device_sims.truth import write_truth
+
+log = logging.getLogger(__name__)
+
+MODES = ("realtime", "accelerated", "backfill")
+_TICK_NS = NS_PER_S  # how often (simulated) gateways get a chance to close old batches
+
+
+@dataclass
+class RunOptions:
+    """How to run: mode, timing, outputs and control."""
+
+    mode: str = "backfill"
+    speed: float = 1440.0
+    start_ns: int | None = None
+    duration_ns: int | None = None
+    out: IO[bytes] | None = None  # stream output (backfill), JSON lines or line protocol
+    out_format: str = "jsonl"
+    use_transports: bool = True
+    truth_path: Path | None = None
+    control_port: int | None = None
+    ports_file: Path | None = None
+
+
+class Runner:
+    """One run of a scenario: simulation, transports, control, ground truth."""
+
+    def __init__(
+        self, scenario: Scenario, options: RunOptions, transport_options: TransportOptions
+    ) -> None:
+        if options.mode not in MODES:
+            raise ValueError(f"mode must be one of {MODES}")
+        self.scenario = scenario
+        self.options = options
+        start = options.start_ns
+        if start is None and options.mode == "realtime":
+            start = (time.time_ns() // NS_PER_S + 1) * NS_PER_S
+        self.sim: Simulation = build_simulation(scenario, start)
+        self.start_ns = self.sim.start_ns
+        duration = options.duration_ns
+        if duration is None and options.mode != "realtime":
+            duration = scenario.duration_ns
+        self.end_ns = None if duration is None else self.start_ns + duration
+        self.sites = {a.name: a.site for a in scenario.assets}
+        self.by_asset: dict[str, Transport] = {}
+        self.transports: dict[str, Transport] = {}
+        if options.use_transports:
+            self.by_asset, self.transports = build_transports(scenario, transport_options)
+        self.control: ControlServer | None = None
+        self.stop_event = threading.Event()
+        self.count = 0
+        self.endpoints: dict[str, str] = {}
+
+    def stats(self) -> dict[str, Any]:
+        """Counters of every transport, and readings generated."""
+        return {"readings": self.count, **{k: t.stats() for k, t in self.transports.items()}}
+
+    def write_truth(self) -> None:
+        """Rewrite the ground-truth file (if one was asked for)."""
+        if self.options.truth_path is not None:
+            until = self.end_ns if self.end_ns is not None else max(self.sim.now_ns, 1) + 1
+            with self.sim.lock:
+                faults = list(self.sim.faults)
+            if self.options.mode == "realtime":
+                until = max(until, self.sim.now_ns + 1)
+            write_truth(self.options.truth_path, faults, self.sites, until)
+
+    def start(self) -> None:
+        """Open transports and the control API; publish their addresses."""
+        for transport in self.transports.values():
+            transport.start()
+        for key, transport in self.transports.items():
+            url = getattr(transport, "url", None)
+            if url:
+                self.endpoints[key] = url
+        if self.options.control_port is not None and self.options.mode != "backfill":
+            self.control = ControlServer(
+                self.sim, self.options.control_port, self.stats, self.write_truth
+            )
+            self.control.start()
+            self.endpoints["control"] = self.control.url
+        if self.options.ports_file is not None:
+            self.options.ports_file.write_text(json.dumps(self.endpoints, indent=2) + "\n")
+        self.write_truth()
+
+    def _emit(self, sample: Sample) -> None:
+        out = self.options.out
+        if out is not None:
+            if self.options.out_format == "lp":
+                out.write(line_protocol(sample).encode() + b"\n")
+            else:
+                out.write(json_single(sample) + b"\n")
+        transport = self.by_asset.get(sample.asset)
+        if transport is not None:
+            transport.send(sample)
+
+    def run(self, on_sample: Callable[[Sample], None] | None = None) -> int:
+        """Run until the end time or until stop_event; returns readings generated."""
+        sim, mode = self.sim, self.options.mode
+        pace = mode != "backfill"
+        speed = 1.0 if mode == "realtime" else self.options.speed
+        wall0 = time.monotonic()
+        next_tick = self.start_ns + _TICK_NS
+        while not self.stop_event.is_set():
+            due = sim.next_time_ns()
+            if self.end_ns is not None and due >= self.end_ns:
+                break
+            if pace:
+                delay = wall0 + (due - self.start_ns) / NS_PER_S / speed - time.monotonic()
+                if delay > 0 and self.stop_event.wait(min(delay, 0.25)):
+                    break
+                if delay > 0.25:
+                    continue  # re-check: keeps the control API and stop responsive
+            sample = sim.step()
+            if due >= next_tick:
+                for transport in self.transports.values():
+                    transport.tick(due)
+                next_tick = due + _TICK_NS
+            if sample is None:
+                continue
+            self.count += 1
+            self._emit(sample)
+            if on_sample is not None:
+                on_sample(sample)
+        if self.end_ns is not None and not self.stop_event.is_set():
+            sim.now_ns = self.end_ns
+        return self.count
+
+    def close(self, flush_timeout_s: float = 10.0) -> None:
+        """Flush transports, write the ground truth, release everything."""
+        for key, transport in self.transports.items():
+            if not transport.flush(flush_timeout_s):
+                log.warning("%s: not everything was delivered before shutdown", key)
+        if self.options.out is not None:
+            self.options.out.flush()
+        self.write_truth()
+        if self.control is not None:
+            self.control.close()
+        for transport in self.transports.values():
+            transport.close()
+
+
+def backfill_bytes(scenario: Scenario, out_format: str = "jsonl") -> bytes:
+    """A whole backfill as bytes, without transports (tests and tools)."""
+    import io
+
+    buffer = io.BytesIO()
+    runner = Runner(
+        scenario,
+        RunOptions(mode="backfill", out=buffer, out_format=out_format, use_transports=False),
+        TransportOptions(),
+    )
+    runner.run()
+    return buffer.getvalue()
