@@ -1,0 +1,5 @@
+"""``python -m analytics`` entry point."""
+
+from analytics.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,58 @@
+"""Command line: ``python -m analytics replay|evaluate`` (subcommands; ``run`` comes later)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from analytics.data import read_sensor_csv
+from analytics.evaluate import evaluate, format_report
+from analytics.replay import replay, write_decisions
+
+logger = logging.getLogger(__name__)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser with one subcommand per action."""
+    parser = argparse.ArgumentParser(prog="python -m analytics", description=__doc__)
+    parser.add_argument("-v", "--verbose", action="store_true", help="log progress")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    rep = sub.add_parser("replay", help="fit on the first rows of a CSV, stream the rest")
+    rep.add_argument("input", type=Path, help="CSV with a header, a time column and sensors")
+    rep.add_argument("--train-rows", type=int, required=True, help="rows used for fitting")
+    rep.add_argument("--out", type=Path, required=True, help="output CSV (datetime;anomaly;score)")
+    rep.add_argument("--time-col", default="datetime", help="name of the time column")
+
+    ev = sub.add_parser("evaluate", help="SKAB-style evaluation of the default settings")
+    ev.add_argument("root", type=Path, help="dataset folder holding valve1/ and anomaly-free/")
+    ev.add_argument("--train-rows", type=int, default=400, help="rows fitted per file")
+    ev.add_argument("--json", action="store_true", help="print the figures as JSON")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point; returns the process exit code."""
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        if args.command == "replay":
+            table = read_sensor_csv(args.input, time_col=args.time_col)
+            result = replay(table, args.train_rows)
+            write_decisions(args.out, table, result)
+            logger.info("wrote %s (%d alarm rows)", args.out, int(result.alarm.sum()))
+        elif args.command == "evaluate":
+            report = evaluate(args.root, train_rows=args.train_rows)
+            text = json.dumps(report.as_dict(), indent=2) if args.json else format_report(report)
+            sys.stdout.write(text + "\n")
+    except (OSError, ValueError) as exc:
+        sys.stderr.write(f"error: {exc}\n")
+        return 2
+    return 0

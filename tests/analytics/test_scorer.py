@@ -1,0 +1,58 @@
+"""Streaming scorer: decisions, explanations, gated drift baseline."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from analytics.drift import AdaptiveBaseline
+from analytics.scorer import StreamingScorer
+from tests.analytics.helpers import SENSORS, make_correlated_rows
+
+
+def fitted(values: np.ndarray, times: np.ndarray, **kwargs: object) -> StreamingScorer:
+    return StreamingScorer(**kwargs).fit(values[:400], times[:400], SENSORS)  # type: ignore[arg-type]
+
+
+def test_step_fault_raises_alarm_and_names_the_sensor() -> None:
+    values, times = make_correlated_rows(900, seed=3)
+    values[600:, 3] += 3.0  # temperature jumps by 15 noise sd
+    scorer = fitted(values, times)
+    decisions = [scorer.update(values[k], times[k]) for k in range(400, 900)]
+    before = [d for d in decisions if d.time_s < 600]
+    after = [d for d in decisions if d.time_s >= 640]
+    assert sum(d.alarm for d in before) / len(before) < 0.1
+    assert all(d.alarm for d in after)
+    assert all(d.top_sensors[0][0] == "temperature" for d in after)
+    assert after[0].health < 50 < np.median([d.health for d in before])
+
+
+def test_baseline_follows_slow_drift_but_freezes_on_a_fault() -> None:
+    baseline = AdaptiveBaseline(tau_s=100.0)
+    baseline.start(np.zeros(2), 0.0)
+    for t in range(1, 1001):
+        baseline.update(np.array([0.001 * t, 5.0]), float(t), frozen=np.array([False, True]))
+    assert abs(baseline.center[0] - 1.0) < 0.15  # follows the ramp within its lag
+    assert baseline.center[1] == 0.0  # frozen feature never learned the fault
+
+
+def test_lag_free_baseline_has_no_steady_lag_on_a_ramp() -> None:
+    plain = AdaptiveBaseline(tau_s=100.0, lag_free=False)
+    brown = AdaptiveBaseline(tau_s=100.0, lag_free=True)
+    for b in (plain, brown):
+        b.start(np.zeros(1), 0.0)
+        for t in range(1, 2001):
+            b.update(np.array([0.01 * t]), float(t), frozen=False)
+    assert abs(plain.center[0] - 20.0) > 0.9  # EWMA lags rate * tau = 1.0
+    assert abs(brown.center[0] - 20.0) < 0.05
+
+
+def test_slowly_developing_fault_is_not_absorbed_by_the_baseline() -> None:
+    values, times = make_correlated_rows(3000, seed=5)
+    # Temperature creeps up by 20 noise sd over 40 minutes; a baseline that kept learning
+    # would trail it by only rate * tau (about 4 sd) and could settle below the threshold.
+    values[600:, 3] += np.linspace(0, 4.0, 2400)
+    scorer = fitted(values, times)
+    decisions = [scorer.update(values[k], times[k]) for k in range(400, 3000)]
+    assert all(d.alarm for d in decisions[-300:])
+    assert decisions[-1].baseline_frozen
+    assert max(scorer.baseline_shift(), key=lambda s: scorer.baseline_shift()[s]) == "temperature"
