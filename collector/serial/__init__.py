@@ -1,0 +1,1 @@
+"""Serial sources: ASCII line frames and Modbus RTU polling over pyserial URLs."""
