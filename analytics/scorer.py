@@ -25,7 +25,8 @@ from analytics.alarm import (
 )
 from analytics.detectors import DEFAULT_DETECTOR, BaseDetector, RobustStandardizer, make_detector
 from analytics.drift import AdaptiveBaseline
-from analytics.features import CausalFeatures
+from analytics.features import PER_SENSOR, CausalFeatures
+from analytics.relations import RelationResiduals
 
 logger = logging.getLogger(__name__)
 
@@ -65,7 +66,11 @@ class StreamingScorer:
         raw_scale_factor: float = 1.0,
         freeze_z: float | None = 3.0,
         lag_free: bool = False,
+        relations: bool = True,
+        relation_min_r2: float = 0.5,
     ) -> None:
+        self.relations = relations
+        self.relation_min_r2 = relation_min_r2
         self.freeze_z = freeze_z
         self.lag_free = lag_free
         self.raw_scale_factor = raw_scale_factor
@@ -116,6 +121,7 @@ class StreamingScorer:
         self.training_scores_ = self.detector_.score_samples(self.scaler_.transform(resid))
         self.threshold_ = baseline_threshold(self.calibration_scores_, self.policy_)
         self.sensor_weights_ = self.features_.sensor_weights(len(self.sensors_))
+        self._fit_relations(feats[keep])
         self.alarm_ = AlarmStateMachine(self.threshold_, self.policy_)
         logger.info(
             "fitted %s on %d rows, %d features, threshold %.4g",
@@ -125,6 +131,34 @@ class StreamingScorer:
             self.threshold_,
         )
         return self
+
+    def _levels(self, feats: FloatArray) -> tuple[FloatArray, FloatArray]:
+        """(level, high-pass level) columns per sensor from feature rows."""
+        n, per = len(self.sensors_), len(PER_SENSOR)
+        block = feats[:, : n * per]
+        return block[:, 0::per], block[:, 1::per]
+
+    def _fit_relations(self, feats: FloatArray) -> None:
+        """Fit the relation channel and its own threshold (on the same quantile rule)."""
+        self.relations_: RelationResiduals | None = None
+        if not self.relations or len(self.sensors_) < 2:
+            return
+        levels, highpass = self._levels(feats)
+        rel = RelationResiduals(self.relation_min_r2).fit(highpass, levels)
+        if not rel.scored_.any():
+            return
+        self.relations_ = rel
+        # A residual of 3 robust sd is the least we call broken, whatever 400 rows showed.
+        self.relation_threshold_ = max(
+            baseline_threshold(rel.score_samples(levels), self.policy_), 9.0
+        )
+
+    def _relation_ratio(self, feats: FloatArray) -> float:
+        """Relation score as a fraction of its threshold (0 without a relation channel)."""
+        if self.relations_ is None:
+            return 0.0
+        levels, _ = self._levels(feats.reshape(1, -1))
+        return float(self.relations_.score_samples(levels)[0]) / self.relation_threshold_
 
     def _scale_floor(self, vals: FloatArray) -> FloatArray:
         """Smallest scale per feature: the raw sensor's robust spread in training.
@@ -161,11 +195,18 @@ class StreamingScorer:
         """Score one row (values in ``sensors_`` order) and advance the alarm state."""
         feats = self.features_.update(np.asarray(row, dtype=np.float64), time_s)
         z = self.scaler_.transform((feats - self.baseline_.center).reshape(1, -1))
-        score = float(self.detector_.score_samples(z)[0])
+        level_score = float(self.detector_.score_samples(z)[0])
+        rel_ratio = self._relation_ratio(feats)
+        # One alarm on the larger of the two channels, each measured against its own threshold.
+        score = max(level_score, rel_ratio * self.threshold_)
         state = self.alarm_.update(score, time_s)
         frozen = self.alarm_.elevated(score)
+        broken = rel_ratio >= self.policy_.elevated_ratio
         mask: bool | npt.NDArray[np.bool_] = frozen
-        if frozen and self.freeze_z is not None:
+        if broken:
+            # Regime awareness: while the relations among sensors are broken nothing is learned.
+            mask = True
+        elif frozen and self.freeze_z is not None:
             # Only the features that are themselves out of their normal range stop learning;
             # unrelated sensors keep following their drift, so the alarm can clear once the
             # faulty ones return instead of latching on everything that moved meanwhile.

@@ -12,6 +12,7 @@ import pandas as pd
 import pytest
 
 from analytics.cli import main
+from analytics.evaluate import Report, evaluate
 from tests.analytics.helpers import make_correlated_rows, write_csv
 
 SKAB = Path("/work/shared/datasets/skab")
@@ -90,17 +91,34 @@ def test_evaluate_json_reports_all_figures(capsys: pytest.CaptureFixture[str]) -
     assert report["drift_time_in_alarm"] is not None
 
 
-@pytest.mark.xfail(strict=True, reason="acceptance targets not reached yet; see docs/analytics.md")
-def test_evaluate_meets_the_acceptance_targets() -> None:
-    from analytics.evaluate import evaluate
+@pytest.fixture(scope="module")
+def skab_report() -> Report:
+    """One evaluation of the frozen defaults shared by the acceptance checks (about 10 s)."""
+    return evaluate(SKAB)
 
-    report = evaluate(SKAB)
-    assert report.f1 >= 0.80
-    assert report.far <= 0.13
-    assert report.segments_detected >= 15
-    assert report.median_delay_s is not None
-    assert report.median_delay_s < 30
-    assert report.drift_false_alarm_events_per_hour is not None
-    assert report.drift_false_alarm_events_per_hour < 2
-    assert report.drift_time_in_alarm is not None
-    assert report.drift_time_in_alarm < 0.10
+
+def test_evaluate_meets_the_met_acceptance_targets(skab_report: Report) -> None:
+    assert skab_report.segments_detected >= 15
+    assert skab_report.drift_false_alarm_events_per_hour is not None
+    assert skab_report.drift_false_alarm_events_per_hour < 2
+
+
+UNMET = "acceptance target not reached yet; see docs/analytics.md"
+
+
+@pytest.mark.xfail(strict=True, reason=UNMET)
+def test_evaluate_f1_and_far_targets(skab_report: Report) -> None:
+    assert skab_report.f1 >= 0.80
+    assert skab_report.far <= 0.13
+
+
+@pytest.mark.xfail(strict=True, reason=UNMET)
+def test_evaluate_detection_delay_target(skab_report: Report) -> None:
+    assert skab_report.median_delay_s is not None
+    assert skab_report.median_delay_s < 30
+
+
+@pytest.mark.xfail(strict=True, reason=UNMET)
+def test_evaluate_drift_time_in_alarm_target(skab_report: Report) -> None:
+    assert skab_report.drift_time_in_alarm is not None
+    assert skab_report.drift_time_in_alarm < 0.10
