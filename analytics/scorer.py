@@ -26,11 +26,18 @@ from analytics.alarm import (
 from analytics.detectors import DEFAULT_DETECTOR, BaseDetector, RobustStandardizer, make_detector
 from analytics.drift import AdaptiveBaseline
 from analytics.features import PER_SENSOR, CausalFeatures
+from analytics.level import SensorLevels
 from analytics.relations import RelationResiduals
 
 logger = logging.getLogger(__name__)
 
 FloatArray = npt.NDArray[np.float64]
+
+# Alarm policy of the per-sensor level channel: its score is a max over sensors of nearly
+# Gaussian z values, so a tail quantile of 0.995 of the training scores is estimable from a few
+# hundred rows; 5 s on-delay / 30 s off-delay are within the ISA-18.2 / EEMUA 191 range.
+SENSOR_POLICY = AlarmPolicy(threshold_quantile=0.995, on_delay_s=5.0, off_delay_s=30.0)
+LEVEL_CHANNELS = ("sensor", "detector")
 
 
 @dataclass(frozen=True)
@@ -68,7 +75,15 @@ class StreamingScorer:
         lag_free: bool = False,
         relations: bool = True,
         relation_min_r2: float = 0.5,
+        level: str = "sensor",
+        sensor_levels: SensorLevels | None = None,
     ) -> None:
+        # ``level``: "sensor" = per-sensor level channel (analytics.level, the default);
+        # "detector" = multivariate detector on EWMA features with a gated baseline (session 1).
+        if level not in LEVEL_CHANNELS:
+            raise ValueError(f"level must be one of {LEVEL_CHANNELS}, got {level!r}")
+        self.level = level
+        self.sensor_levels = sensor_levels
         self.relations = relations
         self.relation_min_r2 = relation_min_r2
         self.freeze_z = freeze_z
@@ -92,10 +107,13 @@ class StreamingScorer:
         if vals.ndim != 2 or vals.shape[1] != len(sensors) or len(times) != len(vals):
             raise ValueError("values must be (n_rows, len(sensors)) with one time per row")
         self.sensors_ = list(sensors)
-        self.policy_ = self.policy or AlarmPolicy()
         self.features_ = copy.deepcopy(self.features) if self.features else CausalFeatures()
         self.features_.reset()
         feats = self.features_.transform(vals, times)
+        self.level_: SensorLevels | None = None
+        if self.level == "sensor":
+            return self._fit_sensor_levels(vals, times, feats)
+        self.policy_ = self.policy or AlarmPolicy()
         # The baseline runs through training exactly as it will live, so the detector learns
         # the residuals (features minus baseline) that it will be asked to score.
         self.baseline_ = AdaptiveBaseline(
@@ -130,6 +148,24 @@ class StreamingScorer:
             z.shape[1],
             self.threshold_,
         )
+        return self
+
+    def _fit_sensor_levels(self, vals: FloatArray, times: FloatArray, feats: FloatArray) -> Self:
+        # Per-sensor level channel, its threshold (training-score quantile rule) and relations.
+        self.policy_ = self.policy or SENSOR_POLICY
+        self.level_ = copy.deepcopy(self.sensor_levels or SensorLevels()).fit(vals, times)
+        # The training tail, but never below the Gaussian one (few effective training samples).
+        gauss = self.level_.gaussian_quantile(self.policy_.threshold_quantile)
+        self.threshold_ = max(
+            baseline_threshold(self.level_.training_scores_, self.policy_),
+            gauss * self.policy_.threshold_margin,
+        )
+        self.training_scores_ = self.level_.row_scores_
+        self.sensor_weights_ = np.eye(len(self.sensors_))
+        keep = times - times[0] >= self.warmup_s
+        self._fit_relations(feats[keep] if keep.sum() >= max(20, len(times) // 2) else feats)
+        self.alarm_ = AlarmStateMachine(self.threshold_, self.policy_)
+        logger.info("fitted sensor levels on %d rows, threshold %.4g", len(vals), self.threshold_)
         return self
 
     def _levels(self, feats: FloatArray) -> tuple[FloatArray, FloatArray]:
@@ -194,6 +230,8 @@ class StreamingScorer:
     def update(self, row: npt.ArrayLike, time_s: float) -> Decision:
         """Score one row (values in ``sensors_`` order) and advance the alarm state."""
         feats = self.features_.update(np.asarray(row, dtype=np.float64), time_s)
+        if self.level_ is not None:
+            return self._update_sensor_levels(row, time_s, feats)
         z = self.scaler_.transform((feats - self.baseline_.center).reshape(1, -1))
         level_score = float(self.detector_.score_samples(z)[0])
         rel_ratio = self._relation_ratio(feats)
@@ -223,6 +261,33 @@ class StreamingScorer:
             baseline_frozen=frozen,
         )
 
+    def _update_sensor_levels(
+        self, row: npt.ArrayLike, time_s: float, feats: FloatArray
+    ) -> Decision:
+        assert self.level_ is not None
+        rel_ratio = self._relation_ratio(feats)
+        # Regime awareness: while the relations among sensors are broken nothing is learned.
+        broken = rel_ratio >= self.policy_.elevated_ratio
+        z = self.level_.update(row, time_s, learn=not broken)
+        level_score = float(np.abs(z).max())
+        score = max(level_score, rel_ratio * self.threshold_)
+        state = self.alarm_.update(score, time_s)
+        shares = self.level_.contributions(z)[0]
+        if self.relations_ is not None and rel_ratio * self.threshold_ > level_score:
+            levels, _ = self._levels(feats.reshape(1, -1))
+            shares = self.relations_.contributions(levels)[0]
+        order = np.argsort(shares)[::-1][: self.top_k]
+        return Decision(
+            time_s=time_s,
+            score=score,
+            threshold=self.threshold_,
+            state=state,
+            alarm=self.alarm_.alarm,
+            health=health_score(score, self.threshold_),
+            top_sensors=tuple((self.sensors_[i], round(float(shares[i]), 4)) for i in order),
+            baseline_frozen=bool(broken or (np.abs(z) >= self.level_.freeze_z).any()),
+        )
+
     def _top_sensors(self, z: FloatArray) -> tuple[tuple[str, float], ...]:
         per_sensor = (self.detector_.contributions(z) @ self.sensor_weights_)[0]
         order = np.argsort(per_sensor)[::-1][: self.top_k]
@@ -236,6 +301,9 @@ class StreamingScorer:
 
     def baseline_shift(self) -> dict[str, float]:
         """Largest baseline move per sensor since training, in training robust-scale units."""
+        if self.level_ is not None:
+            shift = self.level_.baseline_shift()
+            return {s: round(float(v), 3) for s, v in zip(self.sensors_, shift, strict=True)}
         moved = np.abs(self.baseline_.offset) / self.scaler_.scale_
         per_sensor = np.max(moved[:, None] * (self.sensor_weights_ > 0), axis=0)
         return {s: round(float(v), 3) for s, v in zip(self.sensors_, per_sensor, strict=True)}

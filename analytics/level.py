@@ -1,0 +1,170 @@
+"""Per-sensor level channel: short mean minus a lagged, gated slow baseline, in adaptive units.
+
+For each sensor, every row::
+
+    feature = mean of the last ``window_s`` seconds - slow EWMA baseline (tau ``baseline_tau_s``)
+              as it stood ``window_s`` seconds ago
+    z       = (feature - training median) / scale
+
+``score_samples`` / ``update`` return ``max |z|`` over sensors (higher = more anomalous).
+
+Gating (why it cannot latch and why a step is not absorbed):
+
+* the baseline of a sensor whose ``|z| >= freeze_z`` stops following it at the normal rate and
+  leaks ``frozen_tau_factor`` times more slowly instead, so a step fault is not learned within
+  the baseline horizon (and its recovery does not flip the sign), but any persistent change is
+  eventually taken as the new normal: no alarm can hold forever on a frozen baseline;
+* the scale is an EW variance (tau ``scale_tau_s``) of the feature clipped at ``freeze_z``
+  scales, never below its training variance. It learns the long-run wander that a few minutes
+  of training cannot show. It is updated per sensor whenever *that* sensor is inside its normal
+  range, whatever the alarm state: the sensors that are not driving an alarm keep learning, so a
+  drift-caused alarm does not freeze every scale and latch.
+
+Everything is in seconds of the data's own time column.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from statistics import NormalDist
+from typing import Self
+
+import numpy as np
+import numpy.typing as npt
+
+FloatArray = npt.NDArray[np.float64]
+BoolArray = npt.NDArray[np.bool_]
+
+
+class SensorLevels:
+    """Streaming per-sensor level deviation scorer; ``fit`` on normal rows, then ``update``."""
+
+    def __init__(
+        self,
+        *,
+        window_s: float = 20.0,
+        baseline_tau_s: float = 600.0,
+        scale_tau_s: float = 1200.0,
+        freeze_z: float = 5.0,
+        frozen_tau_factor: float = 10.0,
+        rel_scale_floor: float = 1e-3,
+    ) -> None:
+        self.window_s = window_s
+        self.baseline_tau_s = baseline_tau_s
+        self.scale_tau_s = scale_tau_s
+        self.freeze_z = freeze_z
+        self.frozen_tau_factor = frozen_tau_factor
+        self.rel_scale_floor = rel_scale_floor
+
+    # -- state helpers ------------------------------------------------------------------------
+
+    def _reset(self, first: FloatArray, t0: float) -> None:
+        self._win: deque[tuple[float, FloatArray]] = deque()
+        self._hist: deque[tuple[float, FloatArray]] = deque()
+        self._last = np.where(np.isfinite(first), first, 0.0)
+        self.baseline_ = self._last.copy()
+        self._t: float | None = None
+        self._t0 = t0
+
+    def _mean(self, row: FloatArray, t: float) -> FloatArray:
+        """Causal mean of the last ``window_s`` seconds (missing values hold the last one)."""
+        self._last = np.where(np.isfinite(row), row, self._last)
+        self._win.append((t, self._last.copy()))
+        while self._win and self._win[0][0] <= t - self.window_s:
+            self._win.popleft()
+        return np.asarray(np.mean([v for _, v in self._win], axis=0), dtype=np.float64)
+
+    def _lagged_baseline(self, t: float) -> FloatArray:
+        """The baseline as it stood ``window_s`` seconds ago (the oldest kept before that)."""
+        while len(self._hist) > 1 and self._hist[1][0] <= t - self.window_s:
+            self._hist.popleft()
+        return self._hist[0][1] if self._hist else self.baseline_
+
+    def _step(self, t: float, learn: BoolArray | bool) -> None:
+        """Advance the baseline to time ``t``; sensors not in ``learn`` leak slowly."""
+        dt = 0.0 if self._t is None else max(t - self._t, 0.0)
+        self._t = t
+        fast = _alpha(dt, self.baseline_tau_s)
+        slow = _alpha(dt, self.baseline_tau_s * self.frozen_tau_factor)
+        rate = np.where(learn, fast, slow)
+        self.baseline_ = self.baseline_ + rate * (self._last - self.baseline_)
+        self._hist.append((t, self.baseline_.copy()))
+
+    def _deviation(self, row: FloatArray, t: float) -> FloatArray:
+        return self._mean(row, t) - self._lagged_baseline(t)
+
+    # -- training -----------------------------------------------------------------------------
+
+    def fit(self, values: npt.ArrayLike, times_s: npt.ArrayLike) -> Self:
+        """Learn medians, scales and the baseline start from normal rows (n_rows, n_sensors)."""
+        vals = np.asarray(values, dtype=np.float64)
+        times = np.asarray(times_s, dtype=np.float64)
+        first = np.nanmean(vals[times - times[0] < self.window_s], axis=0)
+        self._reset(np.asarray(first, dtype=np.float64), float(times[0]))
+        devs = []
+        for row, t in zip(vals, times, strict=True):
+            devs.append(self._deviation(row, float(t)))
+            self._step(float(t), True)
+        ready = times - times[0] >= 2 * self.window_s  # window and lag both filled
+        if ready.sum() < 10:
+            raise ValueError("too few training rows for the level window")
+        every = np.asarray(devs)
+        train = every[ready]
+        self.center_ = np.asarray(np.median(train, axis=0), dtype=np.float64)
+        level = np.abs(np.nanmean(vals, axis=0))
+        floor = self.rel_scale_floor * level + 1e-9
+        self.scale0_ = np.asarray(np.maximum(train.std(axis=0), floor), dtype=np.float64)
+        self.var_ = self.scale0_**2
+        self.fit_baseline_ = self.baseline_.copy()
+        # Scores of the filled training rows (for the threshold), and of every row (for replay).
+        self.training_scores_ = np.abs((train - self.center_) / self.scale0_).max(axis=1)
+        self.row_scores_ = np.where(ready, np.abs((every - self.center_) / self.scale0_).max(1), 0)
+        return self
+
+    # -- streaming ----------------------------------------------------------------------------
+
+    def update(self, row: npt.ArrayLike, t: float, *, learn: bool = True) -> FloatArray:
+        """z of every sensor for one row, then adapt (``learn=False`` freezes all sensors)."""
+        dt = 0.0 if self._t is None else max(t - self._t, 0.0)
+        err = self._deviation(np.asarray(row, dtype=np.float64), t) - self.center_
+        scale = np.sqrt(self.var_)
+        z = np.asarray(err / scale, dtype=np.float64)
+        normal = np.abs(z) < self.freeze_z
+        if learn:
+            a = _alpha(dt, self.scale_tau_s)
+            clipped = np.minimum(err**2, (self.freeze_z * scale) ** 2)
+            target = np.maximum(self.scale0_**2, self.var_ + a * (clipped - self.var_))
+            self.var_ = np.where(normal, target, self.var_)
+        self._step(t, normal & learn)
+        return z
+
+    def gaussian_quantile(self, quantile: float) -> float:
+        """The ``quantile`` of max |z| over the sensors if every z were independent N(0, 1).
+
+        A few hundred autocorrelated training rows hold only a few dozen independent samples,
+        so their empirical tail under-estimates the normal one; this is the least a tail
+        quantile of standardised deviations can be.
+        """
+        k = len(self.center_)
+        return NormalDist().inv_cdf(1.0 - (1.0 - quantile) / (2.0 * k))
+
+    def score_samples(self, z: FloatArray) -> FloatArray:
+        """Score (max |z| over sensors) of z rows (n_rows, n_sensors)."""
+        return np.asarray(np.abs(np.atleast_2d(z)).max(axis=1), dtype=np.float64)
+
+    def contributions(self, z: FloatArray) -> FloatArray:
+        """Per-sensor shares (z^2 normalised to sum 1) of z rows."""
+        sq = np.atleast_2d(z) ** 2
+        total = sq.sum(axis=1, keepdims=True)
+        return np.asarray(sq / np.where(total > 0, total, 1.0), dtype=np.float64)
+
+    def baseline_shift(self) -> FloatArray:
+        """How far each sensor's baseline moved since training, in training-scale units."""
+        return np.asarray(np.abs(self.baseline_ - self.fit_baseline_) / self.scale0_)
+
+
+def _alpha(dt: float, tau_s: float) -> float:
+    """EWMA weight for a step of ``dt`` seconds (0 for tau <= 0 or infinite)."""
+    if not np.isfinite(tau_s) or tau_s <= 0:
+        return 0.0
+    return float(1.0 - np.exp(-dt / tau_s))

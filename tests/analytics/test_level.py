@@ -1,0 +1,74 @@
+"""Per-sensor level channel: step faults stay alarmed, nothing latches forever, drift is learned."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from analytics.level import SensorLevels
+
+
+def noise(n: int, k: int = 3, seed: int = 0, dt: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    return 10.0 + rng.normal(0, 0.1, (n, k)), np.arange(n, dtype=np.float64) * dt
+
+
+def run(model: SensorLevels, values: np.ndarray, times: np.ndarray) -> np.ndarray:
+    return np.array([model.update(values[k], times[k]) for k in range(len(times))])
+
+
+def test_step_is_not_absorbed_within_the_baseline_horizon() -> None:
+    values, times = noise(2000)
+    values[1000:, 1] += 1.0  # 10 noise sd
+    model = SensorLevels().fit(values[:400], times[:400])
+    z = run(model, values[400:], times[400:])
+    assert np.abs(z[:550]).max() < 6  # before the step (allowing the max of 3 Gaussian-ish z)
+    assert (np.abs(z[700:1600, 1]) > 10).all()  # 15 minutes later still far out
+    assert np.argmax(model.contributions(z[-1])[0]) == 1
+
+
+def test_a_persistent_change_is_eventually_relearned() -> None:
+    # A frozen baseline leaks at tau * frozen_tau_factor: no alarm can hold forever.
+    values, times = noise(12000)
+    values[1000:, 0] += 1.0
+    model = SensorLevels(baseline_tau_s=300.0, frozen_tau_factor=5.0).fit(values[:400], times[:400])
+    z = run(model, values[400:], times[400:])
+    assert np.abs(z[-300:, 0]).max() < 3
+    assert model.baseline_shift()[0] > 5
+
+
+def test_wander_longer_than_training_is_learned_as_scale() -> None:
+    values, times = noise(9000, k=2, seed=1)
+    rng = np.random.default_rng(2)
+    # Sensor 0 wanders as a slow bounded random walk, well beyond its 400-row training spread.
+    walk = np.zeros(9000)
+    for k in range(1, 9000):
+        walk[k] = 0.999 * walk[k - 1] + rng.normal(0, 0.02)
+    values[:, 0] += walk
+    model = SensorLevels().fit(values[:400], times[:400])
+    before = np.sqrt(model.var_.copy())
+    z = run(model, values[400:], times[400:])
+    assert np.sqrt(model.var_[0]) > 1.3 * before[0]
+    assert np.sqrt(model.var_[1]) < 1.5 * before[1]
+    assert np.mean(np.abs(z[-3000:, 0]) > 5) < 0.05
+
+
+def test_settings_are_in_seconds_not_rows() -> None:
+    fast, t_fast = noise(4000, seed=3, dt=1.0)
+    slow, t_slow = fast[::2].copy(), t_fast[::2].copy()
+    a = SensorLevels().fit(fast[:800], t_fast[:800])
+    b = SensorLevels().fit(slow[:400], t_slow[:400])
+    assert a.gaussian_quantile(0.995) == pytest.approx(b.gaussian_quantile(0.995))
+    assert SensorLevels().fit(fast[:400], t_fast[:400]).gaussian_quantile(0.995) > 2.8
+    # Same step, same time constants: the deviation decays on the same clock at both rates.
+    for v in (fast, slow):
+        v[len(v) // 2 :, 0] += 1.0
+    za = run(a, fast[800:], t_fast[800:])
+    zb = run(b, slow[400:], t_slow[400:])
+    assert np.sign(za[-1, 0]) == np.sign(zb[-1, 0]) == 1
+
+
+def test_too_few_training_rows_is_a_clear_error() -> None:
+    values, times = noise(30)
+    with pytest.raises(ValueError, match="too few"):
+        SensorLevels().fit(values, times)
