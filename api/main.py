@@ -1,0 +1,128 @@
+"""The FastAPI app: `create_app(settings)` wires the SQL engine and InfluxDB in its lifespan."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import APIRouter, FastAPI
+from fastapi.concurrency import run_in_threadpool
+
+from api import migrate, problems
+from api.db import make_engine, make_sessionmaker
+from api.deps import document_roles
+from api.metrics import Metrics
+from api.middleware import MetricsMiddleware
+from api.models import utcnow
+from api.ratelimit import RateLimiter
+from api.routes import alerts, assets, health, readings, sites, tokens, users, work_orders
+from api.schemas.common import Problem
+from api.services.sweeps import sweep
+from api.settings import Settings
+from api.state import AppState, bootstrap_principals
+from telemetry.influx.client import InfluxClient
+
+log = logging.getLogger(__name__)
+
+PREFIX = "/api/v1"
+DESCRIPTION = """Equipment maintenance monitoring: assets, gateway pushes of readings, alerts with
+an ISA-18.2 lifecycle, and work orders. Every call needs a bearer token (`Authorization: Bearer
+...`) of a role the route allows; errors are RFC 9457 problem details."""
+
+
+async def _sweeper(state: AppState) -> None:
+    # Shelving expiry and post-repair verification need a clock, not a request, to happen.
+    while True:
+        await asyncio.sleep(state.settings.api.sweep_interval_s)
+        try:
+            await run_in_threadpool(sweep, state.sessions, state.settings.policy, utcnow())
+        except Exception:
+            log.exception("background sweep failed; retrying next period")
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """Build the app; settings default to the environment (EQUIPMON_*, DATABASE_URL)."""
+    config = settings or Settings()
+    metrics = Metrics()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if config.api.migrate_on_startup:
+            await run_in_threadpool(migrate.upgrade, config.database_url)
+        engine = make_engine(config.database_url)
+        state = AppState(
+            settings=config,
+            engine=engine,
+            sessions=make_sessionmaker(engine),
+            influx=InfluxClient(config.influx, pool_size=16),
+            limiter=RateLimiter(config.api.gateway_rate_per_s, config.api.gateway_burst),
+            metrics=metrics,
+            bootstrap=bootstrap_principals(config),
+        )
+        app.state.equipmon = state
+        task = asyncio.create_task(_sweeper(state))
+        try:
+            yield
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+            state.influx.close()
+            engine.dispose()
+
+    app = FastAPI(
+        title="equipmon API",
+        version="1.0.0",
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        responses={
+            401: {"model": Problem, "description": "No valid bearer token."},
+            403: {"model": Problem, "description": "The token's role may not do this."},
+            404: {"model": Problem, "description": "No such resource (or not visible to you)."},
+            409: {"model": Problem, "description": "Conflicts with the current state."},
+            422: {"model": Problem, "description": "Invalid request."},
+        },
+    )
+    problems.install(app)
+    app.add_middleware(MetricsMiddleware, metrics=metrics)
+    app.include_router(health.router)
+    v1 = APIRouter(prefix=PREFIX)
+    for module in (sites, assets, readings, alerts, work_orders, users, tokens):
+        document_roles(module.router)
+        v1.include_router(module.router)
+    app.include_router(v1)
+    _problem_openapi(app)
+    return app
+
+
+def _problem_openapi(app: FastAPI) -> None:
+    """Document every error response as application/problem+json with the Problem schema."""
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is not None:
+            return app.openapi_schema
+        schema = build()
+        problem_ref = {"$ref": "#/components/schemas/Problem"}
+        for operations in schema["paths"].values():
+            for operation in operations.values():
+                for status, response in operation.get("responses", {}).items():
+                    if status[0] in "45":
+                        response["content"] = {"application/problem+json": {"schema": problem_ref}}
+        schema["components"]["schemas"].pop("HTTPValidationError", None)
+        schema["components"]["schemas"].pop("ValidationError", None)
+        app.openapi_schema = schema
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
+def __getattr__(name: str) -> FastAPI:
+    # `api.main:app` for uvicorn, built on first access so importing this module reads no env.
+    if name == "app":
+        return create_app()
+    raise AttributeError(name)

@@ -1,0 +1,260 @@
+"""SQL models (SQLAlchemy 2, typed): sites → areas → assets → sensors, alerts, work orders, auth."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+
+class UTCDateTime(sa.TypeDecorator[datetime]):
+    """Timezone-aware UTC datetimes on every backend (SQLite stores them naive)."""
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def utcnow() -> datetime:
+    """The current time, aware, in UTC."""
+    return datetime.now(UTC)
+
+
+class Base(DeclarativeBase):
+    """Declarative base; constraint names are fixed so migrations can refer to them."""
+
+    metadata = sa.MetaData(
+        naming_convention={
+            "ix": "ix_%(column_0_label)s",
+            "uq": "uq_%(table_name)s_%(column_0_name)s",
+            "ck": "ck_%(table_name)s_%(constraint_name)s",
+            "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+            "pk": "pk_%(table_name)s",
+        }
+    )
+    type_annotation_map = {  # noqa: RUF012 (SQLAlchemy reads it at class creation)
+        datetime: UTCDateTime(),
+        dict[str, Any]: sa.JSON,
+        list[Any]: sa.JSON,
+    }
+
+
+class Site(Base):
+    """A plant, building or campus; its code is the `site` tag of readings."""
+
+    __tablename__ = "sites"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(sa.String(128), unique=True)
+    name: Mapped[str] = mapped_column(sa.String(200))
+    timezone: Mapped[str] = mapped_column(sa.String(64), default="UTC")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Area(Base):
+    """A part of a site (hall, floor, plant room) that groups assets."""
+
+    __tablename__ = "areas"
+    __table_args__ = (sa.UniqueConstraint("site_id", "name"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    site_id: Mapped[int] = mapped_column(sa.ForeignKey("sites.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(sa.String(200))
+    description: Mapped[str] = mapped_column(sa.Text, default="")
+
+
+class Asset(Base):
+    """A maintainable piece of equipment; its code is the `asset` tag of readings."""
+
+    __tablename__ = "assets"
+    __table_args__ = (sa.UniqueConstraint("site_id", "code"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    site_id: Mapped[int] = mapped_column(sa.ForeignKey("sites.id", ondelete="CASCADE"), index=True)
+    area_id: Mapped[int | None] = mapped_column(sa.ForeignKey("areas.id", ondelete="SET NULL"))
+    code: Mapped[str] = mapped_column(sa.String(128))
+    name: Mapped[str] = mapped_column(sa.String(200))
+    asset_type: Mapped[str] = mapped_column(sa.String(64))
+    criticality: Mapped[str] = mapped_column(sa.String(16), default="medium")
+    location: Mapped[str] = mapped_column(sa.String(200), default="")
+    make: Mapped[str] = mapped_column(sa.String(100), default="")
+    model: Mapped[str] = mapped_column(sa.String(100), default="")
+    serial: Mapped[str] = mapped_column(sa.String(100), default="")
+    installed_on: Mapped[date | None]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Sensor(Base):
+    """One measured quantity of an asset, with its unit and physical limits."""
+
+    __tablename__ = "sensors"
+    __table_args__ = (sa.UniqueConstraint("asset_id", "name"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    asset_id: Mapped[int] = mapped_column(sa.ForeignKey("assets.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(sa.String(128))
+    unit: Mapped[str] = mapped_column(sa.String(32), default="")
+    min_value: Mapped[float | None]
+    max_value: Mapped[float | None]
+    description: Mapped[str] = mapped_column(sa.Text, default="")
+
+
+class User(Base):
+    """A person who logs in; the password is stored as an scrypt hash."""
+
+    __tablename__ = "users"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    username: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    display_name: Mapped[str] = mapped_column(sa.String(200), default="")
+    role: Mapped[str] = mapped_column(sa.String(16))
+    password_hash: Mapped[str] = mapped_column(sa.String(256))
+    active: Mapped[bool] = mapped_column(default=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ApiToken(Base):
+    """A bearer token (stored as sha256 of its random secret); of a user, or of a machine."""
+
+    __tablename__ = "api_tokens"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(sa.String(200))
+    token_hash: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    role: Mapped[str] = mapped_column(sa.String(16))
+    user_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id", ondelete="CASCADE"))
+    site_id: Mapped[int | None] = mapped_column(sa.ForeignKey("sites.id", ondelete="CASCADE"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime | None]
+    revoked_at: Mapped[datetime | None]
+
+
+class Alert(Base):
+    """One alert per (asset, kind, failure mode): recurrences update it (ISA-18.2 states)."""
+
+    __tablename__ = "alerts"
+    __table_args__ = (sa.UniqueConstraint("asset_id", "kind", "failure_mode"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    site_id: Mapped[int] = mapped_column(sa.ForeignKey("sites.id", ondelete="CASCADE"), index=True)
+    asset_id: Mapped[int] = mapped_column(sa.ForeignKey("assets.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(sa.String(32))
+    failure_mode: Mapped[str] = mapped_column(sa.String(128))
+    state: Mapped[str] = mapped_column(sa.String(32), index=True)
+    condition_active: Mapped[bool]
+    severity: Mapped[str] = mapped_column(sa.String(16))
+    health: Mapped[float | None]
+    score: Mapped[float | None]
+    threshold: Mapped[float | None]
+    message: Mapped[str] = mapped_column(sa.Text, default="")
+    contributors: Mapped[list[Any]] = mapped_column(default=list)
+    occurrences: Mapped[int] = mapped_column(default=1)
+    opened_at: Mapped[datetime]
+    cleared_at: Mapped[datetime | None]
+    last_detected_at: Mapped[datetime]
+    acknowledged_at: Mapped[datetime | None]
+    acknowledged_by: Mapped[str | None] = mapped_column(sa.String(200))
+    shelved_until: Mapped[datetime | None]
+    # The current work order; no foreign key, since work_orders refers back here (a cycle
+    # SQLite could only create with ALTER TABLE, which it lacks).
+    work_order_id: Mapped[int | None]
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+
+
+class AlertEvent(Base):
+    """The alert's history: every occurrence, return, acknowledgement, shelving, with who/why."""
+
+    __tablename__ = "alert_events"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    alert_id: Mapped[int] = mapped_column(sa.ForeignKey("alerts.id", ondelete="CASCADE"))
+    site_id: Mapped[int] = mapped_column(index=True)
+    at: Mapped[datetime] = mapped_column(index=True)
+    event: Mapped[str] = mapped_column(sa.String(32))
+    actor: Mapped[str] = mapped_column(sa.String(200))
+    reason: Mapped[str] = mapped_column(sa.Text, default="")
+    state_from: Mapped[str | None] = mapped_column(sa.String(32))
+    state_to: Mapped[str] = mapped_column(sa.String(32))
+    detail: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+
+class WorkOrder(Base):
+    """A job for a technician; `open_key` is set while open so one exists per asset and mode."""
+
+    __tablename__ = "work_orders"
+    __table_args__ = (sa.UniqueConstraint("created_by", "idempotency_key"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    site_id: Mapped[int] = mapped_column(sa.ForeignKey("sites.id", ondelete="CASCADE"), index=True)
+    asset_id: Mapped[int] = mapped_column(sa.ForeignKey("assets.id", ondelete="CASCADE"))
+    title: Mapped[str] = mapped_column(sa.String(200))
+    description: Mapped[str] = mapped_column(sa.Text, default="")
+    work_type: Mapped[str] = mapped_column(sa.String(32))
+    failure_mode: Mapped[str | None] = mapped_column(sa.String(128))
+    # "<asset_id>:<failure_mode>" until verified/cancelled/closed, NULL otherwise: unique, and
+    # NULLs never collide on SQLite or PostgreSQL, so this is a portable partial unique index.
+    open_key: Mapped[str | None] = mapped_column(sa.String(200), unique=True)
+    state: Mapped[str] = mapped_column(sa.String(16), index=True)
+    priority: Mapped[int] = mapped_column(default=3)
+    due_at: Mapped[datetime | None]
+    assignee_id: Mapped[int | None] = mapped_column(
+        sa.ForeignKey("users.id", ondelete="SET NULL"), index=True
+    )
+    alert_id: Mapped[int | None] = mapped_column(sa.ForeignKey("alerts.id", ondelete="SET NULL"))
+    checklist: Mapped[list[Any]] = mapped_column(default=list)
+    notes: Mapped[list[Any]] = mapped_column(default=list)
+    parts_used: Mapped[list[Any]] = mapped_column(default=list)
+    labour_minutes: Mapped[int] = mapped_column(default=0)
+    downtime_minutes: Mapped[int] = mapped_column(default=0)
+    resolution: Mapped[str | None] = mapped_column(sa.String(16))
+    failure_code: Mapped[str | None] = mapped_column(sa.String(64))
+    cause: Mapped[str | None] = mapped_column(sa.Text)
+    remedy: Mapped[str | None] = mapped_column(sa.Text)
+    created_by: Mapped[str] = mapped_column(sa.String(200))
+    idempotency_key: Mapped[str | None] = mapped_column(sa.String(200))
+    request_hash: Mapped[str | None] = mapped_column(sa.String(64))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    started_at: Mapped[datetime | None]
+    completed_at: Mapped[datetime | None]
+    verify_due_at: Mapped[datetime | None]
+    verified_at: Mapped[datetime | None]
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    version: Mapped[int] = mapped_column(default=1)
+
+    # Every UPDATE is `... WHERE version = :seen`; a lost race raises StaleDataError (→ 412).
+    __mapper_args__ = {"version_id_col": version}  # noqa: RUF012
+
+
+class WorkOrderEvidence(Base):
+    """An alert occurrence attached to a work order: leading sensors and a chart window."""
+
+    __tablename__ = "work_order_evidence"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    work_order_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("work_orders.id", ondelete="CASCADE"), index=True
+    )
+    alert_id: Mapped[int] = mapped_column(sa.ForeignKey("alerts.id", ondelete="CASCADE"))
+    at: Mapped[datetime]
+    severity: Mapped[str] = mapped_column(sa.String(16))
+    score: Mapped[float | None]
+    contributors: Mapped[list[Any]] = mapped_column(default=list)
+    chart_url: Mapped[str] = mapped_column(sa.String(500))
+
+
+class AuditEntry(Base):
+    """Who changed what, when: one row per create, update, transition or deletion."""
+
+    __tablename__ = "audit_log"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    actor: Mapped[str] = mapped_column(sa.String(200))
+    action: Mapped[str] = mapped_column(sa.String(32))
+    entity: Mapped[str] = mapped_column(sa.String(32))
+    entity_id: Mapped[int | None]
+    changes: Mapped[dict[str, Any]] = mapped_column(default=dict)

@@ -1,0 +1,99 @@
+"""RFC 9457 problem details for every error: domain errors, HTTP errors, validation, crashes."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from http import HTTPStatus
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from sqlalchemy.orm.exc import StaleDataError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from api.errors import ApiError
+
+log = logging.getLogger(__name__)
+
+PROBLEM_TYPE = "urn:equipmon:problem:"
+MEDIA_TYPE = "application/problem+json"
+
+
+def problem(
+    status: int,
+    slug: str,
+    title: str,
+    detail: str,
+    request: Request,
+    *,
+    headers: Mapping[str, str] | None = None,
+    **extra: Any,
+) -> JSONResponse:
+    """A problem-details response."""
+    body = {
+        "type": PROBLEM_TYPE + slug,
+        "title": title,
+        "status": status,
+        "detail": detail,
+        "instance": request.url.path,
+        **extra,
+    }
+    return JSONResponse(
+        jsonable_encoder(body),
+        status_code=status,
+        headers=dict(headers or {}),
+        media_type=MEDIA_TYPE,
+    )
+
+
+async def _api_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, ApiError)
+    return problem(
+        exc.status, exc.slug, exc.title, exc.detail, request, headers=exc.headers, **exc.extra
+    )
+
+
+async def _http_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    phrase = HTTPStatus(exc.status_code).phrase
+    slug = phrase.lower().replace(" ", "-").replace("'", "")
+    detail = exc.detail if isinstance(exc.detail, str) else phrase
+    return problem(exc.status_code, slug, phrase, detail, request, headers=exc.headers)
+
+
+async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    errors = [
+        {"where": ".".join(str(part) for part in error["loc"]), "message": error["msg"]}
+        for error in exc.errors()
+    ]
+    detail = "; ".join(f"{e['where']}: {e['message']}" for e in errors[:5])
+    return problem(422, "invalid-request", "Invalid request", detail, request, errors=errors)
+
+
+async def _stale(request: Request, exc: Exception) -> JSONResponse:
+    # Two writers read the same version; the database refused the second UPDATE.
+    return problem(
+        412,
+        "precondition-failed",
+        "Precondition failed",
+        "the resource was changed by someone else; fetch it again and retry",
+        request,
+    )
+
+
+async def _crash(request: Request, exc: Exception) -> JSONResponse:
+    log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+    return problem(500, "internal-error", "Internal server error", "", request)
+
+
+def install(app: FastAPI) -> None:
+    """Register the problem-details handlers on app."""
+    app.add_exception_handler(ApiError, _api_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(StaleDataError, _stale)
+    app.add_exception_handler(Exception, _crash)

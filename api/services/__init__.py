@@ -1,0 +1,1 @@
+"""Business rules: alert lifecycle, work-order state machine, policy, verification, figures."""

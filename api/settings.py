@@ -1,0 +1,91 @@
+"""API settings: one pydantic-settings class read from EQUIPMON_* variables (nested with '__')."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import AliasChoices, BaseModel, Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from telemetry.influx.settings import InfluxSettings
+
+Severity = Literal["low", "medium", "high", "critical"]
+
+
+class ServerSettings(BaseModel):
+    """How the HTTP server listens and what it accepts from gateways."""
+
+    host: str = Field("0.0.0.0", description="Listen address of `python -m api`.")  # noqa: S104
+    port: int = Field(8080, ge=1, le=65535, description="Listen port of `python -m api`.")
+    # 10,000 readings of ~10 sensors in JSON is about 2.5 MB; 8 MB leaves room for line protocol
+    # with long names while bounding what one request can make us hold in memory.
+    max_body_bytes: int = Field(8 * 1024 * 1024, ge=1024, description="Gateway body limit.")
+    # A gateway batching every second needs 1 request/s; 20/s with a burst of 40 absorbs a
+    # backlog flush after an outage without letting one gateway starve the others.
+    gateway_rate_per_s: float = Field(20.0, gt=0, description="Sustained pushes/s per gateway.")
+    gateway_burst: int = Field(40, ge=1, description="Pushes a gateway may make at once.")
+    # Answered as Retry-After when InfluxDB is down and it gave no delay of its own.
+    retry_after_s: int = Field(5, ge=1, description="Retry-After when InfluxDB is unavailable.")
+    accept_unregistered_assets: bool = Field(
+        False, description="Let gateways push readings for assets not registered in their site."
+    )
+    migrate_on_startup: bool = Field(True, description="Apply Alembic migrations at startup.")
+    # Shelving expiry and post-repair verification are checked this often in the background.
+    sweep_interval_s: float = Field(30.0, gt=0, description="Background sweep period (s).")
+    login_token_ttl_s: int = Field(12 * 3600, ge=60, description="Lifetime of login tokens.")
+
+
+class PolicySettings(BaseModel):
+    """Alert → work-order policy: severity rank + asset criticality rank ≥ min_score opens one."""
+
+    # Ranks: low=1, medium=2, high=3, critical=4. 5 means "high on a medium asset" or
+    # "medium on a high asset" and above: low-severity alerts on ordinary assets stay alerts.
+    min_score: int = Field(5, ge=2, le=9, description="Open a work order at this score or more.")
+    # Hours until due by priority (1 = most urgent).
+    due_hours: dict[int, int] = Field(
+        default_factory=lambda: {1: 4, 2: 24, 3: 72, 4: 168},
+        description="Hours from creation to due date per priority.",
+    )
+    # A repaired asset whose alert stays normal this long counts as fixed.
+    verify_after_s: float = Field(24 * 3600.0, gt=0, description="Quiet time before verified.")
+
+
+class Settings(BaseSettings):
+    """Everything the API needs; built from the environment unless passed to create_app."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="EQUIPMON_", env_nested_delimiter="__", extra="ignore", populate_by_name=True
+    )
+
+    database_url: str = Field(
+        "sqlite:///var/equipmon.db",
+        validation_alias=AliasChoices("DATABASE_URL", "EQUIPMON_DATABASE_URL", "database_url"),
+        description="SQLAlchemy URL; plain postgresql:// uses the psycopg 3 driver.",
+    )
+    api: ServerSettings = Field(default_factory=ServerSettings)
+    influx: InfluxSettings = Field(default_factory=InfluxSettings)
+    policy: PolicySettings = Field(default_factory=PolicySettings)
+    admin_token: SecretStr | None = Field(None, description="Bootstrap admin bearer token.")
+    service_token: SecretStr | None = Field(None, description="Bootstrap service bearer token.")
+    gateway_token: SecretStr | None = Field(None, description="Bootstrap gateway bearer token.")
+    gateway_site: str | None = Field(
+        None, description="Site code the bootstrap gateway token may write; unset = any site."
+    )
+
+    @field_validator("database_url")
+    @classmethod
+    def _driver(cls, value: str) -> str:
+        for prefix in ("postgresql://", "postgres://"):
+            if value.startswith(prefix):
+                return "postgresql+psycopg://" + value[len(prefix) :]
+        if not value.startswith(("sqlite", "postgresql+")):
+            raise ValueError(f"database_url must be sqlite:// or postgresql://, got {value!r}")
+        return value
+
+    @field_validator("admin_token", "service_token", "gateway_token")
+    @classmethod
+    def _long_enough(cls, value: SecretStr | None) -> SecretStr | None:
+        # Bootstrap tokens are hashed with plain sha256, which is only safe for random secrets.
+        if value is not None and len(value.get_secret_value()) < 16:
+            raise ValueError("bootstrap tokens must be at least 16 characters of random text")
+        return value

@@ -1,0 +1,43 @@
+"""What the lifespan wires once per app: settings, SQL engine and sessions, InfluxDB, limits."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session, sessionmaker
+
+from api.metrics import Metrics
+from api.ratelimit import RateLimiter
+from api.security import Principal, hash_token
+from api.settings import Settings
+from telemetry.influx.client import InfluxClient
+
+
+@dataclass
+class AppState:
+    """Collaborators shared by every request (reached through `api.deps`)."""
+
+    settings: Settings
+    engine: sa.Engine
+    sessions: sessionmaker[Session]
+    influx: InfluxClient
+    limiter: RateLimiter
+    metrics: Metrics
+    bootstrap: dict[str, Principal] = field(default_factory=dict)
+
+
+def bootstrap_principals(settings: Settings) -> dict[str, Principal]:
+    """Principals of the tokens given in the environment, keyed by the tokens' sha256."""
+    found: dict[str, Principal] = {}
+    for role, secret in (
+        ("admin", settings.admin_token),
+        ("service", settings.service_token),
+        ("gateway", settings.gateway_token),
+    ):
+        if secret is not None:
+            site = settings.gateway_site if role == "gateway" else None
+            found[hash_token(secret.get_secret_value())] = Principal(
+                role=role, actor=f"bootstrap-{role}", site_code=site
+            )
+    return found
