@@ -1,0 +1,108 @@
+"""Command line: ``python -m collector [run] [--config FILE]`` and ``dead-letters [--limit N]``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import signal
+import sys
+import threading
+from datetime import UTC, datetime
+from pathlib import Path
+from types import FrameType
+
+from pydantic import ValidationError
+
+from collector.errors import CollectorError
+from collector.service import CollectorService
+from collector.settings import CollectorSettings, load_settings
+from collector.spool import Spool
+
+log = logging.getLogger("collector")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m collector", description=__doc__)
+    parser.add_argument("--config", type=Path, help="YAML or TOML config file")
+    sub = parser.add_subparsers(dest="command")
+    run = sub.add_parser("run", help="collect MQTT telemetry into InfluxDB (default)")
+    run.add_argument("--config", type=Path, default=argparse.SUPPRESS, help="config file")
+    dead = sub.add_parser("dead-letters", help="print the newest dead letters as JSON lines")
+    dead.add_argument("--config", type=Path, default=argparse.SUPPRESS, help="config file")
+    dead.add_argument("--limit", type=int, default=20, help="how many (newest first)")
+    dead.add_argument("--payload-bytes", type=int, default=200, help="payload bytes to show")
+    return parser
+
+
+def run(settings: CollectorSettings) -> int:
+    """Run until SIGTERM/SIGINT, then stop gracefully."""
+    service = CollectorService(settings)
+    stop = threading.Event()
+
+    def _on_signal(signum: int, frame: FrameType | None) -> None:
+        log.info("signal %s: shutting down", signal.Signals(signum).name)
+        stop.set()
+
+    signal.signal(signal.SIGTERM, _on_signal)
+    signal.signal(signal.SIGINT, _on_signal)
+    service.start()
+    while not stop.wait(1.0):
+        if service.source.refused:
+            log.error("the broker refused us for good (%s): exiting", service.source.refused)
+            service.stop()
+            return 3
+    service.stop()
+    return 0
+
+
+def dead_letters(settings: CollectorSettings, limit: int, payload_bytes: int) -> int:
+    """Print the newest dead letters, one JSON object per line."""
+    spool = Spool(settings.spool_path, synchronous=settings.spool.synchronous)
+    try:
+        totals = {k.split(":", 1)[1]: v for k, v in spool.totals().items() if k.startswith("dead")}
+        print(json.dumps({"dead_letters_by_reason": totals}))
+        for letter in spool.dead_letters(limit):
+            print(
+                json.dumps(
+                    {
+                        "id": letter.id,
+                        "received": datetime.fromtimestamp(
+                            letter.received_ns / 1e9, UTC
+                        ).isoformat(),
+                        "reason": letter.reason,
+                        "detail": letter.detail,
+                        "topic": letter.topic,
+                        "payload_size": letter.payload_size,
+                        "payload": letter.payload[:payload_bytes].decode("utf-8", "replace"),
+                    }
+                )
+            )
+    finally:
+        spool.close()
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point."""
+    args = _parser().parse_args(argv)
+    try:
+        settings = load_settings(args.config)
+    except (ValidationError, CollectorError) as exc:
+        print(f"collector: invalid configuration: {exc}", file=sys.stderr)
+        return 2
+    logging.basicConfig(
+        level=settings.log.level,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        if args.command == "dead-letters":
+            return dead_letters(settings, args.limit, args.payload_bytes)
+        return run(settings)
+    except CollectorError as exc:
+        log.error("%s", exc)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

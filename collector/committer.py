@@ -1,0 +1,186 @@
+"""Group commit: gather decoded messages, make them durable in one transaction, then ack them.
+
+Acknowledging one message per fsync would cap a collector at a few hundred messages per
+second; committing every ``interval`` or every ``max_messages`` messages amortises the fsync.
+The broker's in-flight window must exceed ``max_messages`` or the group never fills and every
+commit waits for the interval (see docs/collector.md, "In-flight window and commit sizing").
+When the spool holds ``max_bytes`` the committer stops committing, so nothing is acknowledged
+and the broker keeps the backlog (backpressure), until the writer frees space.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from collector.errors import SpoolError
+from collector.metrics import Metrics
+from collector.spool import DeadLetter, Spool, SpoolEntry
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Pending:
+    """A decoded message waiting for its commit; ``token`` is what the source needs to ack it."""
+
+    item: SpoolEntry | DeadLetter
+    token: object
+
+
+class DeadLetterLog:
+    """Logs dead letters at most once per reason per interval, with the count suppressed."""
+
+    def __init__(self, interval_s: float, clock: Callable[[], float] = time.monotonic) -> None:
+        self._interval = interval_s
+        self._clock = clock
+        self._last: dict[str, float] = {}
+        self._suppressed: dict[str, int] = {}
+
+    def record(self, letter: DeadLetter) -> None:
+        """Log this dead letter unless its reason was logged within the interval."""
+        now = self._clock()
+        last = self._last.get(letter.reason)
+        if last is not None and now - last < self._interval:
+            self._suppressed[letter.reason] = self._suppressed.get(letter.reason, 0) + 1
+            return
+        self._last[letter.reason] = now
+        log.warning(
+            "dead letter (%s) on %s: %s [%d similar suppressed]",
+            letter.reason,
+            letter.topic,
+            letter.detail[:300],
+            self._suppressed.pop(letter.reason, 0),
+        )
+
+
+class GroupCommitter:
+    """A thread that commits pending messages in groups and acknowledges each group."""
+
+    def __init__(
+        self,
+        spool: Spool,
+        ack: Callable[[Sequence[object]], int],
+        metrics: Metrics,
+        *,
+        interval_s: float,
+        max_messages: int,
+        max_bytes: int,
+        max_pending: int,
+        dead_letter_log: DeadLetterLog,
+    ) -> None:
+        self._spool = spool
+        self._ack = ack
+        self._metrics = metrics
+        self._interval = interval_s
+        self._max_messages = max_messages
+        self._max_bytes = max_bytes
+        self._max_pending = max(1, max_pending)
+        self._dead_log = dead_letter_log
+        self._cond = threading.Condition()
+        self._pending: list[Pending] = []
+        self._stopping = False
+        self._thread = threading.Thread(target=self._run, name="spool-committer", daemon=True)
+        self._space = threading.Condition()
+        self.failed: str | None = None
+
+    def start(self) -> None:
+        """Start committing."""
+        self._thread.start()
+
+    def submit(self, pending: Pending) -> None:
+        """Queue a message for the next group (called on the MQTT network thread).
+
+        Blocks while ``max_pending`` messages wait: that stops the network thread reading, so
+        TCP flow control holds the broker back even when it overruns our Receive Maximum
+        (Mosquitto 2.0.11 does, see docs/collector.md). A block longer than 1.5 keep-alive
+        intervals makes the broker drop the connection; unacknowledged messages are then
+        redelivered after the reconnect, so nothing is lost.
+        """
+        with self._cond:
+            while len(self._pending) >= self._max_pending and not self._stopping:
+                self._cond.notify_all()
+                self._cond.wait(0.5)
+            self._pending.append(pending)
+            if len(self._pending) >= self._max_messages:
+                self._cond.notify_all()
+
+    def space_freed(self) -> None:
+        """The writer deleted rows: a held group may now fit."""
+        with self._space:
+            self._space.notify_all()
+
+    def waiting(self) -> int:
+        """Messages received but not yet committed."""
+        with self._cond:
+            return len(self._pending)
+
+    def stop(self, timeout_s: float = 5.0) -> None:
+        """Commit what is pending (if the spool has room), then stop the thread."""
+        with self._cond:
+            self._stopping = True
+            self._cond.notify_all()
+        self.space_freed()
+        self._thread.join(timeout_s)
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                if not self._pending and not self._stopping:
+                    self._cond.wait(self._interval)
+                if not self._pending:
+                    if self._stopping:
+                        return
+                    continue
+                if len(self._pending) < self._max_messages and not self._stopping:
+                    # Let the group fill up to the interval (a second, short wait).
+                    self._cond.wait(self._interval)
+                group, self._pending = self._pending, []
+                self._cond.notify_all()  # wake a network thread blocked in submit()
+            if not self._wait_for_space():
+                with self._cond:  # stopping while full: keep them unacknowledged (redelivered)
+                    self._pending = group + self._pending
+                return
+            self._commit(group)
+
+    def _wait_for_space(self) -> bool:
+        if self._spool.bytes < self._max_bytes:
+            return True
+        self._metrics.backpressure.set(1)
+        log.warning(
+            "spool full (%d bytes, limit %d): holding acknowledgements until the writer drains it",
+            self._spool.bytes,
+            self._max_bytes,
+        )
+        with self._space:
+            while self._spool.bytes >= self._max_bytes:
+                if self._stopping:
+                    return False
+                self._space.wait(0.5)
+        self._metrics.backpressure.set(0)
+        log.info("spool below its limit again: acknowledging")
+        return True
+
+    def _commit(self, group: list[Pending]) -> None:
+        entries = [p.item for p in group if isinstance(p.item, SpoolEntry)]
+        dead = [p.item for p in group if isinstance(p.item, DeadLetter)]
+        while True:
+            try:
+                self._spool.append(entries, dead)
+                break
+            except SpoolError as exc:
+                # Disk full or I/O error: nothing is acknowledged; keep trying (never drop).
+                self.failed = str(exc)
+                log.error("cannot commit to the spool (will retry): %s", exc)
+                time.sleep(1.0)
+        self.failed = None
+        self._metrics.commits.inc()
+        self._metrics.readings_spooled.inc(sum(e.readings for e in entries))
+        for letter in dead:
+            self._metrics.dead_lettered.labels(letter.reason).inc()
+            self._dead_log.record(letter)
+        acked = self._ack([p.token for p in group])
+        self._metrics.acknowledged.inc(acked)

@@ -1,0 +1,93 @@
+"""Prometheus metrics of one collector process, on a registry of its own (no globals).
+
+Process counters restart at zero with the process; the ``*_lifetime`` family mirrors the
+spool's persistent totals, which survive restarts and SIGKILL (they are committed in the same
+transactions as the data they count).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.core import CounterMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+NS = "equipmon_collector"
+
+
+class _TotalsCollector(Collector):
+    """Exposes the spool's persistent totals at scrape time."""
+
+    def __init__(self, totals: Callable[[], Mapping[str, int]]) -> None:
+        self._totals = totals
+
+    def collect(self) -> Iterator[Metric]:
+        family = CounterMetricFamily(
+            f"{NS}_lifetime",
+            "Totals kept in the spool across restarts (messages/readings spooled, readings "
+            "written, dead letters by reason).",
+            labels=["name"],
+        )
+        for name, value in sorted(self._totals().items()):
+            family.add_metric([name], value)
+        yield family
+
+
+class Metrics:
+    """Every metric the collector exports."""
+
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        self.registry = registry if registry is not None else CollectorRegistry()
+        r = self.registry
+        self.received = Counter(f"{NS}_messages_received", "MQTT messages received.", registry=r)
+        self.acknowledged = Counter(
+            f"{NS}_messages_acknowledged", "MQTT messages acknowledged (after commit).", registry=r
+        )
+        self.rejected = Counter(
+            f"{NS}_messages_rejected",
+            "Messages (or points) refused, by reason.",
+            ["reason"],
+            registry=r,
+        )
+        self.dead_lettered = Counter(
+            f"{NS}_dead_letters", "Dead letters stored, by reason.", ["reason"], registry=r
+        )
+        self.readings_spooled = Counter(
+            f"{NS}_readings_spooled", "Readings made durable in the spool.", registry=r
+        )
+        self.readings_written = Counter(
+            f"{NS}_readings_written", "Readings InfluxDB confirmed.", registry=r
+        )
+        self.commits = Counter(f"{NS}_spool_commits", "Group commits to the spool.", registry=r)
+        self.write_errors = Counter(
+            f"{NS}_write_errors", "Failed InfluxDB writes, by kind.", ["kind"], registry=r
+        )
+        self.write_latency = Histogram(
+            f"{NS}_write_latency_seconds",
+            "Duration of successful InfluxDB write requests.",
+            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+            registry=r,
+        )
+        self.connects = Counter(f"{NS}_mqtt_connects", "Successful MQTT connects.", registry=r)
+        self.reconnects = Counter(
+            f"{NS}_mqtt_reconnects", "MQTT connects after the first one.", registry=r
+        )
+        self.connected = Gauge(f"{NS}_mqtt_connected", "1 while connected.", registry=r)
+        self.subscribed = Gauge(
+            f"{NS}_mqtt_subscribed", "1 once the broker confirmed the subscriptions.", registry=r
+        )
+        self.backpressure = Gauge(
+            f"{NS}_backpressure", "1 while the spool is full and acks are held.", registry=r
+        )
+        self.healthy = Gauge(f"{NS}_healthy", "1 unless a fatal error is unresolved.", registry=r)
+        self.spool_bytes = Gauge(f"{NS}_spool_bytes", "Line-protocol bytes spooled.", registry=r)
+        self.spool_readings = Gauge(f"{NS}_spool_readings", "Readings spooled.", registry=r)
+        self.spool_age = Gauge(
+            f"{NS}_spool_age_seconds", "Age of the oldest spooled message.", registry=r
+        )
+        self.healthy.set(1)
+
+    def watch_totals(self, totals: Callable[[], Mapping[str, int]]) -> None:
+        """Export the spool's persistent totals."""
+        self.registry.register(_TotalsCollector(totals))

@@ -1,0 +1,227 @@
+"""Collector settings: one pydantic-settings class with sections, read from a file and the env.
+
+Precedence (highest first): keyword arguments, ``EQUIPMON_*`` environment variables (nested with
+``__``, e.g. ``EQUIPMON_MQTT__URL``), the config file (YAML or TOML), the defaults below.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from contextvars import ContextVar
+from pathlib import Path
+from typing import Any, Literal
+from urllib.parse import urlsplit
+
+import yaml
+from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
+from pydantic.fields import FieldInfo
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from collector.errors import ConfigError
+from telemetry.influx.settings import InfluxSettings
+from telemetry.topics import DEFAULT_PREFIX
+
+
+class MqttSettings(BaseModel):
+    """The broker connection and the subscription."""
+
+    url: str = Field("mqtt://127.0.0.1:1883", description="mqtt://host:port or mqtts://host:port.")
+    client_id: str = Field(
+        "equipmon-collector",
+        description="Fixed client id: the broker keeps this id's session (and its queue).",
+    )
+    protocol: Literal["5", "3.1.1"] = Field("5", description="MQTT protocol version.")
+    session_expiry_s: int = Field(
+        7 * 86400,
+        ge=0,
+        description="MQTT v5 session expiry: how long the broker queues for us while we are away.",
+    )
+    keepalive_s: int = Field(30, ge=5, le=65535, description="Keep-alive interval.")
+    topic_prefix: str = Field(DEFAULT_PREFIX, description="First topic level(s) of telemetry.")
+    site: str = Field("+", description="Subscribe to one site only ('+' = all): split by site.")
+    shared_group: str = Field(
+        "", description="Join the shared subscription group $share/<group>/... (empty = none)."
+    )
+    username: str = Field("", description="Broker user name (empty = anonymous).")
+    password: SecretStr | None = Field(None, description="Broker password.")
+    ca_file: str = Field("", description="CA bundle for mqtts:// (empty = system CAs).")
+    cert_file: str = Field("", description="Client certificate (mutual TLS).")
+    key_file: str = Field("", description="Client private key (mutual TLS).")
+    tls_insecure: bool = Field(False, description="Skip the broker host name check (tests only).")
+    reconnect_min_s: float = Field(1.0, gt=0, description="First reconnect delay (whole s).")
+    reconnect_max_s: float = Field(15.0, gt=0, description="Reconnect delay cap (doubling).")
+    inflight_window: int = Field(
+        1000,
+        ge=1,
+        le=65535,
+        description="Receive Maximum announced to a v5 broker: unacknowledged messages in flight.",
+    )
+    max_payload_bytes: int = Field(
+        1_048_576, ge=1, description="Larger payloads are dead-lettered before decoding."
+    )
+
+    @field_validator("url")
+    @classmethod
+    def _check_url(cls, value: str) -> str:
+        parts = urlsplit(value)
+        if parts.scheme not in ("mqtt", "mqtts") or not parts.hostname:
+            raise ValueError(
+                f"mqtt.url must look like mqtt://host:port or mqtts://host:port: {value!r}"
+            )
+        return value
+
+    @property
+    def host(self) -> str:
+        """The broker's host name."""
+        return urlsplit(self.url).hostname or "127.0.0.1"
+
+    @property
+    def port(self) -> int:
+        """The broker's port (1883, or 8883 for mqtts, unless given)."""
+        parts = urlsplit(self.url)
+        return parts.port or (8883 if parts.scheme == "mqtts" else 1883)
+
+    @property
+    def tls(self) -> bool:
+        """Whether the connection uses TLS."""
+        return urlsplit(self.url).scheme == "mqtts"
+
+
+class SpoolSettings(BaseModel):
+    """The durable spool between the broker and InfluxDB."""
+
+    path: str = Field("", description="SQLite file; empty = <data_dir>/collector/spool.sqlite.")
+    max_bytes: int = Field(
+        256 * 1024 * 1024,
+        ge=1024,
+        description="Spooled line-protocol bytes at which the collector stops acknowledging.",
+    )
+    synchronous: Literal["full", "normal"] = Field(
+        "full",
+        description="SQLite synchronous mode: full = fsync per group commit (survives power "
+        "loss), normal = survives a killed process only.",
+    )
+    commit_interval_ms: float = Field(
+        20.0, gt=0, description="Group commit: commit at least this often while messages wait."
+    )
+    commit_max_messages: int = Field(
+        500, ge=1, description="Group commit: commit once this many messages wait."
+    )
+    dead_letter_max: int = Field(10_000, ge=1, description="Dead letters kept (oldest go first).")
+    dead_letter_payload_bytes: int = Field(
+        65_536, ge=0, description="Payload bytes kept per dead letter (the rest is cut)."
+    )
+
+    @model_validator(mode="after")
+    def _check(self) -> SpoolSettings:
+        if self.commit_max_messages < 1:
+            raise ValueError("spool.commit_max_messages must be at least 1")
+        return self
+
+
+class WriterSettings(BaseModel):
+    """How the spool drains into InfluxDB."""
+
+    batch_max_readings: int = Field(5000, ge=1, description="Readings per write request at most.")
+    batch_max_bytes: int = Field(4 * 1024 * 1024, ge=1024, description="Body bytes at most.")
+    idle_poll_ms: float = Field(20.0, gt=0, description="Wait when the spool is empty.")
+    retry_min_s: float = Field(0.5, gt=0, description="First retry delay (doubling, jittered).")
+    retry_max_s: float = Field(30.0, gt=0, description="Retry delay cap.")
+    fatal_retry_s: float = Field(
+        30.0, gt=0, description="Retry interval after a fatal error (bad credentials, no db)."
+    )
+
+
+class HttpSettings(BaseModel):
+    """The metrics and health endpoint."""
+
+    host: str = Field("127.0.0.1", description="Listen address ('' = all interfaces).")
+    port: int = Field(9101, ge=0, le=65535, description="Port (0 = pick a free one).")
+    enabled: bool = Field(True, description="Serve /metrics and /healthz.")
+
+
+class LogSettings(BaseModel):
+    """Logging."""
+
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", description="Log level.")
+    dead_letter_log_interval_s: float = Field(
+        10.0, ge=0, description="At most one dead-letter log line per reason per interval."
+    )
+
+
+# The config file's values for the settings being built (set only inside load_settings).
+_FILE_VALUES: ContextVar[dict[str, Any] | None] = ContextVar("_FILE_VALUES", default=None)
+
+
+class _FileSource(PydanticBaseSettingsSource):
+    """The values read from ``--config`` (lower priority than the environment)."""
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        values = _FILE_VALUES.get() or {}
+        return values.get(field_name), field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        return dict(_FILE_VALUES.get() or {})
+
+
+class CollectorSettings(BaseSettings):
+    """Everything the collector needs; sections mqtt, influx, spool, writer, http, log."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="EQUIPMON_", env_nested_delimiter="__", extra="forbid"
+    )
+
+    data_dir: str = Field("var", description="Folder for the spool (unless spool.path is set).")
+    shutdown_flush_s: float = Field(
+        10.0, ge=0, description="On SIGTERM, time allowed to drain the spool into InfluxDB."
+    )
+    mqtt: MqttSettings = Field(default_factory=MqttSettings)
+    influx: InfluxSettings = Field(default_factory=InfluxSettings)
+    spool: SpoolSettings = Field(default_factory=SpoolSettings)
+    writer: WriterSettings = Field(default_factory=WriterSettings)
+    http: HttpSettings = Field(default_factory=HttpSettings)
+    log: LogSettings = Field(default_factory=LogSettings)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings, env_settings, _FileSource(settings_cls))
+
+    @property
+    def spool_path(self) -> Path:
+        """Where the spool lives."""
+        if self.spool.path:
+            return Path(self.spool.path)
+        return Path(self.data_dir) / "collector" / "spool.sqlite"
+
+
+def read_config_file(path: Path) -> dict[str, Any]:
+    """Parse a YAML (.yaml/.yml) or TOML (.toml) config file into a mapping."""
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise ConfigError(f"cannot read config file {path}: {exc}") from exc
+    try:
+        data = tomllib.loads(text) if path.suffix == ".toml" else yaml.safe_load(text)
+    except (tomllib.TOMLDecodeError, yaml.YAMLError) as exc:
+        raise ConfigError(f"config file {path} is not valid: {exc}") from exc
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"config file {path} must hold a mapping at the top level")
+    return data
+
+
+def load_settings(config_file: Path | None = None, **overrides: Any) -> CollectorSettings:
+    """Build the settings from an optional file, the environment and overrides."""
+    token = _FILE_VALUES.set(read_config_file(config_file) if config_file else {})
+    try:
+        return CollectorSettings(**overrides)
+    finally:
+        _FILE_VALUES.reset(token)

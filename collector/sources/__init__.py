@@ -1,0 +1,1 @@
+"""Sources that feed the spool (MQTT today; serial is a separate issue)."""

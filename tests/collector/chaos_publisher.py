@@ -1,0 +1,86 @@
+"""A publisher process for the chaos test: N readings with unique timestamps, v = reading index.
+
+Run as ``python -m tests.collector.chaos_publisher --host H --port P --prefix X --count N``.
+Messages cycle through JSON single readings, JSON batches and line protocol; publishes are
+windowed (QoS 1) and paced so the faults the test injects happen while data flows. Prints
+``DONE <readings> <messages>`` once the broker acknowledged everything.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+import uuid
+
+from tests.collector.helpers import T0, Publisher
+
+ASSETS = 10
+STEP_NS = 1000
+
+
+def messages(prefix: str, count: int) -> list[tuple[str, bytes, int]]:
+    """(topic, payload, readings) covering reading indexes 0..count-1 exactly once."""
+    out: list[tuple[str, bytes, int]] = []
+    i = 0
+    kind = 0
+    while i < count:
+        size = (1, 10, 5)[kind % 3]
+        size = min(size, count - i)
+        idx = list(range(i, i + size))
+        site = "plant-a"
+        if kind % 3 == 0:
+            n = idx[0]
+            asset = f"asset-{n % ASSETS}"
+            body = {"time": T0 + n * STEP_NS, "sensors": {"v": float(n), "t": 20.5}}
+            out.append((f"{prefix}/{site}/{asset}/telemetry", json.dumps(body).encode(), 1))
+        elif kind % 3 == 1:
+            records = [
+                {
+                    "asset": f"asset-{n % ASSETS}",
+                    "time": T0 + n * STEP_NS,
+                    "sensors": {"v": float(n)},
+                }
+                for n in idx
+            ]
+            payload = json.dumps({"readings": records}).encode()
+            out.append((f"{prefix}/{site}/gw-{kind % 4}/telemetry", payload, size))
+        else:
+            lines = "\n".join(
+                f"telemetry,asset=asset-{n % ASSETS} v={float(n)!r},t=21.25 {T0 + n * STEP_NS}"
+                for n in idx
+            )
+            out.append((f"{prefix}/{site}/gw-lp/telemetry/lp", lines.encode(), size))
+        i += size
+        kind += 1
+    return out
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--host", required=True)
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--prefix", required=True)
+    parser.add_argument("--count", type=int, default=100_000)
+    parser.add_argument("--rate", type=float, default=2000.0, help="readings per second")
+    parser.add_argument("--window", type=int, default=100)
+    args = parser.parse_args()
+    plan = messages(args.prefix, args.count)
+    pub = Publisher(args.host, args.port, f"chaos-pub-{uuid.uuid4().hex[:8]}", window=args.window)
+    started = time.monotonic()
+    sent = 0
+    for topic, payload, readings in plan:
+        pub.publish(topic, payload)
+        sent += readings
+        ahead = sent / args.rate - (time.monotonic() - started)
+        if ahead > 0:
+            time.sleep(ahead)
+    pub.flush(timeout_s=120)
+    pub.close()
+    print(f"DONE {sent} {len(plan)} {time.monotonic() - started:.1f}", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

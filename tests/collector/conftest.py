@@ -1,0 +1,62 @@
+"""Fixtures for collector tests: in-process collectors on this test's topic prefix and database."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from collector.service import CollectorService
+from collector.settings import CollectorSettings
+from telemetry.influx.settings import InfluxSettings
+from tests.collector.helpers import Publisher
+
+CollectorFactory = Callable[..., CollectorService]
+
+
+@pytest.fixture
+def make_collector(
+    mosquitto: Any, influx_settings: InfluxSettings, topic_prefix: str, tmp_path: Path
+) -> Iterator[CollectorFactory]:
+    """Build and start in-process collectors; each is stopped after the test."""
+    started: list[CollectorService] = []
+
+    def factory(name: str = "c1", **sections: dict[str, Any]) -> CollectorService:
+        values: dict[str, Any] = {
+            "data_dir": str(tmp_path / name),
+            "mqtt": {
+                "url": mosquitto.url,
+                "topic_prefix": topic_prefix,
+                "client_id": f"collector-{name}-{uuid.uuid4().hex[:8]}",
+            },
+            "influx": influx_settings.model_dump(),
+            "http": {"port": 0},
+            "writer": {"retry_min_s": 0.2, "retry_max_s": 1.0, "fatal_retry_s": 1.0},
+            "shutdown_flush_s": 2.0,
+        }
+        for key, extra in sections.items():
+            if isinstance(values.get(key), dict):
+                values[key] = {**values[key], **extra}
+            else:
+                values[key] = extra
+        service = CollectorService(CollectorSettings(**values))
+        service.start()
+        started.append(service)
+        # Publishing before the SUBACK would race the subscription (messages with no subscriber).
+        assert service.source.subscribed.wait(10), "collector did not subscribe"
+        return service
+
+    yield factory
+    for service in started:
+        service.stop(flush_s=0)
+
+
+@pytest.fixture
+def publisher(mosquitto: Any) -> Iterator[Publisher]:
+    """A windowed QoS 1 publisher."""
+    pub = Publisher(mosquitto.host, mosquitto.port, f"pub-{uuid.uuid4().hex[:8]}")
+    yield pub
+    pub.close()
