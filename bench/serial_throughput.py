@@ -44,9 +44,12 @@ def ascii_rate(frames: int) -> dict[str, float]:
     reader.start()
     reader.connected.wait(10)
     values = {"motor_speed": 1467.0, "belt_speed": 2.467, "motor_temp": 55.5, "current": 12.25}
-    writer = threading.Thread(
-        target=lambda: [line.send(Sample("s", f"c{i % 8}", T0 + i, values)) for i in range(frames)]
-    )
+
+    def write_all() -> None:
+        for i in range(frames):
+            line.send(Sample("s", f"c{i % 8}", T0 + i, values))
+
+    writer = threading.Thread(target=write_all)
     started = time.perf_counter()
     writer.start()
     while sink.count < frames and time.perf_counter() - started < 120:

@@ -14,6 +14,7 @@ from collector.intake import Intake
 from collector.metrics import Metrics
 from collector.settings import CollectorSettings
 from collector.sources.mqtt import ClientFactory, MqttSource, make_client
+from collector.sources.serial import SerialSources
 from collector.spool import Spool
 from collector.writer import LineSink, Writer
 from telemetry.influx.client import InfluxClient
@@ -80,6 +81,7 @@ class CollectorService:
             metrics=self.metrics,
             client_factory=client_factory,
         )
+        self.serial = SerialSources(settings.serial, self.spool, settings.spool.max_bytes)
         self.http: HttpEndpoint | None = None
         if settings.http.enabled:
             self.http = HttpEndpoint(
@@ -124,6 +126,7 @@ class CollectorService:
             self.http.start()
         self.writer.start()
         self.committer.start()
+        self.serial.start()
         self.source.start()
 
     def stop(self, flush_s: float | None = None) -> None:
@@ -132,6 +135,7 @@ class CollectorService:
             return
         self._stopped.set()
         flush = self.settings.shutdown_flush_s if flush_s is None else flush_s
+        self.serial.stop()  # every reading it took is in the spool when this returns
         self.committer.stop()  # commits and acks the last group while still connected
         self.source.stop()
         self.writer.stop()

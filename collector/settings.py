@@ -18,6 +18,7 @@ from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from collector.errors import ConfigError
+from collector.serial.settings import SerialPortSettings
 from telemetry.influx.settings import InfluxSettings
 from telemetry.topics import DEFAULT_PREFIX
 
@@ -181,6 +182,10 @@ class CollectorSettings(BaseSettings):
     writer: WriterSettings = Field(default_factory=WriterSettings)
     http: HttpSettings = Field(default_factory=HttpSettings)
     log: LogSettings = Field(default_factory=LogSettings)
+    serial: list[SerialPortSettings] = Field(
+        default_factory=list,
+        description="Serial ports (ASCII frames or Modbus RTU buses) read into the same spool.",
+    )
 
     @classmethod
     def settings_customise_sources(

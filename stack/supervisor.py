@@ -7,8 +7,10 @@ option, the names docker-compose.yml uses too).
 
 from __future__ import annotations
 
+import json
 import logging
 import os
+import secrets
 import signal
 import sys
 import threading
@@ -31,29 +33,27 @@ ServiceCommand = Callable[["StackOptions", str], list[str]] | None
 
 def _device_sims_command(options: StackOptions, mqtt_url: str) -> list[str]:
     host, _, port = mqtt_url.removeprefix("mqtt://").partition(":")
+    scenario = str(ROOT / "scenarios" / "demo.yaml")
     return [
-        "-m",
-        "device_sims",
-        "run",
-        str(ROOT / "scenarios" / "demo.yaml"),
-        "--mode",
-        "realtime",
-        "--mqtt-host",
-        host,
-        "--mqtt-port",
-        port or "1883",
-        "--http-url",
-        f"http://127.0.0.1:{options.api_port}",
-        "--ports-file",
-        str(options.data_dir / "sim-ports.json"),
-        "--control-port",
-        "0",
+        *("-m", "device_sims", "run", scenario, "--mode", "realtime"),
+        *("--mqtt-host", host, "--mqtt-port", port or "1883"),
+        *("--http-url", f"http://127.0.0.1:{options.api_port}"),
+        *("--token", stack_tokens(options.data_dir)["gateway"]),
+        *("--ports-file", str(options.data_dir / "sim-ports.json"), "--control-port", "0"),
     ]
 
 
+def _api_command(options: StackOptions, mqtt_url: str) -> list[str]:
+    return ["-m", "api"]
+
+
+def _collector_command(options: StackOptions, mqtt_url: str) -> list[str]:
+    return ["-m", "collector", "run"]
+
+
 SERVICE_COMMANDS: dict[str, ServiceCommand] = {
-    "api": None,
-    "collector": None,
+    "api": _api_command,
+    "collector": _collector_command,
     "analytics": None,
     "device_sims": _device_sims_command,
 }
@@ -109,9 +109,23 @@ def available_services(simulators: bool) -> list[str]:
     return [s for s in wanted if SERVICE_COMMANDS[s] is not None]
 
 
+def stack_tokens(data_dir: Path) -> dict[str, str]:
+    """Bootstrap tokens (admin, service, gateway), made once per data folder and kept there."""
+    path = data_dir / "tokens.json"
+    if path.exists():
+        tokens: dict[str, str] = json.loads(path.read_text())
+        return tokens
+    tokens = {role: secrets.token_urlsafe(24) for role in ("admin", "service", "gateway")}
+    data_dir.mkdir(parents=True, exist_ok=True)
+    path.touch(mode=0o600)
+    path.write_text(json.dumps(tokens, indent=2) + "\n")
+    return tokens
+
+
 def stack_environment(options: StackOptions, mqtt_url: str, influx_url: str) -> dict[str, str]:
     """The settings every service reads, as environment variables."""
     data = options.data_dir
+    tokens = stack_tokens(data)
     env = {
         "EQUIPMON_MQTT__URL": mqtt_url,
         "EQUIPMON_INFLUX__URL": influx_url,
@@ -120,6 +134,13 @@ def stack_environment(options: StackOptions, mqtt_url: str, influx_url: str) -> 
         "EQUIPMON_API__PORT": str(options.api_port),
         "EQUIPMON_DATA_DIR": str(data),
         "DATABASE_URL": options.database_url or f"sqlite:///{data / 'equipmon.db'}",
+        "EQUIPMON_API__HOST": "127.0.0.1",
+        "EQUIPMON_ADMIN_TOKEN": tokens["admin"],
+        "EQUIPMON_SERVICE_TOKEN": tokens["service"],
+        "EQUIPMON_GATEWAY_TOKEN": tokens["gateway"],
+        # The demo's HTTP gateway serves site plant-a; simulated assets need no registration.
+        "EQUIPMON_GATEWAY_SITE": "plant-a",
+        "EQUIPMON_API__ACCEPT_UNREGISTERED_ASSETS": "true",
     }
     env.update(options.extra_env)
     return env
@@ -171,7 +192,8 @@ def _print_banner(
     if missing:
         print(f"  not yet available as services: {', '.join(missing)}")
     if any(s.name == "api" for s in services):
-        print(f"  Dashboard:    http://127.0.0.1:{options.api_port}/")
+        print(f"  API:          http://127.0.0.1:{options.api_port}/api/v1  (OpenAPI at /docs)")
+        print(f"  Tokens:       admin, service, gateway in {options.data_dir / 'tokens.json'}")
     print("Press Ctrl-C to stop.", flush=True)
 
 
