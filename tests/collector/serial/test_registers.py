@@ -15,7 +15,7 @@ from collector.serial.registers import (
     plan_blocks,
 )
 
-MAPS = Path(__file__).resolve().parents[2] / "device_sims" / "registers"
+MAPS = Path(__file__).resolve().parents[3] / "device_sims" / "registers"
 
 
 def words(fmt: str, value: float) -> list[int]:
