@@ -18,6 +18,7 @@ T0 = 1_795_392_000_000_000_000
 def test_ascii_and_modbus_ports_survive_an_influxdb_outage(
     make_collector: CollectorFactory, influx_client: InfluxClient, influxdb: Service
 ) -> None:
+    # 10,000 frames at 115200 baud, half of them while InfluxDB is down.
     ascii_line = SerialAsciiLine("ascii-t", block=True)
     ascii_line.start()
     bus = ModbusRtuLine("rs485-t", {"pump-m01": (1, builtin_map("pump"))})
@@ -51,16 +52,16 @@ def test_ascii_and_modbus_ports_survive_an_influxdb_outage(
         ]
     )
     try:
-        for i in range(500):
+        for i in range(5_000):
             ascii_line.send(Sample("plant-a", "conv-01", T0 + i * 10**9, {"belt_speed": i / 10}))
-        wait_until(lambda: len(influx_client.read_readings(asset="conv-01")) == 500,
-                   timeout=30, what="500 frames in InfluxDB")  # fmt: skip
+        wait_until(lambda: len(influx_client.read_readings(asset="conv-01")) == 5_000,
+                   timeout=60, what="5,000 frames in InfluxDB")  # fmt: skip
         influxdb.stop()
-        for i in range(500, 1000):
+        for i in range(5_000, 10_000):
             ascii_line.send(Sample("plant-a", "conv-01", T0 + i * 10**9, {"belt_speed": i / 10}))
-        wait_until(lambda: collector.spool.readings >= 500, timeout=30, what="frames spooled")
+        wait_until(lambda: collector.spool.readings >= 5_000, timeout=60, what="frames spooled")
         influxdb.start()
-        wait_until(lambda: len(influx_client.read_readings(asset="conv-01")) == 1000,
+        wait_until(lambda: len(influx_client.read_readings(asset="conv-01")) == 10_000,
                    timeout=60, what="spool drained after the outage")  # fmt: skip
         wait_until(lambda: len(influx_client.read_readings(asset="pump-m01")) > 3,
                    timeout=30, what="Modbus polls in InfluxDB")  # fmt: skip
@@ -68,7 +69,7 @@ def test_ascii_and_modbus_ports_survive_an_influxdb_outage(
         ascii_line.close()
         bus.close()
     stored = influx_client.read_readings(asset="conv-01")
-    assert sorted(r.values["belt_speed"] for r in stored) == [i / 10 for i in range(1000)]
+    assert sorted(r.values["belt_speed"] for r in stored) == [i / 10 for i in range(10_000)]
     pump = influx_client.read_readings(asset="pump-m01")[-1]
     assert pump.values["flow"] == 10.0  # float32
     assert pump.values["bearing_temp"] == 10.0  # int16 scaled by 0.1
