@@ -18,6 +18,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--mqtt-port", type=int, default=defaults.mqtt_port)
     parser.add_argument("--influx-port", type=int, default=defaults.influx_port)
     parser.add_argument("--api-port", type=int, default=defaults.api_port)
+    parser.add_argument(
+        "--collector-http-port",
+        type=int,
+        default=defaults.collector_http_port,
+        help="the collector's /healthz and /metrics",
+    )
     parser.add_argument("--no-sims", action="store_true", help="real gateways only")
     parser.add_argument("--mqtt-url", help="use this broker instead of a local Mosquitto")
     parser.add_argument("--influx-url", help="use this InfluxDB instead of a local influxd")
@@ -32,6 +38,7 @@ def main(argv: list[str] | None = None) -> int:
             mqtt_port=args.mqtt_port,
             influx_port=args.influx_port,
             api_port=args.api_port,
+            collector_http_port=args.collector_http_port,
             simulators=not args.no_sims,
             external_mqtt=args.mqtt_url,
             external_influx=args.influx_url,

@@ -67,6 +67,7 @@ class StackOptions:
     mqtt_port: int = 1884
     influx_port: int = 8087
     api_port: int = 8080
+    collector_http_port: int = 9101
     simulators: bool = True
     external_mqtt: str | None = None
     external_influx: str | None = None
@@ -135,6 +136,7 @@ def stack_environment(options: StackOptions, mqtt_url: str, influx_url: str) -> 
         "EQUIPMON_DATA_DIR": str(data),
         "DATABASE_URL": options.database_url or f"sqlite:///{data / 'equipmon.db'}",
         "EQUIPMON_API__HOST": "127.0.0.1",
+        "EQUIPMON_HTTP__PORT": str(options.collector_http_port),
         "EQUIPMON_ADMIN_TOKEN": tokens["admin"],
         "EQUIPMON_SERVICE_TOKEN": tokens["service"],
         "EQUIPMON_GATEWAY_TOKEN": tokens["gateway"],
@@ -171,7 +173,7 @@ def _start_services(
     for name in available_services(options.simulators):
         command = SERVICE_COMMANDS[name]
         assert command is not None
-        port = options.api_port if name == "api" else None
+        port = {"api": options.api_port, "collector": options.collector_http_port}.get(name)
         log_path = options.data_dir / "logs" / f"{name}.log"
         service = ServiceProcess(name, command(options, mqtt_url), log_path, env, port)
         children.append(service)
