@@ -19,6 +19,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from stack.demo_serial import write_collector_config
 from stack.influxdb import InfluxDBServer
 from stack.mosquitto import MosquittoServer
 from stack.process import ManagedProcess, ServiceError, port_open
@@ -26,6 +27,7 @@ from stack.process import ManagedProcess, ServiceError, port_open
 log = logging.getLogger(__name__)
 
 ROOT = Path(__file__).resolve().parents[1]
+DEMO_SCENARIO = ROOT / "scenarios" / "demo.yaml"
 # Each service's command line, in start order. A service whose entry is None has no long-running
 # mode yet (later issues fill them in); the supervisor skips it and says so.
 ServiceCommand = Callable[["StackOptions", str], list[str]] | None
@@ -33,7 +35,7 @@ ServiceCommand = Callable[["StackOptions", str], list[str]] | None
 
 def _device_sims_command(options: StackOptions, mqtt_url: str) -> list[str]:
     host, _, port = mqtt_url.removeprefix("mqtt://").partition(":")
-    scenario = str(ROOT / "scenarios" / "demo.yaml")
+    scenario = str(DEMO_SCENARIO)
     return [
         *("-m", "device_sims", "run", scenario, "--mode", "realtime"),
         *("--mqtt-host", host, "--mqtt-port", port or "1883"),
@@ -48,14 +50,24 @@ def _api_command(options: StackOptions, mqtt_url: str) -> list[str]:
 
 
 def _collector_command(options: StackOptions, mqtt_url: str) -> list[str]:
-    return ["-m", "collector", "run"]
+    ports_file = options.data_dir / "sim-ports.json"
+    if not (options.simulators and ports_file.exists()):
+        return ["-m", "collector", "run"]
+    # With the simulators, the collector also reads their serial lines (ASCII and Modbus RTU).
+    config = write_collector_config(
+        options.data_dir / "collector.yaml", DEMO_SCENARIO, ports_file,
+        ROOT / "device_sims" / "registers",
+    )  # fmt: skip
+    return ["-m", "collector", "--config", str(config), "run"]
 
 
+# The simulators start before the collector: their serial lines' pty paths are in the collector's
+# configuration.
 SERVICE_COMMANDS: dict[str, ServiceCommand] = {
     "api": _api_command,
+    "device_sims": _device_sims_command,
     "collector": _collector_command,
     "analytics": None,
-    "device_sims": _device_sims_command,
 }
 
 
@@ -76,7 +88,7 @@ class StackOptions:
 
 
 class ServiceProcess(ManagedProcess):
-    """``python -m <package>`` with the stack's environment; ready when its port answers."""
+    """``python -m <package>`` with the stack's environment; ready when ``ready()`` says so."""
 
     start_timeout = 60.0
 
@@ -86,13 +98,13 @@ class ServiceProcess(ManagedProcess):
         args: list[str],
         log_path: Path,
         env: dict[str, str],
-        ready_port: int | None,
+        ready: Callable[[], bool] | None,
     ) -> None:
         super().__init__(log_path)
         self.name = name
         self.args = args
         self.env = env
-        self.ready_port = ready_port
+        self.ready = ready
 
     def command(self) -> Sequence[str]:
         return [sys.executable, *self.args]
@@ -101,7 +113,7 @@ class ServiceProcess(ManagedProcess):
         return {**os.environ, **self.env}
 
     def is_ready(self) -> bool:
-        return self.ready_port is None or port_open("127.0.0.1", self.ready_port)
+        return self.ready is None or self.ready()
 
 
 def available_services(simulators: bool) -> list[str]:
@@ -170,12 +182,20 @@ def _start_services(
     options: StackOptions, mqtt_url: str, env: dict[str, str], children: list[ManagedProcess]
 ) -> list[ServiceProcess]:
     started = []
+    ports_file = options.data_dir / "sim-ports.json"
+    ports_file.unlink(missing_ok=True)  # a stale file from the last run names dead ptys
+    readiness: dict[str, Callable[[], bool]] = {
+        "api": lambda: port_open("127.0.0.1", options.api_port),
+        "collector": lambda: port_open("127.0.0.1", options.collector_http_port),
+        "device_sims": ports_file.exists,
+    }
     for name in available_services(options.simulators):
         command = SERVICE_COMMANDS[name]
         assert command is not None
-        port = {"api": options.api_port, "collector": options.collector_http_port}.get(name)
         log_path = options.data_dir / "logs" / f"{name}.log"
-        service = ServiceProcess(name, command(options, mqtt_url), log_path, env, port)
+        service = ServiceProcess(
+            name, command(options, mqtt_url), log_path, env, readiness.get(name)
+        )
         children.append(service)
         service.start()
         started.append(service)

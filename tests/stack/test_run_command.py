@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import signal
 import subprocess
 import sys
@@ -70,3 +71,33 @@ def test_stack_starts_broker_and_influxdb_and_stops_cleanly(tmp_path: Path) -> N
     assert not port_open("127.0.0.1", mqtt_port)
     assert not port_open("127.0.0.1", influx_port)
     assert not port_open("127.0.0.1", api_port)
+
+
+def test_the_demo_plant_flows_into_influxdb_over_every_transport(tmp_path: Path) -> None:
+    """MQTT (JSON, line protocol, gateway batches), serial ASCII, Modbus RTU and HTTP push."""
+    ports = [free_port() for _ in range(4)]
+    options = ["--mqtt-port", "--influx-port", "--api-port", "--collector-http-port"]
+    args = ["--data-dir", str(tmp_path)]
+    for option, port in zip(options, ports, strict=True):
+        args += [option, str(port)]
+    proc = subprocess.Popen([sys.executable, "-m", "stack", *args], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)  # fmt: skip
+    expected = {"pump-01", "fan-01", "conv-b01", "conv-01", "comp-02", "pump-m01", "ahu-01"}
+    seen: set[str] = set()
+    try:
+        deadline = time.monotonic() + 120  # the HTTP gateway pushes its first batch after 60 s
+        while time.monotonic() < deadline and not expected <= seen:
+            time.sleep(2)
+            query = "q=SHOW+TAG+VALUES+FROM+telemetry+WITH+KEY+%3D+asset&db=equipmon"
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{ports[1]}/query?{query}") as resp:
+                    document = json.loads(resp.read())
+            except OSError:
+                continue
+            for series in document["results"][0].get("series", []):
+                seen |= {value for _, value in series["values"]}
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.communicate(timeout=60)
+    assert expected <= seen, f"missing: {sorted(expected - seen)}"
+    assert proc.returncode == 0
