@@ -1,0 +1,547 @@
+"""Latency (p50/p95/p99) and requests/s of the API under a small concurrent load: listing work
+orders with 10,000 in the database, updating one work order (PATCH with If-Match, and an
+in_progress ⇄ on_hold transition pair), and gateway pushes of 1,000-reading JSON batches.
+
+The API runs as its own process (`python -m api`, one uvicorn worker) on 127.0.0.1; the load
+generator is this process: a thread pool of httpx clients, each with its own keep-alive connection.
+The 10,000 work orders are inserted with SQLAlchemy into the (migrated) database before the server
+starts. The gateway rate limit is raised far out of the way so pushes are never throttled, and the
+background sweep is pushed to once an hour so it does not run during a scenario.
+
+    .venv/bin/python -m bench.api_load [--database-url postgresql://postgres@127.0.0.1:5432/postgres]
+        [--influx-url http://127.0.0.1:8086] [--clients 4] [--requests 2000] [--json PATH]
+
+With a PostgreSQL URL a fresh database is created next to the one named (and dropped afterwards);
+by default a SQLite file in a temporary folder is used.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import platform
+import random
+import secrets
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import sqlalchemy as sa
+
+from api import migrate
+from api.db import make_engine
+from api.models import Asset, Site, WorkOrder
+from bench.common import influx_url, report
+from telemetry.influx.client import InfluxClient, quote_ident
+from telemetry.influx.settings import InfluxSettings
+
+SITE = "plant-a"
+ASSETS = 50
+SENSORS = ("vibration_rms", "bearing_temp", "motor_current", "voltage", "pressure", "flow")
+STATES = ("open", "assigned", "in_progress", "on_hold", "completed", "verified", "cancelled")
+FAILURE_MODES = ("bearing_wear", "misalignment", "cavitation", "seal_leak", "overheating")
+# The filtered listing: about 1/28 of the orders (one state of 7, one priority of 4).
+FILTER = "state=in_progress&priority=1"
+READINGS_PER_BATCH = 1_000
+
+
+def sql_url(url: str) -> str:
+    """The URL as the API's settings normalise it (plain postgresql:// means psycopg 3)."""
+    for prefix in ("postgresql://", "postgres://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix) :]
+    return url
+
+
+@contextlib.contextmanager
+def fresh_database(url: str | None, folder: Path) -> Iterator[str]:
+    """A SQLite file in folder, or a new PostgreSQL database beside url's (dropped after)."""
+    if url is None or url.startswith("sqlite"):
+        yield url or f"sqlite:///{folder / 'bench.db'}"
+        return
+    admin_url = sa.make_url(sql_url(url))
+    name = f"equipmon_bench_{uuid.uuid4().hex[:8]}"
+    admin = sa.create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.exec_driver_sql(f'CREATE DATABASE "{name}"')
+    try:
+        yield admin_url.set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as connection:
+            connection.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.dispose()
+
+
+def seed(database_url: str, work_orders: int) -> dict[str, Any]:
+    """Migrate, then insert a site, ASSETS assets and `work_orders` orders in a few statements."""
+    migrate.upgrade(sql_url(database_url))
+    engine = make_engine(sql_url(database_url))
+    rng = random.Random(7)
+    now = datetime.now(UTC)
+    started = time.perf_counter()
+    try:
+        with engine.begin() as connection:
+            site_id = connection.execute(
+                sa.insert(Site).values(code=SITE, name="Plant A", created_at=now).returning(Site.id)
+            ).scalar_one()
+            connection.execute(
+                sa.insert(Asset),
+                [
+                    {
+                        "site_id": site_id,
+                        "code": f"asset-{i:03d}",
+                        "name": f"Pump {i}",
+                        "asset_type": "pump",
+                        "criticality": "high",
+                        "created_at": now,
+                    }
+                    for i in range(ASSETS)
+                ],
+            )
+            asset_ids = list(
+                connection.execute(sa.select(Asset.id).order_by(Asset.id)).scalars().all()
+            )
+            rows = []
+            for i in range(work_orders):
+                created = now - timedelta(minutes=work_orders - i)
+                rows.append(
+                    {
+                        "site_id": site_id,
+                        "asset_id": asset_ids[i % ASSETS],
+                        "title": f"Inspect pump {i % ASSETS} ({i})",
+                        "description": "Vibration above baseline; check bearings and alignment.",
+                        "work_type": "corrective" if i % 5 else "instrument",
+                        "failure_mode": FAILURE_MODES[i % len(FAILURE_MODES)],
+                        "open_key": None,
+                        "state": STATES[i % len(STATES)],
+                        "priority": i % 4 + 1,
+                        "due_at": created + timedelta(hours=24),
+                        "checklist": [{"item": "isolate", "done": bool(rng.getrandbits(1))}],
+                        "notes": [],
+                        "parts_used": [],
+                        "labour_minutes": rng.randrange(0, 600),
+                        "downtime_minutes": rng.randrange(0, 120),
+                        "created_by": "bench",
+                        "created_at": created,
+                        "updated_at": created,
+                        "version": 1,
+                    }
+                )
+            for start in range(0, len(rows), 2_000):
+                connection.execute(sa.insert(WorkOrder), rows[start : start + 2_000])
+        return {
+            "work_orders": work_orders,
+            "assets": ASSETS,
+            "seed_s": round(time.perf_counter() - started, 2),
+            "method": "SQLAlchemy executemany into the migrated database before the server starts",
+        }
+    finally:
+        engine.dispose()
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@dataclass
+class Server:
+    """The API process and what a client needs to talk to it."""
+
+    url: str
+    tokens: dict[str, str]
+    process: subprocess.Popen[bytes]
+
+
+@contextlib.contextmanager
+def api_server(database_url: str, influx: str, influx_db: str, log_path: Path) -> Iterator[Server]:
+    """`python -m api` in a subprocess with bootstrap tokens; stopped (SIGTERM) at the end."""
+    port = free_port()
+    tokens = {role: f"{role}-{secrets.token_hex(16)}" for role in ("admin", "service", "gateway")}
+    env = {
+        **os.environ,
+        "DATABASE_URL": database_url,
+        "EQUIPMON_API__HOST": "127.0.0.1",
+        "EQUIPMON_API__PORT": str(port),
+        "EQUIPMON_ADMIN_TOKEN": tokens["admin"],
+        "EQUIPMON_SERVICE_TOKEN": tokens["service"],
+        "EQUIPMON_GATEWAY_TOKEN": tokens["gateway"],
+        "EQUIPMON_GATEWAY_SITE": SITE,
+        "EQUIPMON_API__ACCEPT_UNREGISTERED_ASSETS": "true",
+        # Out of the way: a benchmark measures the server, not the limiter's 429s.
+        "EQUIPMON_API__GATEWAY_RATE_PER_S": "1000000",
+        "EQUIPMON_API__GATEWAY_BURST": "1000000",
+        "EQUIPMON_API__SWEEP_INTERVAL_S": "3600",
+        "EQUIPMON_INFLUX__URL": influx,
+        "EQUIPMON_INFLUX__DATABASE": influx_db,
+        "EQUIPMON_INFLUX__API": "v1",
+    }
+    url = f"http://127.0.0.1:{port}"
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "api"], env=env, stdout=log, stderr=subprocess.STDOUT
+        )
+        try:
+            deadline = time.monotonic() + 60
+            with httpx.Client(timeout=2) as probe:
+                while True:
+                    if process.poll() is not None:
+                        raise RuntimeError(f"the API exited; see {log_path}")
+                    with contextlib.suppress(httpx.HTTPError):
+                        if probe.get(f"{url}/healthz").status_code == 200:
+                            break
+                    if time.monotonic() > deadline:
+                        raise RuntimeError(f"the API did not start within 60 s; see {log_path}")
+                    time.sleep(0.1)
+            yield Server(url, tokens, process)
+        finally:
+            process.terminate()
+            try:
+                process.wait(30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+
+@dataclass
+class Tally:
+    """Latencies (s) of successful requests, and counts by status of the others."""
+
+    latencies: list[float] = field(default_factory=list)
+    failures: dict[str, int] = field(default_factory=dict)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+def percentile(ordered: list[float], q: float) -> float:
+    """Nearest-rank percentile of sorted values."""
+    index = max(0, min(len(ordered) - 1, round(q / 100 * len(ordered) + 0.5) - 1))
+    return ordered[index]
+
+
+# A worker step: (client, worker index, request sequence number) → the response.
+Step = Callable[[httpx.Client, int, int], httpx.Response]
+Setup = Callable[[httpx.Client, int], None]
+
+
+def run_scenario(
+    base_url: str,
+    clients: int,
+    requests: int,
+    time_limit_s: float,
+    step: Step,
+    *,
+    setup: Setup | None = None,
+    warmup: int = 5,
+) -> dict[str, Any]:
+    """`requests` calls of step over `clients` threads (each its own connection), within the
+    time limit; `warmup` calls per client first, not counted."""
+    tally = Tally()
+    counter = iter(range(requests))
+    counter_lock = threading.Lock()
+    deadline = [0.0]
+    started = [0.0]
+
+    def start_clock() -> None:
+        # Runs once, before any thread passes the barrier: every client sees the deadline.
+        started[0] = time.perf_counter()
+        deadline[0] = started[0] + time_limit_s
+
+    ready = threading.Barrier(clients + 1, action=start_clock)
+
+    def worker(index: int) -> None:
+        with httpx.Client(base_url=base_url, timeout=60) as client:
+            if setup is not None:
+                setup(client, index)
+            for n in range(warmup):
+                step(client, index, -1 - n)
+            ready.wait()
+            while time.perf_counter() < deadline[0]:
+                with counter_lock:
+                    seq = next(counter, None)
+                if seq is None:
+                    return
+                started = time.perf_counter()
+                response = step(client, index, seq)
+                elapsed = time.perf_counter() - started
+                with tally.lock:
+                    if response.is_success:
+                        tally.latencies.append(elapsed)
+                    else:
+                        key = str(response.status_code)
+                        tally.failures[key] = tally.failures.get(key, 0) + 1
+
+    with ThreadPoolExecutor(clients) as pool:
+        futures = [pool.submit(worker, i) for i in range(clients)]
+        ready.wait()
+        for future in futures:
+            future.result()
+        wall = time.perf_counter() - started[0]
+    ordered = sorted(tally.latencies) or [float("nan")]
+    done = len(tally.latencies)
+    return {
+        "requests": done + sum(tally.failures.values()),
+        "ok": done,
+        "failed_by_status": tally.failures,
+        "clients": clients,
+        "wall_s": round(wall, 2),
+        "req_per_s": round(done / wall, 1),
+        "p50_ms": round(percentile(ordered, 50) * 1000, 2),
+        "p95_ms": round(percentile(ordered, 95) * 1000, 2),
+        "p99_ms": round(percentile(ordered, 99) * 1000, 2),
+        "max_ms": round(ordered[-1] * 1000, 2),
+    }
+
+
+def orders_in_state(client: httpx.Client, headers: dict[str, str], state: str, n: int) -> list[int]:
+    response = client.get(
+        "/api/v1/work-orders", params={"state": state, "limit": n}, headers=headers
+    )
+    response.raise_for_status()
+    return [item["id"] for item in response.json()["items"]]
+
+
+def readings_bodies(count: int, seed: int) -> list[bytes]:
+    """`count` JSON batches of READINGS_PER_BATCH readings, each in its own millisecond range."""
+    rng = random.Random(seed)
+    base_ms = int(time.time() * 1000) - 6 * 3600 * 1000
+    bodies = []
+    for b in range(count):
+        readings = [
+            {
+                "asset": f"asset-{i % ASSETS:03d}",
+                "time": base_ms + b * READINGS_PER_BATCH + i,
+                "sensors": {s: round(rng.uniform(0, 100), 3) for s in SENSORS},
+            }
+            for i in range(READINGS_PER_BATCH)
+        ]
+        bodies.append(json.dumps({"site": SITE, "precision": "ms", "readings": readings}).encode())
+    return bodies
+
+
+def scenarios(
+    server: Server, args: argparse.Namespace, influx_db: str, influx: str
+) -> dict[str, Any]:
+    admin = {"Authorization": f"Bearer {server.tokens['admin']}"}
+    gateway = {"Authorization": f"Bearer {server.tokens['gateway']}"}
+    results: dict[str, Any] = {}
+
+    def run(
+        step: Step, *, setup: Setup | None = None, requests: int | None = None, warmup: int = 5
+    ) -> dict[str, Any]:
+        return run_scenario(
+            server.url,
+            args.clients,
+            requests or args.requests,
+            args.time_limit,
+            step,
+            setup=setup,
+            warmup=warmup,
+        )
+
+    with httpx.Client(base_url=server.url, timeout=30) as client:
+        listing = client.get("/api/v1/work-orders", headers=admin).json()
+        filtered = client.get(f"/api/v1/work-orders?{FILTER}", headers=admin).json()
+        patch_ids = orders_in_state(client, admin, "assigned", args.clients)
+        hold_ids = orders_in_state(client, admin, "in_progress", args.clients)
+
+    results["list_default"] = {
+        "request": "GET /api/v1/work-orders (limit 50)",
+        "rows_returned": len(listing["items"]),
+        "total": listing["total"],
+        **run(lambda c, _i, _s: c.get("/api/v1/work-orders", headers=admin)),
+    }
+    results["list_filtered"] = {
+        "request": f"GET /api/v1/work-orders?{FILTER}",
+        "rows_returned": len(filtered["items"]),
+        "total": filtered["total"],
+        **run(lambda c, _i, _s: c.get(f"/api/v1/work-orders?{FILTER}", headers=admin)),
+    }
+
+    # PATCH: each client owns one order and sends If-Match with the ETag of its last response
+    # (a GET first), so every request is a real, version-checked update; 412 would be a bug.
+    patch_etags: dict[int, str] = {}
+    hold_etags: dict[int, str] = {}
+    on_hold: dict[int, bool] = {}
+
+    def read_etag(client: httpx.Client, order_id: int) -> str:
+        response = client.get(f"/api/v1/work-orders/{order_id}", headers=admin)
+        response.raise_for_status()
+        return response.headers["ETag"]
+
+    def patch_setup(client: httpx.Client, index: int) -> None:
+        patch_etags[index] = read_etag(client, patch_ids[index])
+
+    def patch(client: httpx.Client, index: int, seq: int) -> httpx.Response:
+        response = client.patch(
+            f"/api/v1/work-orders/{patch_ids[index]}",
+            json={"labour_minutes": abs(seq) % 1000, "downtime_minutes": abs(seq) % 60},
+            headers={**admin, "If-Match": patch_etags[index]},
+        )
+        if response.is_success:
+            patch_etags[index] = response.headers["ETag"]
+        return response
+
+    results["patch_if_match"] = {
+        "request": "PATCH /api/v1/work-orders/{id} with If-Match (one order per client)",
+        **run(patch, setup=patch_setup),
+    }
+
+    # Transitions: in_progress → on_hold → in_progress … on one order per client, If-Match too.
+    def hold_setup(client: httpx.Client, index: int) -> None:
+        hold_etags[index] = read_etag(client, hold_ids[index])
+        on_hold[index] = False
+
+    def transition(client: httpx.Client, index: int, _seq: int) -> httpx.Response:
+        target = "in_progress" if on_hold[index] else "on_hold"
+        response = client.post(
+            f"/api/v1/work-orders/{hold_ids[index]}/transitions",
+            json={"to": target, "reason": "waiting for parts"},
+            headers={**admin, "If-Match": hold_etags[index]},
+        )
+        if response.is_success:
+            hold_etags[index] = response.headers["ETag"]
+            on_hold[index] = not on_hold[index]
+        return response
+
+    results["transition_pair"] = {
+        "request": "POST /api/v1/work-orders/{id}/transitions in_progress ⇄ on_hold, If-Match",
+        **run(transition, setup=hold_setup),
+    }
+
+    # Gateway pushes: bodies built in advance (client CPU is not the thing measured).
+    pushes = args.push_requests
+    bodies = readings_bodies(pushes + args.clients * 2, seed=11)
+    body_size = len(bodies[0])
+
+    def push(client: httpx.Client, index: int, seq: int) -> httpx.Response:
+        body = bodies[seq] if seq >= 0 else bodies[pushes + index * 2 + (-1 - seq)]
+        return client.post(
+            "/api/v1/readings",
+            content=body,
+            headers={**gateway, "Content-Type": "application/json"},
+        )
+
+    push_result = run(push, requests=pushes, warmup=2)
+    results["push_readings"] = {
+        "request": f"POST /api/v1/readings, JSON, {READINGS_PER_BATCH} readings x "
+        f"{len(SENSORS)} sensors (~{body_size // 1024} KiB) as the bootstrap gateway",
+        **push_result,
+        "readings_per_s": round(push_result["req_per_s"] * READINGS_PER_BATCH),
+    }
+    # Did every confirmed reading land? (count of one field over the whole database.)
+    check = InfluxClient(InfluxSettings(url=influx, database=influx_db, api="v1"))
+    try:
+        series = check.query(f"SELECT count(vibration_rms) FROM {quote_ident('telemetry')}")
+        stored = int(series[0].values[0][1]) if series else 0
+    finally:
+        check.close()
+    results["push_readings"]["readings_in_influxdb"] = stored
+    # Warm-up pushes are stored too: every 200 must be in InfluxDB.
+    results["push_readings"]["readings_confirmed_incl_warmup"] = (
+        push_result["ok"] + 2 * args.clients
+    ) * READINGS_PER_BATCH
+    return results
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--database-url", help="sqlite:///… or postgresql://… (default: SQLite)")
+    parser.add_argument("--influx-url", help="an InfluxDB 1.x (default: a throw-away influxd)")
+    parser.add_argument("--json", help="where to write the JSON results")
+    parser.add_argument("--work-orders", type=int, default=10_000)
+    parser.add_argument("--clients", type=int, default=4, help="concurrent clients")
+    parser.add_argument("--requests", type=int, default=2_000, help="requests per scenario")
+    parser.add_argument("--push-requests", type=int, default=300, help="1,000-reading batches")
+    parser.add_argument("--time-limit", type=float, default=60.0, help="seconds per scenario")
+    args = parser.parse_args()
+
+    with (
+        tempfile.TemporaryDirectory(prefix="equipmon-api-load-") as tmp,
+        fresh_database(args.database_url, Path(tmp)) as database_url,
+        influx_url(args.influx_url) as influx,
+    ):
+        influx_db = f"bench_{uuid.uuid4().hex[:8]}"
+        admin_influx = InfluxClient(InfluxSettings(url=influx, database=influx_db, api="v1"))
+        admin_influx.ensure_database()
+        seeded = seed(database_url, args.work_orders)
+        log_path = Path(tmp) / "api.log"
+        try:
+            with api_server(database_url, influx, influx_db, log_path) as server:
+                results = scenarios(server, args, influx_db, influx)
+                server_rss_kib = _rss_kib(server.process.pid)
+        except Exception:
+            print(log_path.read_text(errors="replace")[-4000:], file=sys.stderr)
+            raise
+        errors = [
+            line
+            for line in log_path.read_text(errors="replace").splitlines()
+            if '"level": "ERROR"' in line or "Traceback" in line
+        ]
+        influx_version = admin_influx.server_version()
+        admin_influx.execute(f"DROP DATABASE {quote_ident(influx_db)}")
+        admin_influx.close()
+
+    summary = [
+        f"{'scenario':<16}{'ok':>6}{'fail':>6}{'req/s':>9}{'p50 ms':>9}{'p95 ms':>9}{'p99 ms':>9}"
+    ]
+    for name, r in results.items():
+        summary.append(
+            f"{name:<16}{r['ok']:>6}{sum(r['failed_by_status'].values()):>6}{r['req_per_s']:>9}"
+            f"{r['p50_ms']:>9}{r['p95_ms']:>9}{r['p99_ms']:>9}"
+        )
+    print("\n".join(summary))
+    database = sa.make_url(sql_url(database_url)).get_backend_name()
+    report(
+        "api_load",
+        {
+            "results": results,
+            "seed": seeded,
+            "server": {
+                "command": f"{sys.executable} -m api (uvicorn, 1 worker process)",
+                "database": database,
+                "influxdb": influx_version,
+                "gateway_rate_limit": "raised to 1e6/s, burst 1e6 (default 20/s, burst 40)",
+                "sweep_interval_s": 3600,
+                "rss_kib_at_end": server_rss_kib,
+                "error_log_lines": len(errors),
+            },
+            "client": {
+                "kind": "httpx.Client per thread (keep-alive), ThreadPoolExecutor, same host",
+                "httpx": httpx.__version__,
+                "clients": args.clients,
+                "requests_per_scenario": args.requests,
+                "push_requests": args.push_requests,
+                "warmup_per_client": "5 (2 for pushes), not counted",
+                "time_limit_s": args.time_limit,
+            },
+            "host": {"cpus": os.cpu_count(), "system": platform.platform()},
+        },
+        args.json,
+    )
+
+
+def _rss_kib(pid: int) -> int | None:
+    with contextlib.suppress(OSError):
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return None
+
+
+if __name__ == "__main__":
+    main()
