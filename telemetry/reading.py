@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -64,8 +65,17 @@ def now_ns() -> int:
     return time.time_ns()
 
 
+# Names repeat on every reading of an asset: remembering the valid ones makes validation a set
+# lookup on the hot path (bounded, so a flood of distinct names cannot grow it without end).
+_VALID_NAMES: set[tuple[str, int]] = set()
+_VALID_NAMES_MAX = 100_000
+_FORBIDDEN = re.compile(r"[/+#\\]")
+
+
 def validate_name(name: object, *, what: str, where: str, limits: ValidationLimits) -> str:
     """Check a site, asset or sensor name; return it unchanged or raise ValidationError."""
+    if type(name) is str and (name, limits.max_name_length) in _VALID_NAMES:
+        return name
     if not isinstance(name, str):
         raise ValidationError(
             f"{what} must be a string, got {type(name).__name__}", where=where, reason="wrong_type"
@@ -82,20 +92,25 @@ def validate_name(name: object, *, what: str, where: str, limits: ValidationLimi
         raise ValidationError(
             f"{what} {name!r} has leading or trailing white space", where=where, reason="bad_name"
         )
-    for char in name:
-        # '/', '+' and '#' break MQTT topics; a backslash makes line-protocol escapes ambiguous;
-        # control characters (newlines above all) break every text protocol we speak.
-        if char in "/+#\\" or not char.isprintable():
-            raise ValidationError(
-                f"{what} {name!r} contains the forbidden character {char!r}",
-                where=where,
-                reason="bad_name",
-            )
+    # '/', '+' and '#' break MQTT topics; a backslash makes line-protocol escapes ambiguous;
+    # control characters (newlines above all) break every text protocol we speak.
+    if not name.isprintable() or _FORBIDDEN.search(name):
+        char = next(c for c in name if c in "/+#\\" or not c.isprintable())
+        raise ValidationError(
+            f"{what} {name!r} contains the forbidden character {char!r}",
+            where=where,
+            reason="bad_name",
+        )
+    if len(_VALID_NAMES) >= _VALID_NAMES_MAX:
+        _VALID_NAMES.clear()
+    _VALID_NAMES.add((name, limits.max_name_length))
     return name
 
 
 def validate_value(value: object, *, where: str) -> float:
     """Coerce a sensor value to a finite float or raise ValidationError (bools are not numbers)."""
+    if type(value) is float and math.isfinite(value):
+        return value
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise ValidationError(
             f"sensor value must be a number, got {type(value).__name__}",
@@ -162,7 +177,18 @@ def build_reading(
             reason="too_many_sensors",
         )
     values: dict[str, float] = {}
+    max_length = limits.max_name_length
     for name, value in sensors.items():
+        # Fast path for the common case (a known-good name, a finite float): no location text.
+        if (
+            type(value) is float
+            and type(name) is str
+            and (name, max_length) in _VALID_NAMES
+            and name not in RESERVED_SENSOR_NAMES
+            and math.isfinite(value)
+        ):
+            values[name] = value
+            continue
         sensor_where = f"{prefix}sensors.{name}"
         validate_name(name, what="sensor name", where=sensor_where, limits=limits)
         if name in RESERVED_SENSOR_NAMES:

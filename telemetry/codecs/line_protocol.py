@@ -124,8 +124,58 @@ def _field_value(raw: str, scanner: _Scanner, start: int) -> FieldValue:
     return number
 
 
+def _fast_value(raw: str) -> FieldValue | None:
+    """A numeric or boolean field value, or None when the careful path must decide."""
+    if raw in _TRUE:
+        return True
+    if raw in _FALSE:
+        return False
+    if "_" in raw:
+        return None
+    try:
+        if raw[-1] in "iu":
+            number = int(raw[:-1])
+            return None if raw[-1] == "u" and number < 0 else number
+        value = float(raw)
+    except ValueError:
+        return None
+    return value if math.isfinite(value) else None
+
+
+def _parse_simple(line: str) -> Point | None:
+    """Split-based parse of a line without escapes or strings (the usual case); None otherwise."""
+    parts = line.split(" ")
+    if "\\" in line or '"' in line or len(parts) not in (2, 3):
+        return None
+    series = parts[0].split(",")
+    tags = dict(pair.partition("=")[::2] for pair in series[1:])
+    fields: dict[str, FieldValue] = {}
+    for pair in parts[1].split(","):
+        key, sep, raw = pair.partition("=")
+        parsed = _fast_value(raw) if sep and key and raw else None
+        if parsed is None:
+            return None
+        fields[key] = parsed
+    stamp = parts[2] if len(parts) == 3 else None
+    valid_tags = all(k and v for k, v in tags.items()) and len(tags) == len(series) - 1
+    if not series[0] or not valid_tags or (stamp is not None and not _is_integer(stamp)):
+        return None
+    return Point(series[0], tags, fields, int(stamp) if stamp is not None else None)
+
+
+def _is_integer(text: str) -> bool:
+    return text.lstrip("-").isdigit()
+
+
 def parse_line(line: str, line_no: int = 1) -> Point:
-    """Parse one line of line protocol into a Point; raise DecodeError with line and column."""
+    """Parse one line of line protocol into a Point; raise DecodeError with line and column.
+
+    Lines without escapes or string fields take a split-based fast path; anything it does not
+    accept goes through the careful scanner, which also produces the located error messages.
+    """
+    simple = _parse_simple(line)
+    if simple is not None:
+        return simple
     scan = _Scanner(line, line_no)
     measurement = scan.token(", ", _MEASUREMENT_ESCAPES, "measurement")
     tags: dict[str, str] = {}
