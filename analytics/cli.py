@@ -1,11 +1,13 @@
-"""Command line: ``python -m analytics replay|evaluate`` (subcommands; ``run`` comes later)."""
+"""Command line: ``python -m analytics replay|evaluate|run`` (``run``: the live detector)."""
 
 from __future__ import annotations
 
 import argparse
 import json
 import logging
+import signal
 import sys
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -32,7 +34,25 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("root", type=Path, help="dataset folder holding valve1/ and anomaly-free/")
     ev.add_argument("--train-rows", type=int, default=400, help="rows fitted per file")
     ev.add_argument("--json", action="store_true", help="print the figures as JSON")
+
+    sub.add_parser(
+        "run", help="live detector service: score InfluxDB data, post alerts (EQUIPMON_* env)"
+    )
     return parser
+
+
+def run_service() -> int:
+    """Run the detector service from environment settings until SIGINT or SIGTERM."""
+    stop = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stop.set())
+    # Imported here so that offline commands need no service settings.
+    from analytics.service import DetectorService
+    from analytics.settings import ServiceSettings
+
+    with DetectorService(ServiceSettings()) as service:
+        service.run(stop)
+    return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -52,6 +72,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             report = evaluate(args.root, train_rows=args.train_rows)
             text = json.dumps(report.as_dict(), indent=2) if args.json else format_report(report)
             sys.stdout.write(text + "\n")
+        elif args.command == "run":
+            return run_service()
     except (OSError, ValueError) as exc:
         sys.stderr.write(f"error: {exc}\n")
         return 2
