@@ -49,6 +49,10 @@ def _api_command(options: StackOptions, mqtt_url: str) -> list[str]:
     return ["-m", "api"]
 
 
+def _analytics_command(options: StackOptions, mqtt_url: str) -> list[str]:
+    return ["-m", "analytics", "run"]
+
+
 def _collector_command(options: StackOptions, mqtt_url: str) -> list[str]:
     ports_file = options.data_dir / "sim-ports.json"
     if not (options.simulators and ports_file.exists()):
@@ -67,7 +71,7 @@ SERVICE_COMMANDS: dict[str, ServiceCommand] = {
     "api": _api_command,
     "device_sims": _device_sims_command,
     "collector": _collector_command,
-    "analytics": None,
+    "analytics": _analytics_command,
 }
 
 
@@ -80,6 +84,7 @@ class StackOptions:
     influx_port: int = 8087
     api_port: int = 8080
     collector_http_port: int = 9101
+    analytics_http_port: int = 9102
     simulators: bool = True
     external_mqtt: str | None = None
     external_influx: str | None = None
@@ -149,6 +154,9 @@ def stack_environment(options: StackOptions, mqtt_url: str, influx_url: str) -> 
         "DATABASE_URL": options.database_url or f"sqlite:///{data / 'equipmon.db'}",
         "EQUIPMON_API__HOST": "127.0.0.1",
         "EQUIPMON_HTTP__PORT": str(options.collector_http_port),
+        "EQUIPMON_HTTP_PORT": str(options.analytics_http_port),
+        # The demo learns each asset's baseline from its first 15 minutes (default: an hour).
+        "EQUIPMON_TRAIN_AFTER_S": "900",
         "EQUIPMON_ADMIN_TOKEN": tokens["admin"],
         "EQUIPMON_SERVICE_TOKEN": tokens["service"],
         "EQUIPMON_GATEWAY_TOKEN": tokens["gateway"],
@@ -187,6 +195,7 @@ def _start_services(
     readiness: dict[str, Callable[[], bool]] = {
         "api": lambda: port_open("127.0.0.1", options.api_port),
         "collector": lambda: port_open("127.0.0.1", options.collector_http_port),
+        "analytics": lambda: port_open("127.0.0.1", options.analytics_http_port),
         "device_sims": ports_file.exists,
     }
     for name in available_services(options.simulators):

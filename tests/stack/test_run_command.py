@@ -14,7 +14,9 @@ from stack.process import free_port, port_open
 
 
 def test_stack_starts_broker_and_influxdb_and_stops_cleanly(tmp_path: Path) -> None:
-    mqtt_port, influx_port, api_port, collector_port = (free_port() for _ in range(4))
+    mqtt_port, influx_port, api_port, collector_port, analytics_port = (
+        free_port() for _ in range(5)
+    )
     proc = subprocess.Popen(
         [
             sys.executable,
@@ -31,6 +33,8 @@ def test_stack_starts_broker_and_influxdb_and_stops_cleanly(tmp_path: Path) -> N
             str(api_port),
             "--collector-http-port",
             str(collector_port),
+            "--analytics-http-port",
+            str(analytics_port),
         ],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
@@ -75,8 +79,9 @@ def test_stack_starts_broker_and_influxdb_and_stops_cleanly(tmp_path: Path) -> N
 
 def test_the_demo_plant_flows_into_influxdb_over_every_transport(tmp_path: Path) -> None:
     """MQTT (JSON, line protocol, gateway batches), serial ASCII, Modbus RTU and HTTP push."""
-    ports = [free_port() for _ in range(4)]
-    options = ["--mqtt-port", "--influx-port", "--api-port", "--collector-http-port"]
+    ports = [free_port() for _ in range(5)]
+    options = ["--mqtt-port", "--influx-port", "--api-port", "--collector-http-port",
+               "--analytics-http-port"]  # fmt: skip
     args = ["--data-dir", str(tmp_path)]
     for option, port in zip(options, ports, strict=True):
         args += [option, str(port)]
