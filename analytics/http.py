@@ -1,21 +1,16 @@
-"""Prometheus metrics of the detector service and its ``/metrics`` + ``/healthz`` endpoint."""
+"""Prometheus metrics of the detector service (served by telemetry.health_http)."""
 
 from __future__ import annotations
 
-import json
 import logging
-import threading
 from collections.abc import Callable
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from prometheus_client import (
-    CONTENT_TYPE_LATEST,
     CollectorRegistry,
     Counter,
     Gauge,
     Histogram,
-    generate_latest,
 )
 
 logger = logging.getLogger(__name__)
@@ -48,59 +43,3 @@ class Metrics:
             f"{NS}_alert_posts", "Alert post attempts, by outcome.", ["outcome"], registry=r
         )
         self.outbox = Gauge(f"{NS}_outbox_pending", "Alert posts not yet delivered.", registry=r)
-
-
-class HttpEndpoint:
-    """Serves ``/metrics`` and ``/healthz`` on a background thread."""
-
-    def __init__(
-        self, host: str, port: int, registry: CollectorRegistry, health: HealthCheck
-    ) -> None:
-        endpoint = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                endpoint._handle(self)
-
-            def log_message(self, format: str, *args: Any) -> None:
-                logger.debug("http: " + format, *args)
-
-        self._registry = registry
-        self._health = health
-        self._server = ThreadingHTTPServer((host, port), Handler)
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, name="analytics-http", daemon=True
-        )
-
-    @property
-    def port(self) -> int:
-        """The port actually bound (useful with port 0)."""
-        return int(self._server.server_address[1])
-
-    def start(self) -> None:
-        """Start serving."""
-        self._thread.start()
-        logger.info("metrics on http://%s:%d/metrics", self._server.server_address[0], self.port)
-
-    def stop(self) -> None:
-        """Stop serving and close the socket."""
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join(5.0)
-
-    def _handle(self, request: BaseHTTPRequestHandler) -> None:
-        path = request.path.split("?", 1)[0]
-        if path == "/metrics":
-            body, status, content_type = generate_latest(self._registry), 200, CONTENT_TYPE_LATEST
-        elif path == "/healthz":
-            ok, details = self._health()
-            body = json.dumps({"status": "ok" if ok else "unhealthy", **details}).encode()
-            status, content_type = (200 if ok else 503), "application/json"
-        else:
-            body, status, content_type = b"not found\n", 404, "text/plain"
-        request.send_response(status)
-        request.send_header("Content-Type", content_type)
-        request.send_header("Content-Length", str(len(body)))
-        request.end_headers()
-        request.wfile.write(body)

@@ -19,11 +19,12 @@ from typing import Any, Self
 import numpy as np
 
 from analytics.alerts_client import AlertsClient, Outbox, alert_body, rfc3339
-from analytics.http import HttpEndpoint, Metrics
+from analytics.http import Metrics
 from analytics.scorer import Decision, StreamingScorer
 from analytics.settings import ServiceSettings
 from analytics.source import AssetKey, AssetWindow, InfluxWindows
 from telemetry.errors import InfluxError
+from telemetry.health_http import HttpEndpoint
 from telemetry.influx.client import InfluxClient
 
 logger = logging.getLogger(__name__)
@@ -159,6 +160,7 @@ class DetectorService:
                     self.settings.http_port,
                     self.metrics.registry,
                     self.health,
+                    name="analytics-http",
                 )
                 self._http.start()
             self._started = True

@@ -9,7 +9,6 @@ from collections.abc import Callable
 from typing import Any
 
 from collector.committer import DeadLetterLog, GroupCommitter
-from collector.http import HttpEndpoint
 from collector.intake import Intake
 from collector.metrics import Metrics
 from collector.settings import CollectorSettings
@@ -17,6 +16,7 @@ from collector.sources.mqtt import ClientFactory, MqttSource, make_client
 from collector.sources.serial import SerialSources
 from collector.spool import Spool
 from collector.writer import LineSink, Writer
+from telemetry.health_http import HttpEndpoint
 from telemetry.influx.client import InfluxClient
 from telemetry.influx.settings import InfluxSettings
 
@@ -85,7 +85,11 @@ class CollectorService:
         self.http: HttpEndpoint | None = None
         if settings.http.enabled:
             self.http = HttpEndpoint(
-                settings.http.host, settings.http.port, self.metrics.registry, self.health
+                settings.http.host,
+                settings.http.port,
+                self.metrics.registry,
+                self.health,
+                name="collector-http",
             )
         self.metrics.spool_bytes.set_function(lambda: self.spool.bytes)
         self.metrics.spool_readings.set_function(lambda: self.spool.readings)

@@ -20,6 +20,7 @@ import math
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from telemetry.codecs.text import payload_text
 from telemetry.errors import DecodeError, ValidationError
 from telemetry.reading import DEFAULT_LIMITS, Reading, ValidationLimits, build_reading, now_ns
 from telemetry.timeutil import parse_rfc3339_ns, precision_factor
@@ -32,16 +33,7 @@ def _reject_constant(name: str) -> float:
 
 
 def _loads(payload: bytes | str) -> Any:
-    if isinstance(payload, bytes | bytearray | memoryview):
-        try:
-            text = bytes(payload).decode("utf-8")
-        except UnicodeDecodeError as exc:
-            raise DecodeError(
-                f"payload is not valid UTF-8 ({exc.reason} at byte {exc.start})",
-                reason="invalid_utf8",
-            ) from exc
-    else:
-        text = payload
+    text = payload_text(payload)
     try:
         return json.loads(text, parse_constant=_reject_constant)
     except json.JSONDecodeError as exc:

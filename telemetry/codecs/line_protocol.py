@@ -13,6 +13,7 @@ import math
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from telemetry.codecs.text import payload_text
 from telemetry.errors import DecodeError, ValidationError
 from telemetry.reading import DEFAULT_LIMITS, Reading, ValidationLimits, build_reading, now_ns
 from telemetry.timeutil import precision_factor
@@ -242,16 +243,7 @@ def decode_line_protocol(
     field ``quality`` is the reading's quality; booleans and other strings are rejected.
     """
     factor = precision_factor(precision)
-    if isinstance(payload, bytes | bytearray | memoryview):
-        try:
-            text = bytes(payload).decode("utf-8")
-        except UnicodeDecodeError as exc:
-            raise DecodeError(
-                f"payload is not valid UTF-8 ({exc.reason} at byte {exc.start})",
-                reason="invalid_utf8",
-            ) from exc
-    else:
-        text = payload
+    text = payload_text(payload)
     points = parse_lines(text, max_lines=limits.max_batch)
     if not points:
         raise DecodeError("the body holds no lines", reason="empty_batch")

@@ -1,4 +1,5 @@
-"""A small HTTP endpoint: ``/metrics`` (Prometheus text) and ``/healthz`` (JSON, 200 or 503)."""
+"""The operations endpoint every equipmon service exposes: ``/metrics`` (Prometheus text) and
+``/healthz`` (JSON, 200 or 503). It lives here because the services may not import one another."""
 
 from __future__ import annotations
 
@@ -20,7 +21,13 @@ class HttpEndpoint:
     """Serves metrics and health on a background thread."""
 
     def __init__(
-        self, host: str, port: int, registry: CollectorRegistry, health: HealthCheck
+        self,
+        host: str,
+        port: int,
+        registry: CollectorRegistry,
+        health: HealthCheck,
+        *,
+        name: str = "ops-http",
     ) -> None:
         endpoint = self
 
@@ -35,9 +42,7 @@ class HttpEndpoint:
         self._health = health
         self._server = ThreadingHTTPServer((host, port), Handler)
         self._server.daemon_threads = True
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, name="collector-http", daemon=True
-        )
+        self._thread = threading.Thread(target=self._server.serve_forever, name=name, daemon=True)
 
     @property
     def port(self) -> int:
