@@ -19,7 +19,7 @@ from typing import Any, Self
 import numpy as np
 
 from analytics.alerts_client import AlertsClient, Outbox, alert_body, rfc3339
-from analytics.http import Metrics
+from analytics.metrics import Metrics
 from analytics.scorer import Decision, StreamingScorer
 from analytics.settings import ServiceSettings
 from analytics.source import AssetKey, AssetWindow, InfluxWindows

@@ -2,21 +2,9 @@
 
 from __future__ import annotations
 
-import logging
-from collections.abc import Callable
-from typing import Any
-
-from prometheus_client import (
-    CollectorRegistry,
-    Counter,
-    Gauge,
-    Histogram,
-)
-
-logger = logging.getLogger(__name__)
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 NS = "equipmon_analytics"
-HealthCheck = Callable[[], tuple[bool, dict[str, Any]]]
 
 
 class Metrics:
