@@ -19,9 +19,21 @@ from api.metrics import Metrics
 from api.middleware import MetricsMiddleware
 from api.models import utcnow
 from api.ratelimit import RateLimiter
-from api.routes import alerts, assets, health, readings, sites, tokens, users, work_orders
+from api.routes import (
+    alerts,
+    assets,
+    health,
+    readings,
+    reports,
+    sites,
+    tokens,
+    users,
+    webhooks,
+    work_orders,
+)
 from api.schemas.common import Problem
 from api.services.sweeps import sweep
+from api.services.webhooks import deliver_due
 from api.settings import Settings
 from api.state import AppState, bootstrap_principals
 from telemetry.influx.client import InfluxClient
@@ -44,6 +56,16 @@ async def _sweeper(state: AppState) -> None:
             log.exception("background sweep failed; retrying next period")
 
 
+async def _deliverer(state: AppState) -> None:
+    # Webhook deliveries leave from the SQL queue here, off the request path.
+    while True:
+        await asyncio.sleep(state.settings.api.webhook_poll_interval_s)
+        try:
+            await run_in_threadpool(deliver_due, state.sessions, state.settings.api)
+        except Exception:
+            log.exception("webhook delivery failed; retrying next period")
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the app; settings default to the environment (EQUIPMON_*, DATABASE_URL)."""
     config = settings or Settings()
@@ -64,13 +86,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             bootstrap=bootstrap_principals(config),
         )
         app.state.equipmon = state
-        task = asyncio.create_task(_sweeper(state))
+        tasks = [asyncio.create_task(_sweeper(state)), asyncio.create_task(_deliverer(state))]
         try:
             yield
         finally:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            for task in tasks:
+                task.cancel()
+            for task in tasks:
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
             state.influx.close()
             engine.dispose()
 
@@ -91,7 +115,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(MetricsMiddleware, metrics=metrics)
     app.include_router(health.router)
     v1 = APIRouter(prefix=PREFIX)
-    for module in (sites, assets, readings, alerts, work_orders, users, tokens):
+    routers = (sites, assets, readings, alerts, work_orders, reports, users, tokens, webhooks)
+    for module in routers:
         document_roles(module.router)
         v1.include_router(module.router)
     app.include_router(v1)

@@ -33,6 +33,12 @@ class ServerSettings(BaseModel):
     # Shelving expiry and post-repair verification are checked this often in the background.
     sweep_interval_s: float = Field(30.0, gt=0, description="Background sweep period (s).")
     login_token_ttl_s: int = Field(12 * 3600, ge=60, description="Lifetime of login tokens.")
+    # Webhook deliveries: polled from the SQL queue, retried with exponential backoff
+    # (backoff, 2×, 4×... capped at an hour) and marked failed after the last attempt.
+    webhook_poll_interval_s: float = Field(2.0, gt=0, description="Delivery queue poll (s).")
+    webhook_timeout_s: float = Field(5.0, gt=0, le=60, description="Timeout of one POST (s).")
+    webhook_max_attempts: int = Field(6, ge=1, le=50, description="Attempts before failed.")
+    webhook_backoff_s: float = Field(30.0, gt=0, description="Wait after the first failure.")
 
 
 class PolicySettings(BaseModel):

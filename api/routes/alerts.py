@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
 from typing import Annotated
 
 import sqlalchemy as sa
@@ -11,7 +10,6 @@ from fastapi import APIRouter, Query, Response
 from api.crud import get_or_404
 from api.db import run_in_transaction
 from api.deps import Crew, Reader, Service, SessionDep, SessionsDep, SettingsDep, Staff, StateDep
-from api.errors import InvalidError
 from api.models import Alert, AlertEvent, Asset, Site, WorkOrder, utcnow
 from api.pagination import Limit, Offset, PathId, QueryId, QueryText, paginate
 from api.schemas.alerts import (
@@ -26,7 +24,7 @@ from api.schemas.alerts import (
 )
 from api.schemas.common import Page, UtcDatetime
 from api.services import alerts as svc
-from api.services.kpis import alarm_kpis
+from api.services.kpis import alarm_kpis, kpi_window
 
 router = APIRouter(tags=["alerts"])
 
@@ -145,11 +143,7 @@ def kpis(
 ) -> AlarmKpis:
     """Activations per day and per 10 minutes, flood periods, chattering and standing alerts."""
     get_or_404(session, Site, site_id)
-    until = end or utcnow()
-    since = start or until - timedelta(days=7)
-    if not timedelta(0) < until - since <= timedelta(days=366):
-        raise InvalidError("the window must be positive and at most a year long", where="start")
-    return alarm_kpis(session, site_id, since, until)
+    return alarm_kpis(session, site_id, *kpi_window(start, end))
 
 
 @router.get("/alerts/{alert_id}", summary="Get an alert")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
 from typing import Annotated
 
 import sqlalchemy as sa
@@ -11,13 +10,13 @@ from fastapi import APIRouter, Query, Response
 from api.crud import apply, conflicts_as_409, get_or_404
 from api.deps import Admin, Reader, SessionDep, Staff
 from api.errors import InvalidError, NotFoundError
-from api.models import Area, Asset, Sensor, Site, utcnow
+from api.models import Area, Asset, Sensor, Site
 from api.pagination import Limit, Offset, PathId, QueryId, QueryText, paginate
 from api.schemas.assets import AssetCreate, AssetPublic, AssetUpdate, SensorCreate, SensorPublic
 from api.schemas.common import Criticality, Page, UtcDatetime
 from api.schemas.work_orders import Reliability
 from api.services import audit
-from api.services.reliability import reliability
+from api.services.reliability import reliability, reliability_window
 
 router = APIRouter(tags=["assets"])
 
@@ -150,8 +149,4 @@ def get_reliability(
 ) -> Reliability:
     """Mean time between failures and to repair, from confirmed faults in the window."""
     asset = get_or_404(session, Asset, asset_id)
-    until = end or utcnow()
-    since = start or until - timedelta(days=365)
-    if since >= until:
-        raise InvalidError("start must be before end", where="start")
-    return reliability(session, asset, since, until)
+    return reliability(session, asset, *reliability_window(start, end))

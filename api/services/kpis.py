@@ -8,7 +8,8 @@ from datetime import datetime, timedelta
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from api.models import Alert, AlertEvent
+from api.errors import InvalidError
+from api.models import Alert, AlertEvent, utcnow
 from api.schemas.alerts import AlarmKpis, FloodPeriod
 
 WINDOW = timedelta(minutes=10)
@@ -18,6 +19,15 @@ FLOOD_THRESHOLD = 10
 CHATTER_COUNT, CHATTER_SPAN = 3, timedelta(seconds=60)
 # An alarm active for more than 24 hours is "standing": it no longer tells anyone anything.
 STANDING_AFTER = timedelta(hours=24)
+
+
+def kpi_window(start: datetime | None, end: datetime | None) -> tuple[datetime, datetime]:
+    """The KPI window: end defaults to now, start to a week before; at most a year long."""
+    until = end or utcnow()
+    since = start or until - timedelta(days=7)
+    if not timedelta(0) < until - since <= timedelta(days=366):
+        raise InvalidError("the window must be positive and at most a year long", where="start")
+    return since, until
 
 
 def alarm_kpis(session: Session, site_id: int, start: datetime, end: datetime) -> AlarmKpis:

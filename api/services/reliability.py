@@ -2,15 +2,25 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from api.models import Asset, WorkOrder, WorkOrderEvidence
+from api.errors import InvalidError
+from api.models import Asset, WorkOrder, WorkOrderEvidence, utcnow
 from api.schemas.work_orders import Reliability
 
 HOUR_S = 3600.0
+
+
+def reliability_window(start: datetime | None, end: datetime | None) -> tuple[datetime, datetime]:
+    """The window of the figures: end defaults to now, start to a year before."""
+    until = end or utcnow()
+    since = start or until - timedelta(days=365)
+    if since >= until:
+        raise InvalidError("start must be before end", where="start")
+    return since, until
 
 
 def reliability(session: Session, asset: Asset, start: datetime, end: datetime) -> Reliability:

@@ -12,7 +12,7 @@ from api.errors import ConflictError, ForbiddenError, IllegalTransitionError, In
 from api.models import Alert, Asset, User, WorkOrder, WorkOrderEvidence
 from api.schemas.work_orders import WorkOrderTransition, WorkOrderUpdate
 from api.security import Principal
-from api.services import audit
+from api.services import audit, webhooks
 from api.services.policy import decide
 from api.settings import PolicySettings
 
@@ -111,6 +111,7 @@ def for_alert(
                 _note(actor, now, "anomaly returned before verification; reopened"),
             ]
             audit.record(session, actor, "reopen", "work_order", order.id, {"alert": alert.id})
+            webhooks.work_order_event(session, order, "reopen")
         if new_occurrence or alert.work_order_id != order.id:
             add_evidence(session, order, alert, alert.last_detected_at)
         alert.work_order_id = order.id
@@ -142,6 +143,7 @@ def for_alert(
     add_evidence(session, order, alert, alert.last_detected_at)
     alert.work_order_id = order.id
     audit.record(session, actor, "create", "work_order", order.id, {"from_alert": alert.id})
+    webhooks.work_order_event(session, order, "create")
     return order
 
 
@@ -221,6 +223,7 @@ def transition(  # noqa: PLR0912 (one branch per target state reads like the dia
         order.id,
         {"from": before, "to": body.to, "reason": body.reason},
     )
+    webhooks.work_order_event(session, order, "transition")
 
 
 def _complete(
@@ -260,6 +263,7 @@ def update(
         changes["note"] = note
     order.updated_at = now
     audit.record(session, principal.actor, "update", "work_order", order.id, changes)
+    webhooks.work_order_event(session, order, "update")
 
 
 def verify_due(session: Session, now: datetime) -> list[int]:
@@ -292,5 +296,6 @@ def verify_due(session: Session, now: datetime) -> list[int]:
             order.id,
             {"quiet_since": str(order.completed_at)},
         )
+        webhooks.work_order_event(session, order, "verify")
         verified.append(order.id)
     return verified

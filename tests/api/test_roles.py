@@ -67,6 +67,13 @@ EXPECTED: dict[tuple[str, str], frozenset[str] | None] = {
     ("GET", f"{V1}/tokens"): ADMIN,
     ("POST", f"{V1}/tokens"): ADMIN,
     ("DELETE", f"{V1}/tokens/{{token_id}}"): ADMIN,
+    ("GET", f"{V1}/webhooks"): ADMIN,
+    ("POST", f"{V1}/webhooks"): ADMIN,
+    ("GET", f"{V1}/webhooks/{{webhook_id}}"): ADMIN,
+    ("DELETE", f"{V1}/webhooks/{{webhook_id}}"): ADMIN,
+    ("GET", f"{V1}/webhooks/{{webhook_id}}/deliveries"): ADMIN,
+    ("GET", f"{V1}/reports/alarm-kpis"): STAFF,
+    ("GET", f"{V1}/reports/reliability"): STAFF,
 }
 HTTP_METHODS = {"get", "post", "put", "patch", "delete", "head", "options"}
 
@@ -95,6 +102,7 @@ def test_matrix(api: Api) -> None:
         "order_id": 999999,
         "user_id": 999999,
         "token_id": 999999,
+        "webhook_id": 999999,
     }
     failures: list[Any] = []
     for (method, template), allowed in EXPECTED.items():
