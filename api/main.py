@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -46,24 +46,38 @@ an ISA-18.2 lifecycle, and work orders. Every call needs a bearer token (`Author
 ...`) of a role the route allows; errors are RFC 9457 problem details."""
 
 
-async def _sweeper(state: AppState) -> None:
+async def _every(
+    interval_s: float, stop: asyncio.Event, work: Callable[[], object], what: str
+) -> None:
+    """Run blocking ``work`` in the threadpool every ``interval_s`` until ``stop`` is set.
+
+    Stopping waits for a run in progress: a cancelled await would leave its thread holding a
+    database connection while the engine is disposed.
+    """
+    while not stop.is_set():
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), timeout=interval_s)
+        if stop.is_set():
+            return
+        try:
+            await run_in_threadpool(work)
+        except Exception:
+            log.exception("%s failed; retrying next period", what)
+
+
+def _background_tasks(state: AppState, stop: asyncio.Event) -> list[asyncio.Task[None]]:
+    api = state.settings.api
     # Shelving expiry and post-repair verification need a clock, not a request, to happen.
-    while True:
-        await asyncio.sleep(state.settings.api.sweep_interval_s)
-        try:
-            await run_in_threadpool(sweep, state.sessions, state.settings.policy, utcnow())
-        except Exception:
-            log.exception("background sweep failed; retrying next period")
-
-
-async def _deliverer(state: AppState) -> None:
+    sweeper = _every(
+        api.sweep_interval_s, stop,
+        lambda: sweep(state.sessions, state.settings.policy, utcnow()), "background sweep",
+    )  # fmt: skip
     # Webhook deliveries leave from the SQL queue here, off the request path.
-    while True:
-        await asyncio.sleep(state.settings.api.webhook_poll_interval_s)
-        try:
-            await run_in_threadpool(deliver_due, state.sessions, state.settings.api)
-        except Exception:
-            log.exception("webhook delivery failed; retrying next period")
+    deliverer = _every(
+        api.webhook_poll_interval_s, stop,
+        lambda: deliver_due(state.sessions, api), "webhook delivery",
+    )  # fmt: skip
+    return [asyncio.create_task(sweeper), asyncio.create_task(deliverer)]
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -86,15 +100,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             bootstrap=bootstrap_principals(config),
         )
         app.state.equipmon = state
-        tasks = [asyncio.create_task(_sweeper(state)), asyncio.create_task(_deliverer(state))]
+        stop = asyncio.Event()
+        tasks = _background_tasks(state, stop)
         try:
             yield
         finally:
-            for task in tasks:
-                task.cancel()
-            for task in tasks:
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+            stop.set()
+            await asyncio.gather(*tasks, return_exceptions=True)
             state.influx.close()
             engine.dispose()
 
