@@ -90,14 +90,17 @@ def visible_order(
     A stale If-Match is checked first: a technician who lost a race to claim an order gets
     412 (someone changed it), not a 404 because it is now another technician's.
     """
-    order = session.get(WorkOrder, order_id)
-    if order is None:
+    # One statement reads the row and whether the caller may see it, so both come from the same
+    # snapshot: a second query could see the winner's commit and answer 404 instead of 412.
+    visible_expr = sa.case((svc.visible_to(principal), True), else_=False)
+    row = session.execute(
+        sa.select(WorkOrder, visible_expr).where(WorkOrder.id == order_id)
+    ).first()
+    if row is None:
         raise NotFoundError(f"work order {order_id} does not exist")
+    order: WorkOrder = row[0]
     check_if_match(order, if_match)
-    visible = session.scalar(
-        sa.select(WorkOrder.id).where(WorkOrder.id == order_id, svc.visible_to(principal))
-    )
-    if visible is None:
+    if not row[1]:
         raise NotFoundError(f"work order {order_id} does not exist")
     return order
 
