@@ -141,10 +141,7 @@ class Spool:
         if entries:
             totals["messages_spooled"] = len(entries)
             totals["readings_spooled"] = sum(e.readings for e in entries)
-        for letter in dead:
-            key = f"dead_letters:{letter.reason}"
-            totals[key] = totals.get(key, 0) + 1
-        cut = self._dead_letter_payload_bytes
+        _count_dead_letters(dead, totals)
         with self._lock:
             try:
                 self._db.execute("BEGIN IMMEDIATE")
@@ -152,23 +149,7 @@ class Spool:
                     "INSERT INTO spool (topic, body, readings, received_ns) VALUES (?, ?, ?, ?)",
                     [(e.topic, e.body, e.readings, e.received_ns) for e in entries],
                 )
-                if dead:
-                    self._db.executemany(
-                        "INSERT INTO dead_letters (received_ns, reason, detail, topic, payload,"
-                        " payload_size) VALUES (?, ?, ?, ?, ?, ?)",
-                        [
-                            (
-                                d.received_ns,
-                                d.reason,
-                                d.detail,
-                                d.topic,
-                                d.payload[:cut],
-                                d.payload_size,
-                            )
-                            for d in dead
-                        ],
-                    )
-                    self._trim_dead_letters()
+                self._insert_dead_letters(dead)
                 self._add_totals(totals)
                 self._db.execute("COMMIT")
             except sqlite3.Error as exc:
@@ -177,6 +158,19 @@ class Spool:
             self.bytes += sum(len(e.body) for e in entries)
             self.rows += len(entries)
             self.readings += sum(e.readings for e in entries)
+
+    def _insert_dead_letters(self, dead: list[DeadLetter]) -> None:
+        """Store dead letters (payloads cut to the configured size); call inside a transaction."""
+        if not dead:
+            return
+        cut = self._dead_letter_payload_bytes
+        self._db.executemany(
+            "INSERT INTO dead_letters (received_ns, reason, detail, topic, payload,"
+            " payload_size) VALUES (?, ?, ?, ?, ?, ?)",
+            [(d.received_ns, d.reason, d.detail, d.topic, d.payload[:cut], d.payload_size)
+             for d in dead],
+        )  # fmt: skip
+        self._trim_dead_letters()
 
     def _trim_dead_letters(self) -> None:
         # Bounded: the newest dead_letter_max letters stay (the totals keep counting).
@@ -223,10 +217,7 @@ class Spool:
         rows = list(rows)
         dead = list(dead)
         totals = {"readings_written": written} if written else {}
-        for letter in dead:
-            key = f"dead_letters:{letter.reason}"
-            totals[key] = totals.get(key, 0) + 1
-        cut = self._dead_letter_payload_bytes
+        _count_dead_letters(dead, totals)
         with self._lock:
             try:
                 self._db.execute("BEGIN IMMEDIATE")
@@ -238,23 +229,7 @@ class Spool:
                     )
                 else:
                     self._db.executemany("DELETE FROM spool WHERE id = ?", [(i,) for i in ids])
-                if dead:
-                    self._db.executemany(
-                        "INSERT INTO dead_letters (received_ns, reason, detail, topic, payload,"
-                        " payload_size) VALUES (?, ?, ?, ?, ?, ?)",
-                        [
-                            (
-                                d.received_ns,
-                                d.reason,
-                                d.detail,
-                                d.topic,
-                                d.payload[:cut],
-                                d.payload_size,
-                            )
-                            for d in dead
-                        ],
-                    )
-                    self._trim_dead_letters()
+                self._insert_dead_letters(dead)
                 self._add_totals(totals)
                 self._db.execute("COMMIT")
             except sqlite3.Error as exc:
@@ -296,3 +271,10 @@ class Spool:
             StoredDeadLetter(int(r[0]), int(r[1]), r[2], r[3], r[4], bytes(r[5]), int(r[6]))
             for r in rows
         ]
+
+
+def _count_dead_letters(dead: Iterable[DeadLetter], totals: dict[str, int]) -> None:
+    """Add one ``dead_letters:<reason>`` total per dead letter."""
+    for letter in dead:
+        key = f"dead_letters:{letter.reason}"
+        totals[key] = totals.get(key, 0) + 1
