@@ -1,10 +1,15 @@
 # Sourced by scripts/test and scripts/run: makes a fresh Debian machine ready, idempotently.
-# Installs the Debian packages the project runs against (mosquitto, influxdb, python3-venv) when
-# missing, creates .venv and installs the project with its dev tools when pyproject.toml changed.
+# Installs the Debian packages the project runs against (mosquitto, influxdb, python3-venv, and
+# chromium for the browser tests) when missing, creates .venv and installs the project with its
+# dev tools when pyproject.toml changed.
 
 need_packages=()
 command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ] || need_packages+=(mosquitto)
 command -v influxd >/dev/null 2>&1 || [ -x /usr/bin/influxd ] || need_packages+=(influxdb)
+# The browser tests (scripts/test sets EQUIPMON_BROWSER_TESTS=1) drive Debian's headless Chromium.
+if [ "${EQUIPMON_BROWSER_TESTS:-0}" = 1 ] && ! [ -x /usr/bin/chromium ]; then
+  need_packages+=(chromium)
+fi
 PYTHON=${PYTHON:-python3}
 if ! command -v "$PYTHON" >/dev/null 2>&1; then
   need_packages+=(python3 python3-venv python3-dev)
