@@ -54,6 +54,12 @@ class PolicySettings(BaseModel):
     )
     # A repaired asset whose alert stays normal this long counts as fixed.
     verify_after_s: float = Field(24 * 3600.0, gt=0, description="Quiet time before verified.")
+    # Orders opened by alerts go straight to a technician, so nobody has to dispatch them.
+    auto_assign: Literal["least_loaded", "none"] = Field(
+        "least_loaded",
+        description="least_loaded: assign a new alert's work order to the active technician "
+        "with the fewest unfinished orders; none: leave it open for someone to claim.",
+    )
 
 
 class Settings(BaseSettings):

@@ -13,7 +13,7 @@ from api.models import Alert, Asset, User, WorkOrder, WorkOrderEvidence
 from api.schemas.work_orders import WorkOrderTransition, WorkOrderUpdate
 from api.security import Principal
 from api.services import audit, webhooks
-from api.services.policy import decide
+from api.services.policy import decide, pick_assignee
 from api.settings import PolicySettings
 
 # requested → open → assigned → in_progress ⇄ on_hold → completed → verified | reopened,
@@ -137,12 +137,18 @@ def for_alert(
         created_at=now,
         updated_at=now,
     )
+    assignee = pick_assignee(session, policy)
+    if assignee is not None:
+        order.state, order.assignee_id = "assigned", assignee.id
     session.add(order)
     # A concurrent insert of the same open_key fails here; the caller replays the transaction.
     session.flush()
     add_evidence(session, order, alert, alert.last_detected_at)
     alert.work_order_id = order.id
     audit.record(session, actor, "create", "work_order", order.id, {"from_alert": alert.id})
+    if assignee is not None:
+        detail = {"assignee": assignee.username, "by": "policy"}
+        audit.record(session, actor, "assign", "work_order", order.id, detail)
     webhooks.work_order_event(session, order, "create")
     return order
 

@@ -9,7 +9,7 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 import httpx
 import uvicorn
@@ -25,16 +25,23 @@ NO_INFLUX = InfluxSettings(url="http://127.0.0.1:9", database="none", api="v1", 
 
 
 def make_settings(
-    database_url: str, influx: InfluxSettings | None = None, **server: Any
+    database_url: str,
+    influx: InfluxSettings | None = None,
+    auto_assign: Literal["least_loaded", "none"] = "none",
+    **server: Any,
 ) -> Settings:
-    """Settings for a test app: bootstrap admin and service tokens, migrations on start."""
+    """Settings for a test app: bootstrap admin and service tokens, migrations on start.
+
+    Work orders are not assigned automatically unless asked: most tests walk the manual
+    dispatch through its states.
+    """
     return Settings(
         database_url=database_url,
         influx=influx or NO_INFLUX,
         admin_token=SecretStr("admin-" + secrets.token_hex(16)),
         service_token=SecretStr("service-" + secrets.token_hex(16)),
         api=ServerSettings(sweep_interval_s=3600, **server),
-        policy=PolicySettings(verify_after_s=3600),
+        policy=PolicySettings(verify_after_s=3600, auto_assign=auto_assign),
     )
 
 
