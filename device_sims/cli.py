@@ -1,10 +1,12 @@
-"""Command line: run a scenario, list machine types and faults, inject/clear faults, sample."""
+"""Command line: run a scenario, list machine types, faults and a scenario's assets, inject/clear
+faults, sample."""
 
 from __future__ import annotations
 
 import argparse
 import json
 import logging
+import os
 import signal
 import sys
 from collections.abc import Callable
@@ -16,7 +18,7 @@ from device_sims.control import call
 from device_sims.engine import Simulation, make_asset
 from device_sims.environment import Ambient, SiteClimate
 from device_sims.faults import FAULTS, FaultSpec
-from device_sims.fleet import TransportOptions
+from device_sims.fleet import TransportOptions, parse_mqtt_auth
 from device_sims.formats import json_single, line_protocol, serial_frame
 from device_sims.machines import MACHINE_TYPES
 from device_sims.runner import MODES, Runner, RunOptions
@@ -57,6 +59,14 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--http-url", help="API base URL for HTTP gateways")
     run.add_argument("--token", help="bearer token for HTTP gateways")
     run.add_argument(
+        "--mqtt-auth",
+        action="append",
+        default=[],
+        metavar="SITE=USER:PASSWORD",
+        help="MQTT login of a site's publishers (also EQUIPMON_SIM_MQTT_AUTH, comma-separated, "
+        "which keeps passwords off the command line)",
+    )
+    run.add_argument(
         "--serial-listen",
         action="append",
         default=[],
@@ -69,6 +79,10 @@ def _parser() -> argparse.ArgumentParser:
     )
 
     sub.add_parser("list", help="machine types, their sensors, and fault kinds")
+    assets = sub.add_parser(
+        "assets", help="a scenario's assets with their sensors, units and ranges, as JSON"
+    )
+    assets.add_argument("scenario", type=Path)
 
     for name in ("inject", "clear"):
         cmd = sub.add_parser(name, help=f"{name} a fault on a running simulation")
@@ -106,6 +120,27 @@ def _cmd_list(out: IO[str]) -> int:
     out.write("\nfaults:\n")
     for info in FAULTS.values():
         out.write(f"  {info.kind} ({info.category}, ramp {info.ramp}): {info.signature}\n")
+    return 0
+
+
+def _cmd_assets(args: argparse.Namespace, out: IO[str]) -> int:
+    """The asset register of a scenario (what an operator enters in the CMMS)."""
+    scenario = load_scenario(args.scenario)
+    register = [
+        {
+            "site": asset.site,
+            "asset": asset.name,
+            "type": asset.type,
+            "transport": asset.transport,
+            "sensors": [
+                {"name": s.name, "unit": s.unit, "min_value": s.lo, "max_value": s.hi}
+                for s in MACHINE_TYPES[asset.type].SENSORS
+            ],
+        }
+        for asset in scenario.assets
+    ]
+    json.dump(register, out, indent=1, ensure_ascii=False)
+    out.write("\n")
     return 0
 
 
@@ -148,6 +183,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
     elif args.out:
         out = open(args.out, "wb")  # noqa: SIM115 - closed below
     listen = dict(item.split("=", 1) for item in args.serial_listen)
+    env_auth = [i for i in os.environ.get("EQUIPMON_SIM_MQTT_AUTH", "").split(",") if i.strip()]
+    mqtt_auth = parse_mqtt_auth([*env_auth, *args.mqtt_auth])
     runner = Runner(
         scenario,
         RunOptions(
@@ -170,6 +207,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
             token=args.token,
             block=args.mode == "backfill",
             serial_listen=listen,
+            mqtt_auth=mqtt_auth,
         ),
     )
 
@@ -214,6 +252,7 @@ def _cmd_status(args: argparse.Namespace) -> int:
 
 _COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "list": lambda args: _cmd_list(sys.stdout),
+    "assets": lambda args: _cmd_assets(args, sys.stdout),
     "sample": lambda args: _cmd_sample(args, sys.stdout),
     "status": _cmd_status,
     "inject": _cmd_inject,

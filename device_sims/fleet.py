@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import copy
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -64,10 +64,26 @@ class TransportOptions:
     block: bool = False  # backfill waits for room; live modes drop oldest
     client_prefix: str = "equipmon-sim"
     serial_listen: Mapping[str, str] = field(default_factory=dict)
+    # Per-site MQTT credentials (site → (username, password)): a broker with per-gateway ACLs
+    # lets each gateway publish only under its own site, so each site's publishers log in as it.
+    mqtt_auth: Mapping[str, tuple[str, str]] = field(default_factory=dict)
 
 
-def _mqtt_kwargs(scenario: Scenario, opts: TransportOptions) -> dict[str, Any]:
+def parse_mqtt_auth(items: Iterable[str]) -> dict[str, tuple[str, str]]:
+    """``SITE=USER:PASSWORD`` items (from --mqtt-auth or EQUIPMON_SIM_MQTT_AUTH) as a mapping."""
+    result: dict[str, tuple[str, str]] = {}
+    for item in items:
+        site, eq, credentials = item.strip().partition("=")
+        user, colon, password = credentials.partition(":")
+        if not (eq and colon and site and user):
+            raise ValueError(f"MQTT credentials must read SITE=USER:PASSWORD, got {item!r}")
+        result[site] = (user, password)
+    return result
+
+
+def _mqtt_kwargs(scenario: Scenario, opts: TransportOptions, site: str) -> dict[str, Any]:
     cfg = scenario.mqtt
+    username, password = opts.mqtt_auth.get(site, (cfg.get("username"), cfg.get("password")))
     return {
         "host": opts.mqtt_host or cfg.get("host", "127.0.0.1"),
         "port": int(opts.mqtt_port or cfg.get("port", 1883)),
@@ -75,8 +91,8 @@ def _mqtt_kwargs(scenario: Scenario, opts: TransportOptions) -> dict[str, Any]:
         "window": int(cfg.get("window", 200)),
         "buffer": int(cfg.get("buffer", 10_000)),
         "block": opts.block,
-        "username": cfg.get("username"),
-        "password": cfg.get("password"),
+        "username": username,
+        "password": password,
     }
 
 
@@ -97,7 +113,7 @@ def build_transports(
                 gateway_id=gid,
                 batch_size=size,
                 batch_age_ns=age,
-                **_mqtt_kwargs(scenario, opts),
+                **_mqtt_kwargs(scenario, opts, str(cfg.get("site", ""))),
             )
         else:
             url = opts.http_url or scenario.http.get("url", "http://127.0.0.1:8000")
@@ -118,7 +134,7 @@ def build_transports(
             by_id[asset.name] = MqttPublisher(
                 f"{opts.client_prefix}-{asset.name}",
                 fmt=asset.format,
-                **_mqtt_kwargs(scenario, opts),
+                **_mqtt_kwargs(scenario, opts, asset.site),
             )
             by_asset[asset.name] = by_id[asset.name]
         elif asset.transport == "gateway" and asset.gateway:

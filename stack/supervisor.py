@@ -19,10 +19,12 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from stack.broker_auth import ACL_FILE, COLLECTOR_USER, broker_users, write_password_file
 from stack.demo_serial import write_collector_config
 from stack.influxdb import InfluxDBServer
 from stack.mosquitto import MosquittoServer
 from stack.process import ManagedProcess, ServiceError, port_open
+from stack.seed import AdminClient, SeedError, scenario_register, seed_assets, seed_users
 
 log = logging.getLogger(__name__)
 
@@ -164,6 +166,12 @@ def stack_environment(options: StackOptions, mqtt_url: str, influx_url: str) -> 
         "EQUIPMON_GATEWAY_SITE": "plant-a",
         "EQUIPMON_API__ACCEPT_UNREGISTERED_ASSETS": "true",
     }
+    if not options.external_mqtt:
+        # The local broker runs compose's security model: logins and per-gateway ACLs.
+        users = broker_users(data)
+        env["EQUIPMON_MQTT__USERNAME"] = COLLECTOR_USER
+        env["EQUIPMON_MQTT__PASSWORD"] = users.collector_password
+        env["EQUIPMON_SIM_MQTT_AUTH"] = users.sim_auth()
     env.update(options.extra_env)
     return env
 
@@ -173,7 +181,14 @@ def _start_infrastructure(options: StackOptions, children: list[ManagedProcess])
     if options.external_mqtt:
         mqtt_url = options.external_mqtt
     else:
-        broker = MosquittoServer(options.data_dir / "mosquitto", port=options.mqtt_port)
+        broker_dir = options.data_dir / "mosquitto"
+        users = broker_users(options.data_dir)
+        broker = MosquittoServer(
+            broker_dir,
+            port=options.mqtt_port,
+            password_file=write_password_file(users, broker_dir / "passwd"),
+            acl_file=ACL_FILE,
+        )
         children.append(broker)
         broker.start()
         mqtt_url = broker.url
@@ -225,7 +240,21 @@ def _print_banner(
     if any(s.name == "api" for s in services):
         print(f"  API:          http://127.0.0.1:{options.api_port}/api/v1  (OpenAPI at /docs)")
         print(f"  Tokens:       admin, service, gateway in {options.data_dir / 'tokens.json'}")
-    print("Press Ctrl-C to stop.", flush=True)
+        print(f"  Dashboard:    http://127.0.0.1:{options.api_port}/ui/")
+
+
+def _seed(options: StackOptions) -> dict[str, str] | None:
+    """Register the demo's assets and users in the API; the users' passwords when just made."""
+    client = AdminClient(
+        f"http://127.0.0.1:{options.api_port}", stack_tokens(options.data_dir)["admin"]
+    )
+    try:
+        if options.simulators:
+            added = seed_assets(client, scenario_register(DEMO_SCENARIO))
+            log.info("asset register: %d demo assets added", added)
+        return seed_users(client, options.data_dir)
+    except SeedError as exc:
+        raise ServiceError(f"seeding the API failed: {exc}") from exc
 
 
 def run(options: StackOptions) -> int:
@@ -241,7 +270,13 @@ def run(options: StackOptions) -> int:
         mqtt_url, influx_url = _start_infrastructure(options, children)
         env = stack_environment(options, mqtt_url, influx_url)
         services = _start_services(options, mqtt_url, env, children)
+        new_users = _seed(options)
         _print_banner(options, mqtt_url, influx_url, services)
+        if new_users:
+            print("  Demo users (passwords shown once; kept in demo-users.json):")
+            for name, password in new_users.items():
+                print(f"    {name:<12} {password}")
+        print("Press Ctrl-C to stop.", flush=True)
         while not stop.wait(1.0):
             for child in children:
                 if not child.is_running():

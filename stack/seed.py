@@ -1,0 +1,136 @@
+"""The demo's first-run content of the API: the asset register and the demo users.
+
+The asset register comes from the scenario (``python -m device_sims assets``: sites, assets,
+their sensors with units and physical ranges), as an operator would enter it in a CMMS, so that
+alerts and work orders have real assets to refer to. Demo users (one facilities manager, one
+technician) get random passwords kept in ``demo-users.json``; they are printed once, when made.
+Every step is idempotent: a second run finds what exists and adds only what is missing.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import subprocess
+import sys
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+# Machines whose stop halts production or comfort at once get the higher criticality: the
+# work-order policy weighs an alert's severity by it.
+CRITICALITY = {"pump": "high", "compressor": "high", "conveyor": "high"}
+TYPE_NAMES = {
+    "pump": "Pump",
+    "fan": "Fan",
+    "compressor": "Compressor",
+    "conveyor": "Conveyor",
+    "ahu": "Air handler",
+}
+DEMO_USERS = (
+    ("facilities", "facilities", "Fran Facilities"),
+    ("technician", "technician", "Theo Technician"),
+)
+
+
+class SeedError(RuntimeError):
+    """The API refused a seeding call; the message says which and why."""
+
+
+@dataclass
+class AdminClient:
+    """Just enough of the API for seeding, with the bootstrap admin token."""
+
+    base_url: str
+    token: str
+
+    def call(self, method: str, path: str, body: object | None = None) -> Any:
+        data = None if body is None else json.dumps(body).encode()
+        request = urllib.request.Request(  # noqa: S310 (our own API's URL)
+            f"{self.base_url}/api/v1{path}",
+            data=data,
+            method=method,
+            headers={"Authorization": f"Bearer {self.token}", "Content-Type": "application/json"},
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310
+                raw = response.read()
+        except urllib.error.HTTPError as exc:
+            raise SeedError(f"{method} {path}: {exc.code} {exc.read()[:300]!r}") from exc
+        return json.loads(raw) if raw else None
+
+    def all(self, path: str) -> list[dict[str, Any]]:
+        """Every item of a paginated list."""
+        items: list[dict[str, Any]] = []
+        sep = "&" if "?" in path else "?"
+        while True:
+            page = self.call("GET", f"{path}{sep}limit=500&offset={len(items)}")
+            items.extend(page["items"])
+            if len(items) >= page["total"] or not page["items"]:
+                return items
+
+
+def scenario_register(scenario: Path) -> list[dict[str, Any]]:
+    """The scenario's assets with their sensors, from device_sims (run as a process)."""
+    result = subprocess.run(
+        [sys.executable, "-m", "device_sims", "assets", str(scenario)],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    register: list[dict[str, Any]] = json.loads(result.stdout)
+    return register
+
+
+def seed_assets(client: AdminClient, register: list[dict[str, Any]]) -> int:
+    """Create missing sites, assets and sensors; returns how many assets were added."""
+    sites = {s["code"]: s["id"] for s in client.all("/sites")}
+    existing = {(a["site_id"], a["code"]) for a in client.all("/assets")}
+    added = 0
+    for entry in register:
+        site = entry["site"]
+        if site not in sites:
+            sites[site] = client.call("POST", "/sites", {"code": site, "name": site})["id"]
+        if (sites[site], entry["asset"]) in existing:
+            continue
+        asset = client.call(
+            "POST",
+            "/assets",
+            {
+                "site_id": sites[site],
+                "code": entry["asset"],
+                "name": f"{TYPE_NAMES.get(entry['type'], entry['type'])} {entry['asset']}",
+                "asset_type": entry["type"],
+                "criticality": CRITICALITY.get(entry["type"], "medium"),
+            },
+        )
+        for sensor in entry["sensors"]:
+            client.call("POST", f"/assets/{asset['id']}/sensors", sensor)
+        added += 1
+    return added
+
+
+def seed_users(client: AdminClient, data_dir: Path) -> dict[str, str] | None:
+    """Demo users with passwords kept in data_dir; their passwords when just made, else None."""
+    path = data_dir / "demo-users.json"
+    if path.exists():
+        return None
+    passwords = {name: secrets.token_urlsafe(9) for name, _, _ in DEMO_USERS}
+    known = {u["username"] for u in client.all("/users")}
+    for name, role, display in DEMO_USERS:
+        if name not in known:
+            client.call(
+                "POST",
+                "/users",
+                {
+                    "username": name,
+                    "role": role,
+                    "password": passwords[name],
+                    "display_name": display,
+                },
+            )
+    path.touch(mode=0o600)
+    path.write_text(json.dumps(passwords, indent=2) + "\n")
+    return passwords
