@@ -9,7 +9,9 @@ Every step is idempotent: a second run finds what exists and adds only what is m
 
 from __future__ import annotations
 
+import argparse
 import json
+import os
 import secrets
 import subprocess
 import sys
@@ -134,3 +136,32 @@ def seed_users(client: AdminClient, data_dir: Path) -> dict[str, str] | None:
     path.touch(mode=0o600)
     path.write_text(json.dumps(passwords, indent=2) + "\n")
     return passwords
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m stack.seed``: seed an API that runs elsewhere (docker-compose's seed job)."""
+    parser = argparse.ArgumentParser(prog="python -m stack.seed", description=main.__doc__)
+    parser.add_argument("--api-url", default="http://127.0.0.1:8080")
+    parser.add_argument("--scenario", type=Path, required=True)
+    parser.add_argument("--data-dir", type=Path, required=True, help="keeps demo-users.json")
+    args = parser.parse_args(argv)
+    token = os.environ.get("EQUIPMON_ADMIN_TOKEN", "")
+    if not token:
+        print("error: EQUIPMON_ADMIN_TOKEN is not set", file=sys.stderr)
+        return 2
+    client = AdminClient(args.api_url.rstrip("/"), token)
+    try:
+        added = seed_assets(client, scenario_register(args.scenario))
+        args.data_dir.mkdir(parents=True, exist_ok=True)
+        passwords = seed_users(client, args.data_dir)
+    except (SeedError, OSError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    print(f"{added} assets added")
+    for name, password in (passwords or {}).items():
+        print(f"demo user {name}: {password}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
