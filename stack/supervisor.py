@@ -241,6 +241,13 @@ def _print_banner(
         print(f"  API:          http://127.0.0.1:{options.api_port}/api/v1  (OpenAPI at /docs)")
         print(f"  Tokens:       admin, service, gateway in {options.data_dir / 'tokens.json'}")
         print(f"  Dashboard:    http://127.0.0.1:{options.api_port}/ui/")
+    ports_file = options.data_dir / "sim-ports.json"
+    control = json.loads(ports_file.read_text()).get("control") if ports_file.exists() else None
+    if control:
+        # The demo's own faults start hours in; this shows the whole loop within minutes.
+        print(f"  Simulators:   control API {control}; to see an alert within minutes:")
+        print(f"    .venv/bin/python -m device_sims inject pump-01 bearing_wear --ramp 5m "
+              f"--control {control}")  # fmt: skip
 
 
 def _seed(options: StackOptions) -> dict[str, str] | None:
