@@ -11,8 +11,9 @@ from typing import Any
 
 from fastapi import APIRouter, FastAPI
 from fastapi.concurrency import run_in_threadpool
+from fastapi.staticfiles import StaticFiles
 
-from api import migrate, problems
+from api import migrate, problems, web
 from api.db import make_engine, make_sessionmaker
 from api.deps import document_roles
 from api.metrics import Metrics
@@ -21,6 +22,7 @@ from api.models import utcnow
 from api.ratelimit import RateLimiter
 from api.routes import (
     alerts,
+    asset_status,
     assets,
     health,
     readings,
@@ -127,11 +129,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(MetricsMiddleware, metrics=metrics)
     app.include_router(health.router)
     v1 = APIRouter(prefix=PREFIX)
-    routers = (sites, assets, readings, alerts, work_orders, reports, users, tokens, webhooks)
+    routers = [sites, assets, readings, alerts, asset_status, work_orders, reports]
+    routers += [users, tokens, webhooks]
     for module in routers:
         document_roles(module.router)
         v1.include_router(module.router)
     app.include_router(v1)
+    app.include_router(web.router)
+    app.mount("/ui/static", StaticFiles(directory=web.STATIC_DIR), name="ui-static")
     _problem_openapi(app)
     return app
 

@@ -293,3 +293,23 @@ class WebhookDelivery(Base):
     last_error: Mapped[str | None] = mapped_column(sa.Text)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     delivered_at: Mapped[datetime | None]
+
+
+class AssetStatus(Base):
+    """The latest condition the analytics service reported for an asset (one row per asset)."""
+
+    __tablename__ = "asset_status"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    site_id: Mapped[int] = mapped_column(sa.ForeignKey("sites.id", ondelete="CASCADE"), index=True)
+    asset_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("assets.id", ondelete="CASCADE"), unique=True
+    )
+    state: Mapped[str] = mapped_column(sa.String(16))
+    health: Mapped[float | None]
+    score: Mapped[float | None]
+    threshold: Mapped[float | None]
+    contributors: Mapped[list[Any]] = mapped_column(default=list)
+    message: Mapped[str] = mapped_column(sa.Text, default="")
+    observed_at: Mapped[datetime]
+    learning_until: Mapped[datetime | None]
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -46,6 +46,8 @@ EXPECTED: dict[tuple[str, str], frozenset[str] | None] = {
     ("GET", f"{V1}/assets/{{asset_id}}/readings"): R,
     ("POST", f"{V1}/readings"): GATEWAY,
     ("POST", f"{V1}/alerts"): SERVICE,
+    ("POST", f"{V1}/asset-status"): frozenset({"service"}),
+    ("GET", f"{V1}/asset-status"): CREW,
     ("GET", f"{V1}/alerts"): R,
     ("GET", f"{V1}/alerts/outcomes"): SERVICE,
     ("GET", f"{V1}/alerts/kpis"): STAFF,

@@ -1,0 +1,303 @@
+"""The UI's form posts: log in and out, acknowledge, shelve, comment, work-order transitions.
+
+Each action calls the same route function the JSON API serves (so the rules, transactions and
+ETag checks are the API's own), then redirects back with a one-line message (post-redirect-get).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Annotated
+
+from fastapi import APIRouter, Form, Request, Response
+from fastapi.responses import HTMLResponse, RedirectResponse
+from pydantic import ValidationError
+from sqlalchemy.orm import Session
+from sqlalchemy.orm.exc import StaleDataError
+
+from api.crud import get_or_404
+from api.db import run_in_transaction
+from api.deps import StateDep
+from api.errors import ApiError, ForbiddenError, PreconditionFailedError, UnauthorizedError
+from api.models import Alert, AlertEvent, utcnow
+from api.pagination import PathId
+from api.routes import alerts as alert_routes
+from api.routes import tokens
+from api.routes import work_orders as order_routes
+from api.schemas.alerts import AlertAction
+from api.schemas.auth import LoginRequest
+from api.schemas.work_orders import WorkOrderTransition, WorkOrderUpdate
+from api.services import audit
+from api.web.pages import Viewer
+from api.web.render import page
+from api.web.session import (
+    CREW,
+    STAFF,
+    UI,
+    check_form,
+    end_session,
+    flash,
+    require,
+    safe_next,
+    same_origin,
+    set_session,
+)
+
+router = APIRouter(include_in_schema=False)
+
+Csrf = Annotated[str | None, Form(max_length=128)]
+Next = Annotated[str | None, Form(max_length=2000)]
+Note = Annotated[str, Form(max_length=2000)]
+# Shelving is for hours, not weeks: a shelved alert nobody remembers is a hidden hazard.
+MAX_SHELVE_HOURS = 72
+
+
+def _outcome(back: str, work: Callable[[], object], done: str) -> RedirectResponse:
+    """Run an action; redirect back with its result or its refusal as a message."""
+    response = RedirectResponse(back, status_code=303)
+    try:
+        work()
+    except (PreconditionFailedError, StaleDataError):
+        flash(
+            response, "Someone else changed this work order meanwhile; check it and retry.", "error"
+        )
+    except ApiError as exc:
+        flash(response, exc.detail, "error")
+    except ValidationError as exc:
+        flash(response, "; ".join(str(e["msg"]) for e in exc.errors()[:3]), "error")
+    else:
+        flash(response, done)
+    return response
+
+
+@router.post(f"{UI}/login", response_model=None)
+def login(
+    request: Request,
+    state: StateDep,
+    username: Annotated[str, Form(max_length=64)] = "",
+    password: Annotated[str, Form(max_length=256)] = "",
+    next: Next = None,
+) -> RedirectResponse | HTMLResponse:
+    """Check the password like `POST /api/v1/auth/login` and keep its token in the cookie."""
+    if not same_origin(request):
+        raise ForbiddenError("cross-site form posts are refused")
+
+    def again(error: str, status: int) -> HTMLResponse:
+        context = {"next": next or "", "error": error, "username": username}
+        return page(request, "login.html", None, context, status_code=status)
+
+    try:
+        body = LoginRequest(username=username, password=password)
+        with state.sessions() as session:
+            issued = tokens.login(body, session, state.settings)
+    except (ValidationError, UnauthorizedError):
+        return again("Wrong username or password.", 401)
+    if issued.role not in CREW:
+        return again("This account is for machines; it cannot use the dashboard.", 403)
+    principal_home = f"{UI}/my" if issued.role == "technician" else f"{UI}/fleet"
+    response = RedirectResponse(safe_next(next, principal_home), status_code=303)
+    set_session(response, request, issued.token, state.settings.api.login_token_ttl_s)
+    return response
+
+
+@router.post(f"{UI}/logout")
+def logout(request: Request, state: StateDep, principal: Viewer, csrf: Csrf = None) -> Response:
+    """End the session: the token is revoked, not only forgotten by this browser."""
+    check_form(request, csrf)
+    response = RedirectResponse(f"{UI}/login", status_code=303)
+    end_session(state, principal, response)
+    return response
+
+
+@router.post(f"{UI}/alerts/{{alert_id}}/acknowledge")
+def acknowledge(
+    alert_id: PathId,
+    request: Request,
+    *,
+    state: StateDep,
+    principal: Viewer,
+    csrf: Csrf = None,
+    next: Next = None,
+) -> RedirectResponse:
+    """Acknowledge an alert (any crew member)."""
+    check_form(request, csrf)
+    require(principal, *CREW)
+    return _outcome(
+        safe_next(next, f"{UI}/alerts"),
+        lambda: alert_routes.acknowledge(alert_id, state.sessions, principal),
+        "Alert acknowledged.",
+    )
+
+
+@router.post(f"{UI}/alerts/{{alert_id}}/shelve")
+def shelve(
+    alert_id: PathId,
+    request: Request,
+    *,
+    state: StateDep,
+    principal: Viewer,
+    hours: Annotated[int, Form(ge=1, le=MAX_SHELVE_HOURS)] = 4,
+    reason: Note = "",
+    csrf: Csrf = None,
+    next: Next = None,
+) -> RedirectResponse:
+    """Shelve an alert for some hours, with a reason (facilities and admins)."""
+    check_form(request, csrf)
+    require(principal, *STAFF)
+
+    def work() -> object:
+        body = AlertAction(
+            action="shelve", reason=reason.strip(), until=utcnow() + timedelta(hours=hours)
+        )
+        return alert_routes.alert_action(alert_id, body, state.sessions, state.settings, principal)
+
+    return _outcome(safe_next(next, f"{UI}/alerts"), work, f"Alert shelved for {hours} h.")
+
+
+@router.post(f"{UI}/alerts/{{alert_id}}/unshelve")
+def unshelve(
+    alert_id: PathId,
+    request: Request,
+    *,
+    state: StateDep,
+    principal: Viewer,
+    csrf: Csrf = None,
+    next: Next = None,
+) -> RedirectResponse:
+    """End shelving early (the alert re-alarms if its condition is still present)."""
+    check_form(request, csrf)
+    require(principal, *STAFF)
+    body = AlertAction(action="unshelve", reason="unshelved from the dashboard")
+    return _outcome(
+        safe_next(next, f"{UI}/alerts"),
+        lambda: alert_routes.alert_action(
+            alert_id, body, state.sessions, state.settings, principal
+        ),
+        "Alert unshelved.",
+    )
+
+
+@router.post(f"{UI}/alerts/{{alert_id}}/comment")
+def comment(
+    alert_id: PathId,
+    request: Request,
+    *,
+    state: StateDep,
+    principal: Viewer,
+    text: Note = "",
+    csrf: Csrf = None,
+    next: Next = None,
+) -> RedirectResponse:
+    """Add a comment to an alert's history (any crew member)."""
+    check_form(request, csrf)
+    require(principal, *CREW)
+    back = safe_next(next, f"{UI}/alerts/{alert_id}")
+    if not text.strip() or "\x00" in text:
+        response = RedirectResponse(back, status_code=303)
+        flash(response, "Write something to comment.", "error")
+        return response
+
+    def work() -> None:
+        def record(session: Session) -> None:
+            alert = get_or_404(session, Alert, alert_id)
+            session.add(
+                AlertEvent(
+                    alert_id=alert.id,
+                    site_id=alert.site_id,
+                    at=utcnow(),
+                    event="comment",
+                    actor=principal.actor,
+                    reason=text.strip(),
+                    state_from=alert.state,
+                    state_to=alert.state,
+                    detail={},
+                )
+            )
+            audit.record(session, principal.actor, "comment", "alert", alert.id, {"text": text})
+
+        run_in_transaction(state.sessions, record)
+
+    return _outcome(back, work, "Comment added.")
+
+
+@router.post(f"{UI}/work-orders/{{order_id}}/transition")
+def transition(  # noqa: PLR0917 (one form field per parameter)
+    order_id: PathId,
+    request: Request,
+    state: StateDep,
+    principal: Viewer,
+    to: Annotated[str, Form(max_length=32)],
+    etag: Annotated[str, Form(max_length=200)],
+    resolution: Annotated[str | None, Form(max_length=32)] = None,
+    failure_code: Annotated[str | None, Form(max_length=64)] = None,
+    cause: Annotated[str | None, Form(max_length=2000)] = None,
+    remedy: Annotated[str | None, Form(max_length=2000)] = None,
+    reason: Note = "",
+    csrf: Csrf = None,
+    next: Next = None,
+) -> RedirectResponse:
+    """Claim, start, hold or complete a work order, guarded by the ETag the page showed."""
+    check_form(request, csrf)
+    require(principal, *CREW)
+    words = {
+        "assigned": "claimed",
+        "in_progress": "started",
+        "on_hold": "put on hold",
+        "completed": "completed",
+    }
+
+    def work() -> object:
+        body = WorkOrderTransition.model_validate(
+            {
+                "to": to,
+                "reason": reason.strip(),
+                "resolution": resolution or None,
+                "failure_code": (failure_code or "").strip() or None,
+                "cause": (cause or "").strip() or None,
+                "remedy": (remedy or "").strip() or None,
+            }
+        )
+        with state.sessions() as session:
+            return order_routes.transition_work_order(
+                order_id,
+                body,
+                response=Response(),
+                session=session,
+                settings=state.settings,
+                principal=principal,
+                if_match=etag,
+            )
+
+    done = f"Work order {order_id} {words.get(to, 'moved to ' + to)}."
+    return _outcome(safe_next(next, f"{UI}/work-orders/{order_id}"), work, done)
+
+
+@router.post(f"{UI}/work-orders/{{order_id}}/note")
+def note(
+    order_id: PathId,
+    request: Request,
+    *,
+    state: StateDep,
+    principal: Viewer,
+    etag: Annotated[str, Form(max_length=200)],
+    text: Note = "",
+    csrf: Csrf = None,
+) -> RedirectResponse:
+    """Add a note to a work order (its assignee, or staff)."""
+    check_form(request, csrf)
+    require(principal, *CREW)
+
+    def work() -> object:
+        body = WorkOrderUpdate(note=text.strip())
+        with state.sessions() as session:
+            return order_routes.update_work_order(
+                order_id,
+                body,
+                response=Response(),
+                session=session,
+                principal=principal,
+                if_match=etag,
+            )
+
+    return _outcome(f"{UI}/work-orders/{order_id}", work, "Note added.")
