@@ -10,6 +10,8 @@ import time
 import urllib.request
 from pathlib import Path
 
+import httpx
+
 from stack.process import free_port, port_open
 
 
@@ -101,8 +103,24 @@ def test_the_demo_plant_flows_into_influxdb_over_every_transport(tmp_path: Path)
                 continue
             for series in document["results"][0].get("series", []):
                 seen |= {value for _, value in series["values"]}
+        fleet = _dashboard_fleet(f"http://127.0.0.1:{ports[2]}", tmp_path)
     finally:
         proc.send_signal(signal.SIGINT)
         proc.communicate(timeout=60)
     assert expected <= seen, f"missing: {sorted(expected - seen)}"
     assert proc.returncode == 0
+    # The dashboard shows the registered demo fleet to the demo facilities user.
+    for asset in ("pump-01", "ahu-03", "comp-02", "fan-b02"):
+        assert asset in fleet
+    assert "Fleet overview" in fleet
+
+
+def _dashboard_fleet(base_url: str, data_dir: Path) -> str:
+    """The fleet page as the demo facilities user sees it (password from demo-users.json)."""
+    password = json.loads((data_dir / "demo-users.json").read_text())["facilities"]
+    with httpx.Client(base_url=base_url, timeout=30, headers={"Origin": base_url}) as browser:
+        login = browser.post("/ui/login", data={"username": "facilities", "password": password})
+        assert login.status_code == 303, login.text
+        page = browser.get("/ui/fleet")
+        assert page.status_code == 200
+        return page.text
