@@ -1,170 +1,71 @@
 """End-to-end MQTT ingest: publisher → Mosquitto → collector → InfluxDB at QoS 1, zero loss checked.
 
-Each scenario pre-loads the broker with a backlog for a consumer's persistent session, then
-connects the consumer and times the drain, so publishers do not compete for the 2 cores while
-the consumer is measured. Consumers, each measured in the same run:
+Every consumer drains a backlog pre-loaded into the broker for its persistent session, so the
+publishers (bench/ingest_load.py) never compete for the 2 cores while a consumer is measured.
+Each round measures, in turn and in the same run:
 
-- raw subscriber: a paho client that only receives and counts (the MQTT ceiling);
-- collector ×1 and ×N: ``python -m collector run`` processes (spool and acks on), timed until
-  InfluxDB confirmed every reading (counted with InfluxQL afterwards: zero loss);
-- raw InfluxDB: line protocol for the same readings, formatted in advance, POSTed in batches.
+- raw subscriber ``stock``: a process with a documented-usage paho client that only receives and
+  counts (auto acks): the issue's baseline;
+- raw subscriber ``lean``: the same, with the collector's receive path
+  (``collector.sources.paho_fast``): what the collector's MQTT side costs before any real work;
+- raw InfluxDB: the same readings as line protocol, formatted in advance, POSTed in 5,000-line
+  bodies by 1 and by 2 concurrent writers (the faster is the baseline);
+- collector ×1 and ×N (shared group): ``python -m collector run`` processes with spool and acks
+  on, timed from their HTTP endpoint coming up (just before the MQTT connect; interpreter start
+  is not counted) until InfluxDB confirmed every reading; an InfluxQL count afterwards checks
+  that none was lost.
 
-    .venv/bin/python -m bench.ingest [--messages 40000] [--gateway-messages 250] [--json PATH]
+Each consumer's persistent session is deleted once it has been measured, so later preloads are
+not queued for it. Ratios are taken within a round (same machine state), then the median over
+``--rounds``. CPU microseconds per message (all threads of the consumer process) are printed
+too: on a shared machine they vary less than wall-clock rates.
+
+    .venv/bin/python -m bench.ingest [--messages 40000] [--gateway-messages 1000] [--rounds 3]
 """
 
 from __future__ import annotations
 
 import argparse
-import json
-import random
+import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import urllib.request
 import uuid
 from pathlib import Path
 from typing import Any
 
-import paho.mqtt.client as mqtt
-import urllib3
 import yaml
-from paho.mqtt.enums import CallbackAPIVersion
-from paho.mqtt.packettypes import PacketTypes
-from paho.mqtt.properties import Properties
 
 from bench.common import report
+from bench.ingest_load import (
+    PREFIX,
+    RECEIVE_MAXIMUM,
+    SENSORS,
+    T0,
+    cpu_seconds,
+    drop_session,
+    payloads,
+    preload,
+    raw_influx,
+    raw_subscriber,
+)
 from stack.influxdb import InfluxDBServer
 from stack.mosquitto import MosquittoServer
 from stack.process import free_port
+from telemetry.codecs.json_codec import decode_json
 from telemetry.influx.client import InfluxClient
 from telemetry.influx.settings import InfluxSettings
 
-SENSORS = ["vibration_rms", "bearing_temp", "motor_current", "voltage", "pressure", "flow",
-           "speed", "ambient"]  # fmt: skip
-T0 = 1_795_392_000_000_000_000
-PREFIX = "bench"
 
-
-def payloads(kind: str, messages: int, part: int, parts: int) -> list[tuple[str, bytes]]:
-    """This publisher's share of the messages: single readings or 100-reading gateway batches."""
-    rng = random.Random(part)
-    out = []
-    for m in range(part, messages, parts):
-        if kind == "single":
-            body = {
-                "time": T0 + m * 1000,
-                "sensors": {s: round(rng.uniform(0, 100), 3) for s in SENSORS},
-            }
-            out.append(
-                (f"{PREFIX}/plant-a/asset-{m % 50:03d}/telemetry", json.dumps(body).encode())
-            )
-        else:
-            records = [
-                {"asset": f"asset-{k:03d}", "time": T0 + m * 1000,
-                 "sensors": {s: round(rng.uniform(0, 100), 3) for s in SENSORS}}
-                for k in range(100)
-            ]  # fmt: skip
-            payload = json.dumps({"readings": records}).encode()
-            out.append((f"{PREFIX}/plant-a/gw-{m % 10}/telemetry", payload))
-    return out
-
-
-def publish(host: str, port: int, kind: str, *, messages: int, part: int, parts: int) -> None:
-    """Publisher process: QoS 1 in a window of 200 unacknowledged messages."""
-    plan = payloads(kind, messages, part, parts)
-    cond = threading.Condition()
-    inflight = [0]
-
-    def on_publish(*_: Any) -> None:
-        with cond:
-            inflight[0] -= 1
-            cond.notify()
-
-    client = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
-    client.on_publish = on_publish
-    client.connect(host, port)
-    client.loop_start()
-    for topic, payload in plan:
-        with cond:
-            cond.wait_for(lambda: inflight[0] < 200)
-            inflight[0] += 1
-        client.publish(topic, payload, qos=1)
-    with cond:
-        cond.wait_for(lambda: inflight[0] <= 0, 300)
-    client.disconnect()
-    client.loop_stop()
-
-
-def preload(broker: MosquittoServer, kind: str, messages: int, publishers: int = 2) -> float:
-    """Fill the broker's queues with publisher processes; returns the publish rate (msg/s)."""
-    started = time.perf_counter()
-    procs = [
-        subprocess.Popen([sys.executable, "-m", "bench.ingest", "--publish", kind, str(messages),
-                          str(p), str(publishers), broker.host, str(broker.port)])
-        for p in range(publishers)
-    ]  # fmt: skip
-    for proc in procs:
-        if proc.wait() != 0:
-            raise SystemExit("publisher failed")
-    return messages / (time.perf_counter() - started)
-
-
-def _props() -> Properties:
-    props = Properties(PacketTypes.CONNECT)
-    props.SessionExpiryInterval = 3600
-    props.ReceiveMaximum = 1000
-    return props
-
-
-def raw_subscriber(broker: MosquittoServer, kind: str, messages: int) -> dict[str, float]:
-    """Baseline: receive and count the backlog (auto acks)."""
-    client_id = f"raw-{uuid.uuid4().hex[:6]}"
-    done = threading.Event()
-    first = [0.0]
-    count = [0]
-
-    def on_message(*_: Any) -> None:
-        if not count[0]:
-            first[0] = time.perf_counter()
-        count[0] += 1
-        if count[0] == messages:
-            done.set()
-
-    def session(on_connect: Any) -> mqtt.Client:
-        client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5)
-        client.on_connect = on_connect
-        client.on_message = on_message
-        client.connect(broker.host, broker.port, clean_start=False, properties=_props())
-        client.loop_start()
-        return client
-
-    subscribed = threading.Event()
-    first_client = session(lambda c, *_: c.subscribe(f"{PREFIX}/+/+/telemetry", 1))
-    first_client.on_subscribe = lambda *_: subscribed.set()
-    subscribed.wait(10)
-    first_client.disconnect()
-    first_client.loop_stop()
-    publish_rate = preload(broker, kind, messages)
-    started = time.perf_counter()
-    client = session(lambda *_: None)
-    done.wait(600)
-    elapsed = time.perf_counter() - started
-    client.disconnect()
-    client.loop_stop()
-    return {"messages": count[0], "seconds": round(elapsed, 2),
-            "messages_per_s": round(messages / elapsed),
-            "publish_rate_msg_s": round(publish_rate)}  # fmt: skip
-
-
-def metric(port: int, name: str) -> float:
-    """One sample from a collector's /metrics (0 when absent)."""
+def metric(port: int, name: str) -> float | None:
+    """One sample from a collector's /metrics (None while the endpoint is not up)."""
     try:
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2) as response:
             text = response.read().decode()
     except OSError:
-        return 0.0
+        return None
     for line in text.splitlines():
         if line.startswith(name + " "):
             return float(line.split()[-1])
@@ -174,7 +75,7 @@ def metric(port: int, name: str) -> float:
 def collectors(
     broker: MosquittoServer, influx_url: str, kind: str, *, messages: int, readings: int,
     instances: int, folder: Path,
-) -> dict[str, float]:  # fmt: skip
+) -> dict[str, Any]:  # fmt: skip
     """Drain the backlog with ``instances`` collector processes (shared group when > 1)."""
     database = f"bench_{uuid.uuid4().hex[:8]}"
     admin = InfluxClient(InfluxSettings(url=influx_url, database=database, api="v1"))
@@ -187,7 +88,7 @@ def collectors(
         config.write_text(yaml.safe_dump({
             "data_dir": str(folder / f"{database}-{i}"),
             "mqtt": {"url": broker.url, "topic_prefix": PREFIX, "client_id": f"{database}-{i}",
-                     "shared_group": group},
+                     "shared_group": group, "inflight_window": RECEIVE_MAXIMUM},
             "influx": {"url": influx_url, "database": database, "api": "v1"},
             "http": {"port": port},
             "log": {"level": "WARNING"},
@@ -196,12 +97,16 @@ def collectors(
         configs.append(config)
 
     def start() -> list[subprocess.Popen[bytes]]:
-        procs = [subprocess.Popen([sys.executable, "-m", "collector", "run", "--config", str(c)])
-                 for c in configs]  # fmt: skip
+        return [subprocess.Popen([sys.executable, "-m", "collector", "run", "--config", str(c)])
+                for c in configs]  # fmt: skip
+
+    def wait_up(name: str, value: float = 1.0) -> None:
+        deadline = time.monotonic() + 60
         for port in ports:
-            while metric(port, "equipmon_collector_mqtt_subscribed") != 1:
-                time.sleep(0.05)
-        return procs
+            while (metric(port, name) or 0.0) < value:
+                if time.monotonic() > deadline:
+                    raise SystemExit(f"collector on {port}: {name} never reached {value}")
+                time.sleep(0.005)
 
     def stop(procs: list[subprocess.Popen[bytes]]) -> None:
         for proc in procs:
@@ -209,15 +114,26 @@ def collectors(
         for proc in procs:
             proc.wait(60)
 
-    stop(start())  # create the persistent sessions and subscriptions
-    preload(broker, kind, messages)
-    started = time.perf_counter()
-    procs = start()
-    name = "equipmon_collector_readings_written_total"
-    while sum(metric(p, name) for p in ports) < readings:
-        time.sleep(0.05)
-    elapsed = time.perf_counter() - started
+    procs = start()  # create the persistent sessions and subscriptions
+    wait_up("equipmon_collector_mqtt_subscribed")
     stop(procs)
+    preload(broker.host, broker.port, kind, messages)
+    procs = start()
+    # The HTTP endpoint starts right before the MQTT connect: time (and CPU) from there.
+    wait_up("equipmon_collector_healthy")
+    started = time.perf_counter()
+    cpu0 = sum(cpu_seconds(p.pid) for p in procs)
+    name = "equipmon_collector_readings_written_total"
+    deadline = time.monotonic() + 600
+    while sum(metric(p, name) or 0.0 for p in ports) < readings:
+        if time.monotonic() > deadline:
+            break  # lost readings: the count below says how many
+        time.sleep(0.02)
+    elapsed = time.perf_counter() - started
+    cpu = sum(cpu_seconds(p.pid) for p in procs) - cpu0
+    stop(procs)
+    for i in range(instances):  # later preloads must not be queued for this run's sessions
+        drop_session(broker.host, broker.port, f"{database}-{i}")
     series = admin.query("SELECT COUNT(vibration_rms) FROM telemetry")
     stored = int(series[0].values[0][1]) if series else 0
     admin.execute(f'DROP DATABASE "{database}"')
@@ -225,65 +141,121 @@ def collectors(
     return {"instances": instances, "seconds": round(elapsed, 2), "readings_stored": stored,
             "lost": readings - stored, "messages_per_s": round(messages / elapsed),
             "readings_per_s": round(readings / elapsed),
-            "values_per_s": round(readings * len(SENSORS) / elapsed)}  # fmt: skip
+            "values_per_s": round(readings * len(SENSORS) / elapsed),
+            "cpu_us_per_message": round(cpu / messages * 1e6, 1)}  # fmt: skip
 
 
-def raw_influx(influx_url: str, kind: str, messages: int) -> dict[str, float]:
-    """Baseline: the same readings as line protocol, formatted in advance, POSTed in batches."""
-    from telemetry.codecs.json_codec import decode_json
-
-    readings = [r for _, p in payloads(kind, messages, 0, 1) for r in decode_json(p, site="plant-a",
-                asset="x", now=T0)]  # fmt: skip
-    database = f"raw_{uuid.uuid4().hex[:8]}"
-    admin = InfluxClient(InfluxSettings(url=influx_url, database=database, api="v1"))
-    admin.ensure_database()
+def influx_baseline(influx_url: str, kind: str, messages: int) -> dict[str, Any]:
+    """Raw line-protocol ingest of the same readings, 1 and 2 concurrent writers (fresh db each)."""
+    readings = [r for _, p in payloads(kind, messages, 0, 1)
+                for r in decode_json(p, site="plant-a", asset="x", now=T0)]  # fmt: skip
+    admin = InfluxClient(InfluxSettings(url=influx_url, database="x", api="v1"))
     bodies = [admin.format(readings[i : i + 5000]) for i in range(0, len(readings), 5000)]
-    http = urllib3.PoolManager()
-    started = time.perf_counter()
-    for body in bodies:
-        response = http.request("POST", f"{influx_url}/write?db={database}&precision=ns", body=body)
-        assert response.status == 204, response.data
-    elapsed = time.perf_counter() - started
-    admin.execute(f'DROP DATABASE "{database}"')
+    result: dict[str, Any] = {"readings": len(readings), "batch_lines": 5000}
+    for writers in (1, 2):
+        database = f"raw_{uuid.uuid4().hex[:8]}"
+        admin.ensure_database(database)
+        elapsed = raw_influx(influx_url, database, bodies, writers)
+        series = admin.query(f'SELECT COUNT(vibration_rms) FROM "{database}"..telemetry')
+        stored = int(series[0].values[0][1]) if series else 0
+        admin.execute(f'DROP DATABASE "{database}"')
+        if stored != len(readings):
+            raise SystemExit(f"raw InfluxDB: {stored} of {len(readings)} stored")
+        result[f"writers_{writers}_values_per_s"] = round(len(readings) * len(SENSORS) / elapsed)
     admin.close()
-    return {"readings_per_s": round(len(readings) / elapsed),
-            "values_per_s": round(len(readings) * len(SENSORS) / elapsed)}  # fmt: skip
-
-
-def scenario(broker: MosquittoServer, influx: str, kind: str, *, messages: int, folder: Path,
-             scale: int) -> dict[str, Any]:  # fmt: skip
-    per_message = 1 if kind == "single" else 100
-    readings = messages * per_message
-    result: dict[str, Any] = {"messages": messages, "readings_per_message": per_message,
-                              "sensors_per_reading": len(SENSORS)}  # fmt: skip
-    result["raw_subscriber"] = raw_subscriber(broker, kind, messages)
-    result["raw_influx"] = raw_influx(influx, kind, messages)
-    for n in (1, scale):
-        result[f"collector_{n}"] = collectors(
-            broker, influx, kind, messages=messages, readings=readings, instances=n, folder=folder
-        )
-    sub = result["raw_subscriber"]["messages_per_s"]
-    raw_values = result["raw_influx"]["values_per_s"]
-    for key in ("collector_1", f"collector_{scale}"):
-        result[key]["vs_raw_subscriber"] = round(result[key]["messages_per_s"] / sub, 2)
-        result[key]["vs_raw_influx_values"] = round(result[key]["values_per_s"] / raw_values, 2)
+    result["values_per_s"] = max(result["writers_1_values_per_s"], result["writers_2_values_per_s"])
+    result["readings_per_s"] = round(result["values_per_s"] / len(SENSORS))
     return result
 
 
+def one_round(broker: MosquittoServer, influx: str, kind: str, *, messages: int, folder: Path,
+              scale: int) -> dict[str, Any]:  # fmt: skip
+    """Every consumer once, in turn; ratios within the round."""
+    readings = messages * (1 if kind == "single" else 100)
+    result: dict[str, Any] = {}
+    for variant in ("stock", "lean"):
+        result[f"raw_subscriber_{variant}"] = raw_subscriber(
+            broker.host, broker.port, kind, messages, variant
+        )
+    result["raw_influx"] = influx_baseline(influx, kind, messages)
+    for n in sorted({1, scale}):
+        result[f"collector_{n}"] = collectors(
+            broker, influx, kind, messages=messages, readings=readings, instances=n, folder=folder
+        )
+    stock = result["raw_subscriber_stock"]["messages_per_s"]
+    lean = result["raw_subscriber_lean"]["messages_per_s"]
+    raw_values = result["raw_influx"]["values_per_s"]
+    for n in sorted({1, scale}):
+        entry = result[f"collector_{n}"]
+        entry["vs_raw_subscriber"] = round(entry["messages_per_s"] / stock, 2)
+        entry["vs_raw_subscriber_lean"] = round(entry["messages_per_s"] / lean, 2)
+        entry["vs_raw_influx_values"] = round(entry["values_per_s"] / raw_values, 2)
+    if scale > 1:
+        result["scale_out_gain"] = round(
+            result[f"collector_{scale}"]["messages_per_s"]
+            / result["collector_1"]["messages_per_s"],
+            2,
+        )
+    return result
+
+
+def medians(rounds: list[dict[str, Any]]) -> dict[str, Any]:
+    """Median of every numeric figure over the rounds (same keys as one round)."""
+    out: dict[str, Any] = {}
+    for key, value in rounds[0].items():
+        if isinstance(value, dict):
+            out[key] = medians([r[key] for r in rounds])
+        elif isinstance(value, int | float) and not isinstance(value, bool):
+            out[key] = round(statistics.median(r[key] for r in rounds), 2)
+        else:
+            out[key] = value
+    return out
+
+
+def scenario(broker: MosquittoServer, influx: str, kind: str, *, messages: int, folder: Path,
+             scale: int, rounds: int) -> dict[str, Any]:  # fmt: skip
+    """``rounds`` rounds of one payload kind; medians plus every round's figures."""
+    samples = []
+    for number in range(rounds):
+        samples.append(one_round(broker, influx, kind, messages=messages, folder=folder,
+                                 scale=scale))  # fmt: skip
+        summary(kind, f"round {number + 1}", samples[-1], scale)
+    median = medians(samples)
+    summary(kind, "median", median, scale)
+    return {"messages": messages, "readings_per_message": 1 if kind == "single" else 100,
+            "sensors_per_reading": len(SENSORS), "median": median, "rounds": samples}  # fmt: skip
+
+
+def summary(kind: str, label: str, r: dict[str, Any], scale: int) -> None:
+    """One human-readable line per round (the JSON has everything)."""
+    c1, cn = r["collector_1"], r[f"collector_{scale}"]
+    print(
+        f"[{kind} {label}] raw sub stock {r['raw_subscriber_stock']['messages_per_s']:.0f} msg/s"
+        f" ({r['raw_subscriber_stock']['cpu_us_per_message']} us/msg), lean"
+        f" {r['raw_subscriber_lean']['messages_per_s']:.0f}; raw influx"
+        f" {r['raw_influx']['values_per_s']:.0f} values/s; collector x1"
+        f" {c1['messages_per_s']:.0f} msg/s {c1['values_per_s']:.0f} values/s"
+        f" ({c1['cpu_us_per_message']} us/msg, lost {c1['lost']}) = {c1['vs_raw_subscriber']} of"
+        f" raw sub ({c1['vs_raw_subscriber_lean']} of lean), {c1['vs_raw_influx_values']} of raw"
+        f" influx; x{scale}"
+        f" {cn['messages_per_s']:.0f} msg/s (lost {cn['lost']}) = {cn['vs_raw_subscriber']},"
+        f" {cn['vs_raw_influx_values']}",
+        flush=True,
+    )
+
+
 def main() -> None:
+    """Run both scenarios and print (and save) the figures."""
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawTextHelpFormatter
     )
     parser.add_argument("--messages", type=int, default=40_000, help="single-reading messages")
-    parser.add_argument("--gateway-messages", type=int, default=250, help="100-reading batches")
+    parser.add_argument("--gateway-messages", type=int, default=1000, help="100-reading batches")
     parser.add_argument("--scale", type=int, default=2, help="collector processes for scale-out")
+    parser.add_argument("--rounds", type=int, default=3, help="rounds (medians are reported)")
+    parser.add_argument("--only", choices=("single", "gateway"), help="one scenario only")
     parser.add_argument("--json", help="default bench/results/ingest.json")
-    parser.add_argument("--publish", nargs=6, help=argparse.SUPPRESS)
     args = parser.parse_args()
-    if args.publish:
-        kind, messages, part, parts, host, port = args.publish
-        publish(host, int(port), kind, messages=int(messages), part=int(part), parts=int(parts))
-        return
     with tempfile.TemporaryDirectory(prefix="equipmon-ingest-") as tmp:
         folder = Path(tmp)
         broker = MosquittoServer(folder / "mosquitto")
@@ -291,13 +263,16 @@ def main() -> None:
         broker.start()
         influx.start()
         try:
-            results = {
-                "note": "2 shared cores, other work running: figures are noisy",
-                "single": scenario(broker, influx.url, "single", messages=args.messages,
-                                   folder=folder, scale=args.scale),
-                "gateway": scenario(broker, influx.url, "gateway", messages=args.gateway_messages,
-                                    folder=folder, scale=args.scale),
-            }  # fmt: skip
+            results: dict[str, Any] = {
+                "note": "2 shared cores, other work running: wall-clock figures are noisy; "
+                "ratios are taken within a round, medians over rounds",
+                "command": " ".join(["python -m bench.ingest", *sys.argv[1:]]),
+            }
+            for kind, count in (("single", args.messages), ("gateway", args.gateway_messages)):
+                if args.only in (None, kind):
+                    results[kind] = scenario(broker, influx.url, kind, messages=count,
+                                             folder=folder, scale=args.scale,
+                                             rounds=args.rounds)  # fmt: skip
         finally:
             broker.stop()
             influx.stop()

@@ -10,14 +10,17 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from collector.fastpath import JsonLineFastPath
 from collector.spool import DeadLetter, SpoolEntry
 from telemetry.codecs.json_codec import decode_json
 from telemetry.codecs.line_protocol import LineFormatter, decode_line_protocol
 from telemetry.errors import PayloadError
 from telemetry.reading import DEFAULT_LIMITS, ValidationLimits
-from telemetry.topics import DEFAULT_PREFIX, parse_topic
+from telemetry.topics import DEFAULT_PREFIX, TopicInfo, parse_topic
 
 log = logging.getLogger(__name__)
+
+_TOPICS_MAX = 100_000  # parsed topics are cached; bounded for fleets with churn
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,10 +47,34 @@ class Intake:
         self._limits = limits
         self._clock_ns = clock_ns
         self._formatter = LineFormatter()
+        self._fast = JsonLineFastPath(limits)
+        self._topics: dict[str, TopicInfo] = {}
+
+    def _topic(self, topic: str) -> TopicInfo:
+        info = self._topics.get(topic)
+        if info is None:
+            info = parse_topic(topic, self._prefix)  # raises on a bad topic: not cached
+            if len(self._topics) >= _TOPICS_MAX:
+                self._topics.clear()
+            self._topics[topic] = info
+        return info
 
     def process(self, topic: str, payload: bytes) -> SpoolEntry | DeadLetter:
         """One message in, one spool entry or one dead letter out."""
         received = self._clock_ns()
+        info = self._topics.get(topic)
+        if info is not None and info.format == "json" and len(payload) <= self._max_payload:
+            # The common case: a known topic and a plain JSON payload (None: not that simple).
+            try:
+                fast = self._fast.convert(
+                    payload, site=info.site, asset=info.asset, default_time_ns=received,
+                    now=received,
+                )  # fmt: skip
+            except Exception:  # a bug here must not lose the message: the general path decides
+                log.exception("JSON fast path failed on %s", topic)
+                fast = None
+            if fast is not None:
+                return SpoolEntry(topic, fast[0], fast[1], received)
         try:
             outcome = self._decode(topic, payload, received)
         except Exception as exc:  # a codec bug must not stop the pipeline: keep the message
@@ -67,7 +94,7 @@ class Intake:
                 f"payload is {len(payload)} bytes; the limit is {self._max_payload}",
             )
         try:
-            info = parse_topic(topic, self._prefix)
+            info = self._topic(topic)
             # The receipt time stamps records without a time; ``now`` anchors the range check
             # so that a message decoded again later is judged as it was on receipt.
             if info.format == "lp":

@@ -48,6 +48,8 @@ class CollectorService:
             synchronous=settings.spool.synchronous,
             dead_letter_max=settings.spool.dead_letter_max,
             dead_letter_payload_bytes=settings.spool.dead_letter_payload_bytes,
+            row_max_readings=settings.writer.batch_max_readings,
+            row_max_bytes=settings.writer.batch_max_bytes,
         )
         self.sink = sink_factory(settings.influx)
         self.writer = Writer(

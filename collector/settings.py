@@ -125,6 +125,13 @@ class WriterSettings(BaseModel):
 
     batch_max_readings: int = Field(5000, ge=1, description="Readings per write request at most.")
     batch_max_bytes: int = Field(4 * 1024 * 1024, ge=1024, description="Body bytes at most.")
+    parallel_requests: int = Field(
+        2,
+        ge=1,
+        le=8,
+        description="Write requests in flight at once (each within the batch limits): InfluxDB "
+        "ingests them on several cores.",
+    )
     idle_poll_ms: float = Field(20.0, gt=0, description="Wait when the spool is empty.")
     retry_min_s: float = Field(0.5, gt=0, description="First retry delay (doubling, jittered).")
     retry_max_s: float = Field(30.0, gt=0, description="Retry delay cap.")

@@ -14,14 +14,29 @@ import random
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Protocol
 
 from collector.metrics import Metrics
 from collector.settings import WriterSettings
 from collector.spool import DeadLetter, Spool, SpooledRow
-from telemetry.errors import InfluxFatalError, InfluxRejectedError, InfluxRetryableError
+from telemetry.errors import (
+    InfluxError,
+    InfluxFatalError,
+    InfluxRejectedError,
+    InfluxRetryableError,
+)
 
 log = logging.getLogger(__name__)
+
+
+def _severity(error: BaseException) -> int:
+    """Which failure of parallel requests decides: the lowest number."""
+    if isinstance(error, InfluxFatalError):
+        return 0
+    if isinstance(error, InfluxRejectedError):
+        return 2
+    return 1  # retryable, or a bug: retry the whole batch later
 
 
 class LineSink(Protocol):
@@ -57,6 +72,13 @@ class Writer:
         self._failures = 0
         self.healthy = True
         self.last_error: str | None = None
+        # Requests beyond the first go through a small pool while this thread posts the first.
+        self._pool = (
+            ThreadPoolExecutor(settings.parallel_requests - 1, thread_name_prefix="influx-post")
+            if settings.parallel_requests > 1
+            else None
+        )
+        self._warm = False
 
     def start(self) -> None:
         """Start draining."""
@@ -66,6 +88,9 @@ class Writer:
         """Stop after the current request (the spool keeps the rest)."""
         self._stop.set()
         self._thread.join(max(30.0, self._settings.retry_max_s))
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+            self._pool = None
 
     def drain(self, timeout_s: float) -> bool:
         """Write until the spool is empty or the time is up (used at shutdown, thread stopped)."""
@@ -91,8 +116,9 @@ class Writer:
 
     def _attempt(self) -> float:
         """Write one batch; return the delay before the next attempt (0 after success)."""
+        parallel = self._settings.parallel_requests
         rows = self._spool.read_batch(
-            self._settings.batch_max_readings, self._settings.batch_max_bytes
+            self._settings.batch_max_readings * parallel, self._settings.batch_max_bytes * parallel
         )
         if not rows:
             return 0.0
@@ -140,27 +166,67 @@ class Writer:
 
     def _backoff(self, retry_after: float | None) -> float:
         # Full jitter spreads retries of many collectors; Retry-After is a floor, not a hint.
+        # The exponent is capped: after ~1,000 failures 2**n no longer fits a float.
         cap = min(
-            self._settings.retry_max_s, self._settings.retry_min_s * 2 ** (self._failures - 1)
+            self._settings.retry_max_s,
+            self._settings.retry_min_s * 2 ** min(self._failures - 1, 30),
         )
         delay = self._rng.uniform(self._settings.retry_min_s / 2, cap)
         return max(delay, retry_after or 0.0)
 
     def _post(self, lines: list[bytes]) -> None:
+        self._post_body(b"\n".join(lines))
+
+    def _post_body(self, body: bytes) -> None:
         started = time.perf_counter()
-        self._sink.write_lines(b"\n".join(lines))
+        self._sink.write_lines(body)
         self._metrics.write_latency.observe(time.perf_counter() - started)
+
+    def _chunks(self, rows: list[SpooledRow]) -> list[list[SpooledRow]]:
+        """Consecutive rows split into requests within the batch limits (one row at least)."""
+        limit_readings = self._settings.batch_max_readings
+        limit_bytes = self._settings.batch_max_bytes
+        chunks: list[list[SpooledRow]] = []
+        readings = size = 0
+        for row in rows:
+            if not chunks or (
+                readings + row.readings > limit_readings or size + len(row.body) > limit_bytes
+            ):
+                chunks.append([])
+                readings = size = 0
+            chunks[-1].append(row)
+            readings += row.readings
+            size += len(row.body) + 1
+        return chunks
+
+    def _post_all(self, bodies: list[bytes]) -> None:
+        """POST the bodies, in parallel once a first write succeeded; raise the worst failure."""
+        if self._pool is None or len(bodies) == 1 or not self._warm:
+            for body in bodies:  # the first write also sets up the client: keep it alone
+                self._post_body(body)
+            self._warm = True
+            return
+        futures = [self._pool.submit(self._post_body, body) for body in bodies[1:]]
+        errors: list[BaseException] = []
+        try:
+            self._post_body(bodies[0])
+        except InfluxError as exc:
+            errors.append(exc)
+        errors.extend(e for e in (f.exception() for f in futures) if e is not None)
+        if errors:  # fatal before retryable before rejected (which bisects the whole batch)
+            raise min(errors, key=_severity)
 
     def _write_isolating(self, rows: list[SpooledRow]) -> tuple[int, list[DeadLetter]]:
         """Write the rows; on rejection bisect by line. Returns (points written, dead letters)."""
-        lines = [line for row in rows for line in row.body.split(b"\n")]
         try:
-            self._post(lines)
-            return len(lines), []
+            # Each row is ready line protocol: a request body is one join, no per-line work.
+            self._post_all([b"\n".join([r.body for r in chunk]) for chunk in self._chunks(rows)])
+            return sum(row.readings for row in rows), []
         except InfluxRejectedError as rejected:
             exc = rejected
-            log.warning("InfluxDB rejected a batch of %d points (%s): isolating", len(lines), exc)
-        owners = [row for row in rows for _ in row.body.split(b"\n")]
+        lines = [line for row in rows for line in row.body.split(b"\n")]
+        log.warning("InfluxDB rejected a batch of %d points (%s): isolating", len(lines), exc)
+        owners = [(row, topic) for row in rows for topic in row.topics()]
         bad: list[tuple[int, InfluxRejectedError]] = []
         if len(lines) == 1:
             bad.append((0, exc))
@@ -170,10 +236,10 @@ class Writer:
             self._bisect(lines, mid, len(lines), bad)
         dead = [
             DeadLetter(
-                owners[i].received_ns,
+                owners[i][0].received_ns,
                 "influx_rejected",
                 error.server_reason or str(error),
-                owners[i].topic,
+                owners[i][1],
                 lines[i],
                 len(lines[i]),
             )

@@ -196,7 +196,8 @@ def build_reading(
                 f"sensor name {name!r} is reserved", where=sensor_where, reason="bad_name"
             )
         values[name] = validate_value(value, where=sensor_where)
-    if quality is not None and quality not in QUALITIES:
+    # isinstance first: a list or dict is unhashable and must be rejected, not raise TypeError.
+    if quality is not None and not (isinstance(quality, str) and quality in QUALITIES):
         raise ValidationError(
             f"quality must be one of good, uncertain, bad; got {quality!r}",
             where=f"{prefix}quality",

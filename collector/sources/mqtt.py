@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import ssl
 import threading
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -26,6 +27,7 @@ from collector.committer import Pending
 from collector.intake import Intake
 from collector.metrics import Metrics
 from collector.settings import MqttSettings
+from collector.sources.paho_fast import FastClient, supported
 from collector.spool import DeadLetter
 from telemetry.topics import subscription_filters
 
@@ -36,11 +38,19 @@ _REFUSED_FOR_GOOD = frozenset((0x84, 0x85, 0x86, 0x87, 0x8C))  # version, id, cr
 
 ClientFactory = Callable[[MqttSettings], mqtt.Client]
 
+_DISCONNECT_WAIT_S = 2.0  # at shutdown, time for queued acks and the DISCONNECT to go out
+
 
 def make_client(settings: MqttSettings) -> mqtt.Client:
-    """A paho client configured from the settings (the default client factory)."""
+    """A paho client configured from the settings (the default client factory).
+
+    The lean-receive subclass when the installed paho has the internals it needs (see
+    ``paho_fast``), else the stock client.
+    """
     v5 = settings.protocol == "5"
-    client = mqtt.Client(
+    if not supported():
+        log.warning("paho-mqtt internals changed: using the stock (slower) receive path")
+    client = (FastClient if supported() else mqtt.Client)(
         CallbackAPIVersion.VERSION2,
         client_id=settings.client_id,
         protocol=mqtt.MQTTv5 if v5 else mqtt.MQTTv311,
@@ -110,6 +120,8 @@ class MqttSource:
         client.on_disconnect = self._on_disconnect
         client.on_subscribe = self._on_subscribe
         client.on_message = self._on_message
+        if isinstance(client, FastClient):
+            client.on_publish_fast = self._on_publish
         properties = None
         if self._settings.protocol == "5":
             properties = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
@@ -133,26 +145,41 @@ class MqttSource:
         client = self._client
         if client is None:
             return
+        was_connected = self.connected.is_set()
         client.disconnect()
+        if was_connected:
+            # The last group's PUBACKs are queued ahead of the DISCONNECT: let the network
+            # thread write them (on_disconnect clears ``connected``) before stopping it, or the
+            # broker redelivers those messages on the next start.
+            deadline = time.monotonic() + _DISCONNECT_WAIT_S
+            while self.connected.is_set() and time.monotonic() < deadline:
+                time.sleep(0.01)
         client.loop_stop()
         self._client = None
 
     def ack(self, tokens: Sequence[object]) -> int:
         """Acknowledge committed messages received on the current connection; returns how many."""
         acked = 0
+        mids: list[int] = []
         with self._lock:
             client = self._client
+            if client is None or not self.connected.is_set():
+                return 0  # all stale: the broker redelivers them on the new connection
+            generation = self._generation
             for token in tokens:
                 assert isinstance(token, AckToken)
-                if (
-                    client is None
-                    or token.generation != self._generation
-                    or not self.connected.is_set()
-                ):
+                if token.generation != generation:
                     continue  # stale: the broker redelivers it on the new connection
-                if token.qos > 0:
+                if token.qos == 1:
+                    mids.append(token.mid)
+                elif token.qos:
                     client.ack(token.mid, token.qos)
                 acked += 1
+            if isinstance(client, FastClient):
+                client.ack_many(mids)  # the whole group in one packet
+            else:
+                for mid in mids:
+                    client.ack(mid, 1)
         return acked
 
     # -- paho callbacks (network thread; they never raise) ------------------------------------
@@ -221,14 +248,20 @@ class MqttSource:
         self._metrics.subscribed.set(1)
 
     def _on_message(self, client: mqtt.Client, userdata: Any, message: mqtt.MQTTMessage) -> None:
+        """The stock client's callback (when the lean receive path is unavailable)."""
+        self._on_publish(message._topic, bytes(message.payload), message.mid, message.qos)
+
+    def _on_publish(self, topic_bytes: bytes, payload: bytes, mid: int, qos: int) -> None:
+        """One PUBLISH (network thread): decode, then queue it for the next group commit."""
         self._metrics.received.inc()
         try:
-            topic = message.topic
+            topic = topic_bytes.decode("utf-8")
         except UnicodeDecodeError:
-            topic = repr(message._topic)
-        item = self._intake.process(topic, bytes(message.payload))
-        if isinstance(item, DeadLetter):
+            topic = repr(topic_bytes)
+        item = self._intake.process(topic, payload)
+        if type(item) is DeadLetter:
             self._metrics.rejected.labels(item.reason).inc()
-        with self._lock:
-            generation = self._generation
-        self._submit(Pending(item, AckToken(message.mid, message.qos, generation)))
+        # Read without the lock (an int read is atomic): a message of the old connection sees
+        # the old generation or the one on_disconnect set, never the one the next on_connect
+        # sets, so its ack can never go out on a new connection.
+        self._submit(Pending(item, AckToken(mid, qos, self._generation)))

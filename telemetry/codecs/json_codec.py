@@ -32,10 +32,17 @@ def _reject_constant(name: str) -> float:
     )
 
 
+# One decoder for every call: ``json.loads`` with a hook builds a new JSONDecoder (and its scanner)
+# on each call, which costs about as much as decoding a small payload.
+_DECODER = json.JSONDecoder(parse_constant=_reject_constant)
+
+
 def _loads(payload: bytes | str) -> Any:
     text = payload_text(payload)
     try:
-        return json.loads(text, parse_constant=_reject_constant)
+        if text.startswith("\ufeff"):  # as json.loads does for str input
+            raise json.JSONDecodeError("Unexpected UTF-8 BOM (decode using utf-8-sig)", text, 0)
+        return _DECODER.decode(text)
     except json.JSONDecodeError as exc:
         raise DecodeError(
             f"invalid JSON: {exc.msg}",

@@ -13,13 +13,15 @@ from collector.settings import CollectorSettings, load_settings
 from collector.spool import DeadLetter, Spool, SpoolEntry
 
 
-def _entry(i: int) -> SpoolEntry:
-    return SpoolEntry("t", f"telemetry,asset=a,site=s v={i}.0 {i}".encode(), 1, i)
+def _entry(i: int, topic: str | None = None) -> SpoolEntry:
+    body = f"telemetry,asset=a,site=s v={i}.0 {i}".encode()
+    return SpoolEntry(f"t{i}" if topic is None else topic, body, 1, i)
 
 
 def test_spool_survives_reopen_and_reads_in_order(tmp_path: Path) -> None:
     spool = Spool(tmp_path / "s.sqlite")
-    spool.append([_entry(i) for i in range(10)])
+    for i in range(10):  # ten group commits: ten rows
+        spool.append([_entry(i)])
     spool.close()
     spool = Spool(tmp_path / "s.sqlite")
     assert (spool.rows, spool.readings) == (10, 10)
@@ -30,6 +32,40 @@ def test_spool_survives_reopen_and_reads_in_order(tmp_path: Path) -> None:
     assert spool.read_batch(100, 40)[0].received_ns == 4  # byte limit, but at least one row
     assert len(spool.read_batch(100, 40)) == 1
     assert spool.totals() == {"messages_spooled": 10, "readings_spooled": 10, "readings_written": 4}
+    spool.close()
+
+
+def test_a_group_shares_rows_up_to_the_batch_limits_and_keeps_each_lines_topic(
+    tmp_path: Path,
+) -> None:
+    spool = Spool(tmp_path / "s.sqlite", row_max_readings=4)
+    topics = ["x", "x", "y", "x", "y", "y"]
+    spool.append([_entry(i, topic) for i, topic in enumerate(topics)])
+    assert (spool.rows, spool.readings) == (2, 6)  # 4 + 2 readings
+    first, second = spool.read_batch(100, 10_000)
+    assert first.body.split(b"\n") == [_entry(i).body for i in range(4)]  # arrival order
+    assert first.topics() == ["x", "x", "y", "x"]
+    assert (second.topics(), second.readings, second.received_ns) == (["y", "y"], 2, 4)
+    assert spool.bytes == len(first.body) + len(second.body)
+    assert spool.totals() == {"messages_spooled": 6, "readings_spooled": 6}
+    spool.close()
+
+
+def test_a_spool_from_before_line_topics_is_upgraded(tmp_path: Path) -> None:
+    import sqlite3
+
+    db = sqlite3.connect(tmp_path / "old.sqlite")
+    db.execute(
+        "CREATE TABLE spool (id INTEGER PRIMARY KEY, topic TEXT NOT NULL, body BLOB NOT NULL,"
+        " readings INTEGER NOT NULL, received_ns INTEGER NOT NULL)"
+    )
+    db.execute("INSERT INTO spool VALUES (1, 'old', ?, 1, 7)", (_entry(7).body,))
+    db.commit()
+    db.close()
+    spool = Spool(tmp_path / "old.sqlite")
+    spool.append([_entry(8, "new")])
+    old, new = spool.read_batch(100, 10_000)
+    assert (old.topics(), new.topics()) == (["old"], ["new"])
     spool.close()
 
 

@@ -48,6 +48,33 @@ def test_a_rejected_point_is_isolated_and_dead_lettered(
     assert service.spool.rows == 0
 
 
+def test_parallel_requests_write_everything_and_still_isolate_a_bad_point(
+    make_collector: CollectorFactory,
+    publisher: Publisher,
+    influx_client: InfluxClient,
+    topic_prefix: str,
+) -> None:
+    # 'temp' exists as a string field: the float 'temp' of message 33 is refused by InfluxDB.
+    influx_client.write_lines(f'telemetry,asset=x,site=plant-a temp="hot" {T0}'.encode())
+    # Rows of at most 7 readings, 3 requests in flight: a batch spans several parallel requests.
+    service = make_collector(
+        writer={"batch_max_readings": 7, "parallel_requests": 3},
+        spool={"commit_interval_ms": 200},
+    )
+    topics = [telemetry_topic("plant-a", f"pump-{k % 3}", prefix=topic_prefix) for k in range(60)]
+    for k, topic in enumerate(topics):
+        sensors = {"temp": 1.0} if k == 33 else {"v": float(k)}
+        publisher.publish(topic, json.dumps({"time": T0 + k, "sensors": sensors}).encode())
+    publisher.flush()
+    wait_for(lambda: service.spool.totals().get("readings_written") == 59, 30, "59 written")
+    wait_for(lambda: service.spool.rows == 0, 10, "an empty spool")
+    assert count_and_sum(influx_client) == (59, float(sum(range(60)) - 33))
+    (letter,) = service.spool.dead_letters(10)
+    assert (letter.reason, letter.topic) == ("influx_rejected", topics[33])
+    assert letter.payload == f"telemetry,asset=pump-0,site=plant-a temp=1.0 {T0 + 33}".encode()
+    assert service.spool.totals()["readings_written"] == 59
+
+
 def test_fatal_error_turns_unhealthy_keeps_the_spool_and_recovers(
     make_collector: CollectorFactory,
     publisher: Publisher,

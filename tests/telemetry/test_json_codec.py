@@ -319,9 +319,11 @@ def test_bad_record_in_batch_is_named_and_rejects_the_batch() -> None:
     )
 
 
-def test_bad_quality() -> None:
+@pytest.mark.parametrize("quality", ["ok", ["good"], {"q": "good"}, 1])
+def test_bad_quality(quality: object) -> None:
+    # Lists and dicts are unhashable: they must be rejected as bad quality, not crash the check.
     reject(
-        {"site": "s", "asset": "a", "time": NOW, "sensors": {"x": 1}, "quality": "ok"},
+        {"site": "s", "asset": "a", "time": NOW, "sensors": {"x": 1}, "quality": quality},
         ValidationError,
         "bad_quality",
         "quality",

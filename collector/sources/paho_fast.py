@@ -1,0 +1,213 @@
+"""A paho client with a lean receive path and batched PUBACKs (profiled: paho's own costs dominate).
+
+Profiling a backlog drain (docs/collector.md, "Where the time goes") showed paho spending most of
+a message's time in its own machinery rather than in ours: ``select()`` and 3-5 ``recv()`` calls
+per packet (it reads the fixed header byte by byte and only one packet per loop iteration for a
+QoS 1 subscriber), an MQTT v5 ``Properties`` object built and parsed for every PUBLISH, an
+``MQTTMessage`` object, topic-filter matching, and one queued packet plus one wake-up byte per
+PUBACK. This subclass keeps paho for everything else (connect, reconnect with backoff, keep-alive,
+subscriptions, TLS, QoS 2) and replaces only those hot spots:
+
+* reads go through a buffer (one ``recv`` of up to 256 kB serves many packets) and up to
+  ``_READ_BURST`` packets are handled per loop iteration;
+* a QoS 0/1 PUBLISH is decoded in place and handed to ``on_publish_fast(topic, payload, mid, qos)``
+  (v5 properties are skipped: the collector uses none, and announces no Topic Alias Maximum, so
+  the broker always sends the full topic);
+* ``ack_many`` queues the PUBACKs of a whole commit group as one packet (one ``send``).
+
+It relies on paho 2.x internals (``_packet_read``, ``_packet_handle``, ``_in_packet``,
+``_packet_queue``, ``_loop``); ``supported()`` checks they exist, and the collector falls back to
+the stock client (with a warning) when they do not. tests/collector exercise this path end to end.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import paho.mqtt
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import MQTTErrorCode
+
+log = logging.getLogger(__name__)
+
+PublishHandler = Callable[[bytes, bytes, int, int], None]
+
+_PUBLISH = 0x30
+_PUBACK = 0x40
+_RECV_BYTES = 262_144
+# Packets handled per loop iteration before paho writes queued acks and checks keep-alive.
+_READ_BURST = 256
+_REQUIRED = ("_packet_read", "_packet_handle", "_packet_queue", "_loop", "_sock_recv")
+
+
+def supported() -> bool:
+    """Whether the installed paho has the internals this client overrides."""
+    version = str(getattr(paho.mqtt, "__version__", ""))
+    return version.startswith("2.") and all(hasattr(mqtt.Client, name) for name in _REQUIRED)
+
+
+def _fresh_in_packet() -> dict[str, Any]:
+    return {
+        "command": 0,
+        "have_remaining": 0,
+        "remaining_count": [],
+        "remaining_mult": 1,
+        "remaining_length": 0,
+        "packet": bytearray(b""),
+        "to_process": 0,
+        "pos": 0,
+    }
+
+
+class FastClient(mqtt.Client):
+    """paho ``Client`` with a buffered, lean PUBLISH path and ``ack_many``."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.on_publish_fast: PublishHandler | None = None
+        self._rbuf = bytearray()
+        self._rpos = 0
+        self._rsock: object = None
+
+    # -- reading -----------------------------------------------------------------------------
+
+    def _frame(self) -> tuple[int, int, int] | None:
+        """(command, body start, body end) of the next complete packet in the buffer, or None."""
+        buf, pos = self._rbuf, self._rpos
+        available = len(buf) - pos
+        if available < 2:
+            return None
+        length = 0
+        mult = 1
+        i = pos + 1
+        while True:
+            if i >= len(buf):
+                return None
+            byte = buf[i]
+            length += (byte & 127) * mult
+            i += 1
+            if not byte & 128:
+                break
+            mult *= 128
+            if i - pos > 4:
+                return (-1, 0, 0)  # more than 4 length bytes: malformed
+        end = i + length
+        if end > len(buf):
+            return None
+        return buf[pos], i, end
+
+    def buffered_packet(self) -> bool:
+        """Whether a complete packet is waiting in the read buffer."""
+        return self._rsock is self._sock and self._frame() is not None
+
+    def _packet_read(self) -> MQTTErrorCode:
+        if self._rsock is not self._sock:  # a new connection: never mix bytes of two sockets
+            self._rbuf = bytearray()
+            self._rpos = 0
+            self._rsock = self._sock
+        frame = self._frame()
+        while frame is None:
+            try:
+                data = self._sock_recv(_RECV_BYTES)
+            except BlockingIOError:
+                return MQTTErrorCode.MQTT_ERR_AGAIN
+            except OSError as err:
+                log.debug("receive failed: %s", err)
+                return MQTTErrorCode.MQTT_ERR_CONN_LOST
+            if not data:
+                return MQTTErrorCode.MQTT_ERR_CONN_LOST
+            if self._rpos:  # compact: drop consumed bytes before appending
+                del self._rbuf[: self._rpos]
+                self._rpos = 0
+            self._rbuf += data
+            frame = self._frame()
+        command, start, end = frame
+        if command < 0:
+            return MQTTErrorCode.MQTT_ERR_PROTOCOL
+        self._rpos = end
+        if command & 0xF0 == _PUBLISH and command & 0x06 != 0x04:
+            rc = self._fast_publish(command, start, end)
+        else:  # everything else (CONNACK, SUBACK, PINGRESP, QoS 2, ...): paho's own handling
+            packet = _fresh_in_packet()
+            packet["command"] = command
+            packet["packet"] = bytearray(self._rbuf[start:end])
+            packet["have_remaining"] = 1
+            self._in_packet = packet  # type: ignore[assignment]
+            try:
+                rc = self._packet_handle()
+            except Exception as exc:  # paho raises MalformedPacket on a broken packet
+                log.debug("malformed packet: %s", exc)
+                rc = MQTTErrorCode.MQTT_ERR_PROTOCOL
+            self._in_packet = _fresh_in_packet()  # type: ignore[assignment]
+        with self._msgtime_mutex:
+            self._last_bytes_received = mqtt.time_func()
+        return rc
+
+    def _fast_publish(self, command: int, start: int, end: int) -> MQTTErrorCode:
+        buf = self._rbuf
+        if end - start < 2:
+            return MQTTErrorCode.MQTT_ERR_PROTOCOL
+        qos = (command & 0x06) >> 1
+        pos = start + 2
+        topic = bytes(buf[pos : pos + (buf[start] << 8 | buf[start + 1])])
+        pos += len(topic)
+        mid = 0
+        if qos:
+            mid = buf[pos] << 8 | buf[pos + 1]
+            pos += 2
+        if self._protocol == mqtt.MQTTv5:  # skip the properties (a varint length, then bytes)
+            length = 0
+            mult = 1
+            while pos < end:
+                byte = buf[pos]
+                pos += 1
+                length += (byte & 127) * mult
+                if not byte & 128:
+                    break
+                mult *= 128
+            pos += length
+        if pos > end:
+            return MQTTErrorCode.MQTT_ERR_PROTOCOL
+        handler = self.on_publish_fast
+        if handler is not None:
+            handler(topic, bytes(buf[pos:end]), mid, qos)
+        if qos == 1 and not self._manual_ack:
+            return self._send_puback(mid)
+        return MQTTErrorCode.MQTT_ERR_SUCCESS
+
+    def loop_read(self, max_packets: int = 1) -> MQTTErrorCode:
+        """Handle up to ``_READ_BURST`` packets (paho handles one per call for a subscriber)."""
+        for _ in range(max(max_packets, _READ_BURST)):
+            if self._sock is None:
+                return MQTTErrorCode.MQTT_ERR_NO_CONN
+            rc = self._packet_read()
+            if rc > 0:
+                return self._loop_rc_handle(rc)
+            if rc == MQTTErrorCode.MQTT_ERR_AGAIN:
+                break
+        return MQTTErrorCode.MQTT_ERR_SUCCESS
+
+    def _loop(self, timeout: float = 1.0) -> MQTTErrorCode:
+        # Packets already in the buffer do not make the socket readable: handle them first and
+        # do not sleep in select() while more are waiting.
+        if self._sock is not None and self.buffered_packet():
+            rc = self.loop_read()
+            if rc or self._sock is None:
+                return rc
+            if self.buffered_packet():
+                timeout = 0.0
+        return super()._loop(timeout)
+
+    # -- acknowledging -----------------------------------------------------------------------
+
+    def ack_many(self, mids: Sequence[int]) -> None:
+        """Queue PUBACKs for QoS 1 message ids as one packet (one wake-up, one ``send``)."""
+        if not mids:
+            return
+        blob = bytearray()
+        for mid in mids:
+            blob += b"\x40\x02"
+            blob += mid.to_bytes(2, "big")
+        self._packet_queue(_PUBACK, blob, 0, 0)
