@@ -62,6 +62,25 @@ def alert_body(key: tuple[str, str], time_ns: int, decision: Decision) -> dict[s
     }
 
 
+def instrument_body(
+    key: tuple[str, str], kind: str, sensor: str, *, active: bool, time_ns: int, message: str
+) -> dict[str, Any]:
+    """The API's alert post for an instrument rule (failure_mode = the sensor, or "asset")."""
+    site, asset = key
+    return {
+        "site": site,
+        "asset": asset,
+        "kind": kind,
+        "failure_mode": sensor,
+        "state": "active" if active else "normal",
+        # An instrument fault blinds the model on that sensor but is not a machine failure.
+        "severity": "medium",
+        "detected_at": rfc3339(time_ns),
+        "contributors": [] if sensor == "asset" else [{"sensor": sensor, "share": 1.0}],
+        "message": message[:4000],
+    }
+
+
 class AlertPostError(Exception):
     """A post failed; ``retry`` says whether sending it again may succeed."""
 

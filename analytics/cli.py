@@ -1,4 +1,5 @@
-"""Command line: ``python -m analytics replay|evaluate|run`` (``run``: the live detector)."""
+"""Command line: ``python -m analytics replay|evaluate|evaluate-sims|run|train`` (``run``: the
+live detector)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from analytics.data import read_sensor_csv
-from analytics.evaluate import evaluate, format_report
+from analytics.evaluate import evaluate, evaluate_sims, format_fault_report, format_report
 from analytics.replay import replay, write_decisions
 
 logger = logging.getLogger(__name__)
@@ -35,10 +36,52 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--train-rows", type=int, default=400, help="rows fitted per file")
     ev.add_argument("--json", action="store_true", help="print the figures as JSON")
 
+    es = sub.add_parser(
+        "evaluate-sims", help="per-fault report of a device_sims backfill with ground truth"
+    )
+    es.add_argument("data", type=Path, help="device_sims backfill output (--format jsonl)")
+    es.add_argument("truth", type=Path, help="its ground truth (--truth)")
+    es.add_argument("--train-days", type=float, default=7.0, help="baseline per asset")
+
     sub.add_parser(
         "run", help="live detector service: score InfluxDB data, post alerts (EQUIPMON_* env)"
     )
+    tr = sub.add_parser(
+        "train", help="ask the running service to refit an asset on a time range (POST /train)"
+    )
+    tr.add_argument("--site", required=True)
+    tr.add_argument("--asset", required=True)
+    tr.add_argument("--start", required=True, help="RFC 3339, e.g. 2026-11-20T00:00:00Z")
+    tr.add_argument("--end", required=True, help="RFC 3339")
+    tr.add_argument(
+        "--url",
+        help="the service's HTTP port (default http://EQUIPMON_HTTP_HOST:EQUIPMON_HTTP_PORT)",
+    )
     return parser
+
+
+def request_training(args: argparse.Namespace) -> int:
+    """POST /train to the running service with the service token; print its answer."""
+    import httpx
+
+    from analytics.settings import ServiceSettings
+
+    settings = ServiceSettings()
+    if settings.service_token is None:
+        raise ValueError("EQUIPMON_SERVICE_TOKEN is required")
+    url = args.url or f"http://{settings.http_host}:{settings.http_port}"
+    body = {"site": args.site, "asset": args.asset, "start": args.start, "end": args.end}
+    try:
+        response = httpx.post(
+            url.rstrip("/") + "/train",
+            json=body,
+            headers={"Authorization": f"Bearer {settings.service_token.get_secret_value()}"},
+            timeout=180,
+        )
+    except httpx.HTTPError as exc:
+        raise OSError(f"service at {url} unreachable: {exc}") from exc
+    sys.stdout.write(response.text.strip() + "\n")
+    return 0 if response.status_code == 200 else 1
 
 
 def run_service() -> int:
@@ -72,9 +115,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             report = evaluate(args.root, train_rows=args.train_rows)
             text = json.dumps(report.as_dict(), indent=2) if args.json else format_report(report)
             sys.stdout.write(text + "\n")
+        elif args.command == "evaluate-sims":
+            results, healthy = evaluate_sims(args.data, args.truth, args.train_days * 86400.0)
+            sys.stdout.write(format_fault_report(results, healthy) + "\n")
         elif args.command == "run":
             return run_service()
-    except (OSError, ValueError) as exc:
+        elif args.command == "train":
+            return request_training(args)
+    except (OSError, ValueError, KeyError) as exc:
         sys.stderr.write(f"error: {exc}\n")
         return 2
     return 0

@@ -21,6 +21,9 @@ Gating (why it cannot latch and why a step is not absorbed):
   drift-caused alarm does not freeze every scale and latch.
 
 Everything is in seconds of the data's own time column.
+
+``TrainingEnvelope`` (below) is the long-horizon companion: slow levels against the frozen
+range of the whole training span, for faults that develop too slowly for the adaptive channel.
 """
 
 from __future__ import annotations
@@ -168,3 +171,85 @@ def _alpha(dt: float, tau_s: float) -> float:
     if not np.isfinite(tau_s) or tau_s <= 0:
         return 0.0
     return float(1.0 - np.exp(-dt / tau_s))
+
+
+class TrainingEnvelope:
+    """Long-horizon channel: slow per-sensor levels against the frozen training envelope.
+
+    The adaptive level channel follows drift by design, so a fault that develops over days
+    (bearing wear, a clogging filter) can be learned as the new normal. This channel never
+    learns after ``fit``: it keeps an EWMA (``tau_s``) of each sensor and scores how far it
+    lies *outside* the range its own EWMA covered in training (``quantile`` .. 1 - ``quantile``),
+    in units of the spread of that side's training tail. Within that range it scores 0, so load
+    cycles, shifts and weather seen in training never count.
+
+    It is only meaningful when training covered the machine's operating cycles, so it stays
+    inactive (``active_`` False, scores 0) unless the training span is at least ``min_span_s``
+    (default one day: the daily cycle of load, shifts and ambient that dominates plants and
+    buildings). A few minutes of training (SKAB's 400 rows) therefore leave it idle.
+    """
+
+    def __init__(
+        self,
+        *,
+        tau_s: float = 1800.0,
+        quantile: float = 0.001,
+        min_span_s: float = 86400.0,
+        threshold: float = 3.0,
+    ) -> None:
+        self.tau_s = tau_s
+        self.quantile = quantile
+        self.min_span_s = min_span_s
+        # Excess (in robust training sd) at which the channel reaches the alarm threshold: three
+        # sd beyond the most extreme slow level of the whole training span.
+        self.threshold = threshold
+
+    def fit(self, values: npt.ArrayLike, times_s: npt.ArrayLike) -> Self:
+        """Learn the envelope of the slow levels of normal rows (n_rows, n_sensors)."""
+        vals = np.asarray(values, dtype=np.float64)
+        times = np.asarray(times_s, dtype=np.float64)
+        # Span covered by the rows, counting the last row's own sampling interval (a day of
+        # 10 s readings spans 86,390 s between its first and last timestamp).
+        step = float(np.median(np.diff(times))) if len(times) > 1 else 0.0
+        self.active_ = bool(times[-1] - times[0] + step >= self.min_span_s)
+        first = np.nanmedian(vals, axis=0)
+        self._last = np.where(np.isfinite(first), first, 0.0)
+        self.level_ = self._last.copy()
+        self._t: float | None = None
+        slow = np.array([self._advance(row, float(t)) for row, t in zip(vals, times, strict=True)])
+        # Skip the EWMA start-up (three time constants) when there is enough left.
+        keep = times - times[0] >= 3 * self.tau_s
+        train = slow[keep] if keep.sum() >= 10 else slow
+        lo, q10, q90, hi = np.quantile(
+            train, [self.quantile, 0.1, 0.9, 1.0 - self.quantile], axis=0
+        )
+        self.lo_, self.hi_ = lo, hi
+        # Each side's excess is measured in the spread of that side's own tail (Gaussian-
+        # equivalent sd between the 0.1/0.9 quantile and the envelope edge), not in the spread
+        # of the bulk: a machine that is off most of the week (office hours, two shifts) has a
+        # bulk of near-identical "off" values, whose spread says nothing about how far its
+        # running extremes wander.
+        gap = NormalDist().inv_cdf(1.0 - self.quantile) - NormalDist().inv_cdf(0.9)
+        # A sensor that hardly moves in training (a set point, a rail voltage) still gets a
+        # scale: its raw noise, or a thousandth of its level.
+        raw = np.nanstd(np.diff(vals, axis=0), axis=0) / np.sqrt(2.0)
+        floor = np.maximum(np.nan_to_num(raw), 1e-3 * np.abs(first) + 1e-9)
+        self.scale_hi_ = np.asarray(np.maximum((hi - q90) / gap, floor), dtype=np.float64)
+        self.scale_lo_ = np.asarray(np.maximum((q10 - lo) / gap, floor), dtype=np.float64)
+        return self
+
+    def _advance(self, row: FloatArray, t: float) -> FloatArray:
+        dt = 0.0 if self._t is None else max(t - self._t, 0.0)
+        self._t = t if self._t is None else max(t, self._t)
+        self._last = np.where(np.isfinite(row), row, self._last)
+        self.level_ = self.level_ + _alpha(dt, self.tau_s) * (self._last - self.level_)
+        return self.level_
+
+    def update(self, row: npt.ArrayLike, t: float) -> FloatArray:
+        """Excess of every sensor's slow level beyond the training envelope, in training sd."""
+        if not self.active_:
+            return np.zeros_like(self.level_)  # idle: not even the EWMA is needed
+        slow = self._advance(np.asarray(row, dtype=np.float64), t)
+        low = np.maximum(self.lo_ - slow, 0.0) / self.scale_lo_
+        high = np.maximum(slow - self.hi_, 0.0) / self.scale_hi_
+        return np.asarray(low + high, dtype=np.float64)

@@ -31,3 +31,32 @@ class Metrics:
             f"{NS}_alert_posts", "Alert post attempts, by outcome.", ["outcome"], registry=r
         )
         self.outbox = Gauge(f"{NS}_outbox_pending", "Alert posts not yet delivered.", registry=r)
+        self.instrument = Counter(
+            f"{NS}_instrument_alerts",
+            "Instrument alert raises and clears, by kind and state.",
+            ["kind", "state"],
+            registry=r,
+        )
+        self.reclassified = Counter(
+            f"{NS}_model_alarms_reclassified",
+            "Model alarms led by a suspect sensor, reported as instrument problems.",
+            registry=r,
+        )
+        self.labels = Counter(
+            f"{NS}_feedback_labels",
+            "Work-order outcome labels applied, by label.",
+            ["label"],
+            registry=r,
+        )
+        self.models = Counter(
+            f"{NS}_models", "Stored models saved, loaded or rejected.", ["event"], registry=r
+        )
+        self.retrains = Counter(
+            f"{NS}_retrains",
+            "Refits on request, schedule or feedback, by reason and result.",
+            ["reason", "result"],
+            registry=r,
+        )
+        self.status_posts = Counter(
+            f"{NS}_status_items", "Asset status items, by outcome.", ["outcome"], registry=r
+        )

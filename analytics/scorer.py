@@ -1,5 +1,10 @@
 """Streaming scorer: fitted features + detector + adaptive baseline + alarm state for one asset.
 
+Channels, each against its own threshold, combined into one score (the largest): the level
+channel (adaptive, for changes), the relation channel (cross-sensor structure against the fixed
+training reference) and the training envelope (slow levels against the frozen training range,
+for faults that develop over days; active when the baseline spans a day or more).
+
 This is the code path the live service uses: fit once on a window of normal rows, then feed
 rows in time order to ``update`` and act on the returned ``Decision``. Offline replay and
 evaluation go through exactly the same ``update`` calls.
@@ -26,7 +31,7 @@ from analytics.alarm import (
 from analytics.detectors import DEFAULT_DETECTOR, BaseDetector, RobustStandardizer, make_detector
 from analytics.drift import AdaptiveBaseline
 from analytics.features import PER_SENSOR, CausalFeatures
-from analytics.level import SensorLevels
+from analytics.level import SensorLevels, TrainingEnvelope
 from analytics.relations import RelationResiduals
 
 logger = logging.getLogger(__name__)
@@ -77,12 +82,16 @@ class StreamingScorer:
         relation_min_r2: float = 0.5,
         level: str = "sensor",
         sensor_levels: SensorLevels | None = None,
+        envelope: TrainingEnvelope | None = None,
     ) -> None:
         # ``level``: "sensor" = per-sensor level channel (analytics.level, the default);
         # "detector" = multivariate detector on EWMA features with a gated baseline (session 1).
         if level not in LEVEL_CHANNELS:
             raise ValueError(f"level must be one of {LEVEL_CHANNELS}, got {level!r}")
         self.level = level
+        # Long-horizon channel against the frozen training envelope (analytics.level); idle
+        # unless training spans its ``min_span_s``.
+        self.envelope = envelope
         self.sensor_levels = sensor_levels
         self.relations = relations
         self.relation_min_r2 = relation_min_r2
@@ -111,6 +120,7 @@ class StreamingScorer:
         self.features_.reset()
         feats = self.features_.transform(vals, times)
         self.level_: SensorLevels | None = None
+        self.envelope_ = copy.deepcopy(self.envelope or TrainingEnvelope()).fit(vals, times)
         if self.level == "sensor":
             return self._fit_sensor_levels(vals, times, feats)
         self.policy_ = self.policy or AlarmPolicy()
@@ -154,11 +164,16 @@ class StreamingScorer:
         # Per-sensor level channel, its threshold (training-score quantile rule) and relations.
         self.policy_ = self.policy or SENSOR_POLICY
         self.level_ = copy.deepcopy(self.sensor_levels or SensorLevels()).fit(vals, times)
-        # The training tail, but never below the Gaussian one (few effective training samples).
+        # The training tail, but never below the Gaussian one (few effective training samples)
+        # nor below the highest training score: the baseline is healthy by assumption, so
+        # nothing it did is alarm-worthy. With a few minutes of training the tail rule is the
+        # higher one; with a week, the week's rare moments (a big set-point step, a hot
+        # afternoon at full load) would otherwise alarm again every week.
         gauss = self.level_.gaussian_quantile(self.policy_.threshold_quantile)
         self.threshold_ = max(
             baseline_threshold(self.level_.training_scores_, self.policy_),
             gauss * self.policy_.threshold_margin,
+            float(np.max(self.level_.training_scores_)) * self.policy_.threshold_margin,
         )
         self.training_scores_ = self.level_.row_scores_
         self.sensor_weights_ = np.eye(len(self.sensors_))
@@ -184,9 +199,13 @@ class StreamingScorer:
         if not rel.scored_.any():
             return
         self.relations_ = rel
-        # A residual of 3 robust sd is the least we call broken, whatever 400 rows showed.
+        # A residual of 3 robust sd is the least we call broken, whatever 400 rows showed; and
+        # never below the highest training residual (the healthy baseline's own worst moment).
+        train_scores = rel.score_samples(levels)
         self.relation_threshold_ = max(
-            baseline_threshold(rel.score_samples(levels), self.policy_), 9.0
+            baseline_threshold(train_scores, self.policy_),
+            9.0,
+            float(train_scores.max()) * self.policy_.threshold_margin,
         )
 
     def _relation_ratio(self, feats: FloatArray) -> float:
@@ -235,8 +254,10 @@ class StreamingScorer:
         z = self.scaler_.transform((feats - self.baseline_.center).reshape(1, -1))
         level_score = float(self.detector_.score_samples(z)[0])
         rel_ratio = self._relation_ratio(feats)
-        # One alarm on the larger of the two channels, each measured against its own threshold.
-        score = max(level_score, rel_ratio * self.threshold_)
+        env_z = self.envelope_.update(row, time_s)
+        env_ratio = float(env_z.max()) / self.envelope_.threshold
+        # One alarm on the largest channel, each measured against its own threshold.
+        score = max(level_score, rel_ratio * self.threshold_, env_ratio * self.threshold_)
         state = self.alarm_.update(score, time_s)
         frozen = self.alarm_.elevated(score)
         broken = rel_ratio >= self.policy_.elevated_ratio
@@ -270,10 +291,16 @@ class StreamingScorer:
         broken = rel_ratio >= self.policy_.elevated_ratio
         z = self.level_.update(row, time_s, learn=not broken)
         level_score = float(np.abs(z).max())
-        score = max(level_score, rel_ratio * self.threshold_)
+        rel_score = rel_ratio * self.threshold_
+        env_z = self.envelope_.update(row, time_s)
+        env_score = float(env_z.max()) / self.envelope_.threshold * self.threshold_
+        score = max(level_score, rel_score, env_score)
         state = self.alarm_.update(score, time_s)
+        # Explain the alarm by the channel that set the score.
         shares = self.level_.contributions(z)[0]
-        if self.relations_ is not None and rel_ratio * self.threshold_ > level_score:
+        if env_score >= max(level_score, rel_score) and env_score > 0:
+            shares = self.level_.contributions(env_z)[0]
+        elif self.relations_ is not None and rel_score > level_score:
             levels, _ = self._levels(feats.reshape(1, -1))
             shares = self.relations_.contributions(levels)[0]
         order = np.argsort(shares)[::-1][: self.top_k]

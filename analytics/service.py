@@ -1,28 +1,42 @@
-"""The live detector service: InfluxDB windows → one StreamingScorer per asset → alert posts.
+"""The live detector service: InfluxDB windows → per-asset monitors → alert and status posts.
 
-Every tick reads the new points of all assets in one query, fits an asset once its first data
-spans ``train_after_s`` (that span is its normal baseline), streams later rows through the
-asset's scorer in time order, and on each alarm raise or clear queues a post of an
-``equipment_anomaly`` condition in the outbox (delivered in the background, with retries).
+Every tick reads the new points of all assets in one query and feeds each asset's
+``AssetMonitor`` (instrument rules, then the scorer once fitted). Alert posts go to the outbox
+first; then the status of every asset is offered to the status sender (newest batch only).
+Models are loaded from ``data_dir`` on first sight of an asset (refitted from the stored
+baseline), fitted after ``train_after_s`` of data otherwise, retrained on schedule or on
+request (``POST /train``), and refitted with a higher threshold after "no fault found"
+outcomes. Background threads: outbox, status sender, trainer, feedback and limits pollers.
 """
 
 from __future__ import annotations
 
 import logging
-import math
 import threading
 import time
 from collections.abc import Callable
 from types import TracebackType
 from typing import Any, Self
 
-import numpy as np
-
-from analytics.alerts_client import AlertsClient, Outbox, alert_body, rfc3339
+from analytics.alerts_client import AlertsClient, Outbox, rfc3339
+from analytics.api_reader import ApiReader, Periodic, SensorLimits
+from analytics.feedback import LabelStore
 from analytics.metrics import Metrics
-from analytics.scorer import Decision, StreamingScorer
+from analytics.model_store import (
+    Baseline,
+    ModelRejectedError,
+    ModelStore,
+    build_baseline,
+    fit_scorer,
+)
+from analytics.monitor import AssetMonitor, FeedResult, Points
+from analytics.ops_http import TrainRoute
+from analytics.rules import InstrumentRules
+from analytics.scorer import StreamingScorer
 from analytics.settings import ServiceSettings
 from analytics.source import AssetKey, AssetWindow, InfluxWindows
+from analytics.status_client import StatusClient, StatusSender
+from analytics.training import Trainer, TrainRequest, make_keep
 from telemetry.errors import InfluxError
 from telemetry.health_http import HttpEndpoint
 from telemetry.influx.client import InfluxClient
@@ -30,90 +44,14 @@ from telemetry.influx.client import InfluxClient
 logger = logging.getLogger(__name__)
 
 Poster = Callable[[dict[str, Any]], object]
-# A sensor present in fewer than this share of the baseline rows is left out of the model.
-MIN_SENSOR_COVERAGE = 0.5
-# Fewer complete rows than this cannot describe normal behaviour (the scorer's own floor is 20).
-MIN_BASELINE_ROWS = 30
-
-
-class AssetMonitor:
-    """One asset: its baseline buffer until fitted, then its scorer and alarm state."""
-
-    def __init__(self, key: AssetKey, train_after_s: float) -> None:
-        self.key = key
-        self.train_after_ns = int(train_after_s * 1e9)
-        self.scorer: StreamingScorer | None = None
-        self.sensors: tuple[str, ...] = ()
-        self.alarm = False
-        self._buffer: list[tuple[int, dict[str, float]]] = []
-        self._last: dict[str, float] = {}
-
-    def feed(self, window: AssetWindow) -> tuple[int, list[tuple[int, Decision]]]:
-        """Take new rows; (rows buffered, [(time_ns, decision) at each alarm change])."""
-        changes: list[tuple[int, Decision]] = []
-        buffered = 0
-        for k, t in enumerate(window.times_ns.tolist()):
-            row = {
-                s: float(v)
-                for s, v in zip(window.sensors, window.values[k], strict=True)
-                if math.isfinite(v)
-            }
-            if self.scorer is None:
-                self._buffer.append((t, row))
-                buffered += 1
-                if t - self._buffer[0][0] >= self.train_after_ns:
-                    changes.extend(self._fit_and_replay())
-            else:
-                change = self._score(t, row)
-                if change is not None:
-                    changes.append(change)
-        return buffered, changes
-
-    def _fit_and_replay(self) -> list[tuple[int, Decision]]:
-        start = self._buffer[0][0]
-        train = [(t, r) for t, r in self._buffer if t - start <= self.train_after_ns]
-        rest = self._buffer[len(train) :]
-        self._buffer = []
-        counts: dict[str, int] = {}
-        for _, row in train:
-            for name in row:
-                counts[name] = counts.get(name, 0) + 1
-        sensors = tuple(
-            sorted(s for s, c in counts.items() if c >= MIN_SENSOR_COVERAGE * len(train))
-        )
-        times: list[float] = []
-        rows: list[list[float]] = []
-        last: dict[str, float] = {}
-        for t, row in train:
-            last.update(row)
-            if all(s in last for s in sensors):
-                times.append(t / 1e9)
-                rows.append([last[s] for s in sensors])
-        if not sensors or len(rows) < MIN_BASELINE_ROWS:
-            raise ValueError(f"baseline has {len(rows)} complete rows of {len(sensors)} sensors")
-        scorer = StreamingScorer().fit(np.array(rows), np.array(times), list(sensors))
-        self.scorer, self.sensors, self._last = scorer, sensors, last
-        logger.info("%s/%s: fitted on %d rows of %s", *self.key, len(rows), ", ".join(sensors))
-        changes = [self._score(t, r) for t, r in rest]
-        return [c for c in changes if c is not None]
-
-    def _score(self, t: int, row: dict[str, float]) -> tuple[int, Decision] | None:
-        assert self.scorer is not None
-        # A sensor missing from a point keeps its last value (points may carry a subset).
-        self._last.update(row)
-        decision = self.scorer.update([self._last[s] for s in self.sensors], t / 1e9)
-        if decision.alarm == self.alarm:
-            return None
-        self.alarm = decision.alarm
-        return t, decision
-
-    def abandon_baseline(self) -> None:
-        """Forget buffered rows after a failed fit; the next span is tried afresh."""
-        self._buffer = []
+StatusPoster = Callable[[list[dict[str, Any]]], object]
+# Feedback polls re-read this much before the previous poll (clock skew, slow commits).
+FEEDBACK_OVERLAP_S = 300.0
+FIRST_FEEDBACK_S = 30 * 86400.0
 
 
 class DetectorService:
-    """Wires the InfluxDB source, the per-asset scorers, the outbox and the HTTP endpoint."""
+    """Wires source, monitors, store, labels, trainer, senders, pollers and the HTTP port."""
 
     def __init__(
         self,
@@ -121,6 +59,8 @@ class DetectorService:
         *,
         influx: InfluxClient | None = None,
         poster: Poster | None = None,
+        status_poster: StatusPoster | None = None,
+        reader: ApiReader | None = None,
         clock_ns: Callable[[], int] = time.time_ns,
         metrics: Metrics | None = None,
     ) -> None:
@@ -128,13 +68,33 @@ class DetectorService:
         self.metrics = metrics or Metrics()
         self._influx = influx or InfluxClient(settings.influx)
         self._owns_influx = influx is None
-        self._client: AlertsClient | None = None
+        self._clock_ns = clock_ns
+        token = settings.service_token.get_secret_value() if settings.service_token else None
+        self._closers: list[Callable[[], None]] = []
         if poster is None:
-            if settings.service_token is None:
+            if token is None:
                 raise ValueError("service_token (EQUIPMON_SERVICE_TOKEN) is required")
-            self._client = AlertsClient(settings.api, settings.service_token.get_secret_value())
-            poster = self._client.post
+            alerts = AlertsClient(settings.api, token)
+            self._closers.append(alerts.close)
+            poster = alerts.post
+        if status_poster is None and token is not None and settings.status_posts:
+            status = StatusClient(settings.api, token)
+            self._closers.append(status.close)
+            status_poster = status.post
+        if reader is None and token is not None:
+            reader = ApiReader(settings.api, token)
+            self._closers.append(reader.close)
+        self._token, self._reader = token, reader
         self.outbox = Outbox(poster, settings.api, on_result=self._post_result)
+        self.status: StatusSender | None = None
+        if status_poster is not None:
+            self.status = StatusSender(
+                status_poster,
+                alerts_first=self.outbox.wait_empty,
+                wait_s=settings.tick_s,
+                retry_s=settings.api.retry_min_s,
+                on_result=lambda outcome, n: self.metrics.status_posts.labels(outcome).inc(n),
+            )
         self.source = InfluxWindows(
             self._influx,
             measurement=settings.measurement,
@@ -142,43 +102,81 @@ class DetectorService:
             lateness_s=settings.lateness_s,
             clock_ns=clock_ns,
         )
+        self.store = ModelStore(settings.data_dir / "models")
+        self.labels = LabelStore(settings.data_dir / "labels.json", settings.lifecycle)
+        self.limits: SensorLimits = {}
+        self.trainer = Trainer(
+            self._influx,
+            settings.measurement,
+            self.store,
+            self.labels,
+            limits=lambda key: self.limits.get(key, {}),
+            max_rows=settings.lifecycle.max_train_rows,
+            warm_s=settings.lifecycle.warm_s,
+            clock_ns=clock_ns,
+            on_result=lambda reason, result: self.metrics.retrains.labels(reason, result).inc(),
+        )
         self.assets: dict[AssetKey, AssetMonitor] = {}
-        self._clock_ns = clock_ns
+        self._limits_version = 0
+        self._applied_limits: dict[AssetKey, int] = {}
+        self._pollers: list[Periodic] = []
         self._last_ok_ns: int | None = None
         self._http: HttpEndpoint | None = None
         self._started = False
 
     # -- lifecycle ----------------------------------------------------------------------------
 
-    def start(self, *, http: bool = True) -> Self:
-        """Start the outbox thread and (unless http=False) the metrics endpoint."""
-        if not self._started:
-            self.outbox.start()
-            if http:
-                self._http = HttpEndpoint(
-                    self.settings.http_host,
-                    self.settings.http_port,
-                    self.metrics.registry,
-                    self.health,
-                    name="analytics-http",
-                )
-                self._http.start()
-            self._started = True
+    def start(self, *, http: bool = True, pollers: bool = True) -> Self:
+        """Start the background threads and (unless http=False) the HTTP port."""
+        if self._started:
+            return self
+        self.outbox.start()
+        if self.status is not None:
+            self.status.start()
+        self.trainer.start()
+        if pollers and self._reader is not None:
+            lc, rules = self.settings.lifecycle, self.settings.rules
+            self._pollers = [
+                Periodic("analytics-limits", rules.limits_refresh_s, self.refresh_limits),
+                Periodic("analytics-feedback", lc.feedback_poll_s, self.poll_feedback),
+            ]
+            for poller in self._pollers:
+                poller.start()
+        if http:
+            self._http = HttpEndpoint(
+                self.settings.http_host,
+                self.settings.http_port,
+                self.metrics.registry,
+                self.health,
+                name="analytics-http",
+                post_routes={"/train": TrainRoute(self.submit_training, self._token)},
+            )
+            self._http.start()
+        self._started = True
         return self
 
     @property
     def http_port(self) -> int | None:
-        """The port of /metrics and /healthz, once started."""
+        """The port of /metrics, /healthz and /train, once started."""
         return self._http.port if self._http else None
 
     def close(self) -> None:
-        """Drain the outbox briefly, stop threads, close clients."""
+        """Drain the senders briefly, stop threads, save labels, close clients."""
+        for poller in self._pollers:
+            poller.stop()
         if self._started:
+            self.trainer.stop()
             self.outbox.stop()
+            if self.status is not None:
+                self.status.stop()
         if self._http is not None:
             self._http.stop()
-        if self._client is not None:
-            self._client.close()
+        try:
+            self.labels.save()
+        except OSError:
+            logger.exception("could not save the labels")
+        for close in self._closers:
+            close()
         if self._owns_influx:
             self._influx.close()
 
@@ -204,11 +202,12 @@ class DetectorService:
                 self.metrics.ticks.labels("error").inc()
             stop.wait(max(0.0, self.settings.tick_s - (time.monotonic() - began)))
 
-    # -- work ---------------------------------------------------------------------------------
+    # -- the tick -----------------------------------------------------------------------------
 
     def tick(self) -> int:
-        """Read new points of all assets, score them, queue alert posts; rows read."""
+        """Read new points of all assets, score them, queue alert and status posts; rows read."""
         with self.metrics.tick_seconds.time():
+            self._swap_models()
             try:
                 windows = self.source.fetch()
             except InfluxError as exc:
@@ -219,40 +218,180 @@ class DetectorService:
             for key, window in windows.items():
                 rows += len(window.times_ns)
                 self._process(key, window)
+            now_ns = self._clock_ns()
+            for key, monitor in self.assets.items():
+                if key not in windows:
+                    self._apply(key, monitor.check_stale(now_ns))
+            self._schedule_retrains(now_ns / 1e9)
             self.metrics.ticks.labels("ok").inc()
-            self._last_ok_ns = self._clock_ns()
+            self._last_ok_ns = now_ns
             self._update_gauges()
+            if self.status is not None:
+                lc = self.settings.train_after_s
+                self.status.offer([m.status(now_ns, lc) for m in self.assets.values()])
             return rows
 
-    def _process(self, key: AssetKey, window: AssetWindow) -> None:
+    def _monitor(self, key: AssetKey) -> AssetMonitor:
         monitor = self.assets.get(key)
         if monitor is None:
-            monitor = self.assets[key] = AssetMonitor(key, self.settings.train_after_s)
-        was_fitted = monitor.scorer is not None
+            rules = InstrumentRules(self.settings.rules)
+            monitor = self.assets[key] = AssetMonitor(key, self.settings.train_after_s, rules)
+            self._load(key, monitor)
+        if self._applied_limits.get(key) != self._limits_version:
+            monitor.rules.set_limits(self.limits.get(key, {}))
+            self._applied_limits[key] = self._limits_version
+        return monitor
+
+    def _process(self, key: AssetKey, window: AssetWindow) -> None:
+        monitor = self._monitor(key)
         try:
-            buffered, changes = monitor.feed(window)
-        except Exception:
+            result = monitor.feed(window, self._fit)
+        except Exception as exc:
             # A baseline the scorer cannot learn from (e.g. no usable sensor) must not stop the
             # other assets: this one starts collecting a new baseline.
-            logger.exception("%s/%s: baseline fit failed, collecting a new one", *key)
+            if isinstance(exc, ValueError):
+                logger.warning("%s/%s: baseline fit failed (%s), collecting a new one", *key, exc)
+            else:
+                logger.exception("%s/%s: window failed, collecting a new baseline", *key)
             self.metrics.fits.labels("failed").inc()
             monitor.abandon_baseline()
             return
-        if monitor.scorer is not None and not was_fitted:
+        if result.fitted:
             self.metrics.fits.labels("ok").inc()
-        self.metrics.rows_buffered.inc(buffered)
-        self.metrics.rows_scored.inc(len(window.times_ns) - buffered)
-        for time_ns, decision in changes:
-            self.metrics.transitions.labels("active" if decision.alarm else "normal").inc()
+            monitor.fitted_at_s = self._clock_ns() / 1e9
+        self.metrics.rows_buffered.inc(result.buffered)
+        self.metrics.rows_scored.inc(result.scored)
+        self._apply(key, result)
+
+    def _apply(self, key: AssetKey, result: FeedResult) -> None:
+        """Queue a result's posts and count it; record own alarm periods for retraining."""
+        for body in result.posts:
+            if body["kind"] != "equipment_anomaly":
+                self.metrics.instrument.labels(body["kind"], body["state"]).inc()
+            self.outbox.put(body)
+        if result.reclassified:
+            self.metrics.reclassified.inc(result.reclassified)
+        for time_ns, raised in result.equipment:
+            self.metrics.transitions.labels("active" if raised else "normal").inc()
             logger.info(
-                "%s/%s: alarm %s at %s (score %.3g, threshold %.3g)",
-                *key,
-                "raised" if decision.alarm else "cleared",
-                rfc3339(time_ns),
-                decision.score,
-                decision.threshold,
+                "%s/%s: alarm %s at %s", *key, "raised" if raised else "cleared", rfc3339(time_ns)
             )
-            self.outbox.put(alert_body(key, time_ns, decision))
+            if raised:
+                self.labels.open_alarm(key, time_ns / 1e9)
+            else:
+                self.labels.close_alarm(key, time_ns / 1e9)
+        if result.equipment:
+            self._save_labels()
+
+    # -- models -------------------------------------------------------------------------------
+
+    def _fit(self, key: AssetKey, points: Points) -> tuple[Baseline, StreamingScorer]:
+        """Fit a new asset's first baseline (fault periods and out-of-range points left out)."""
+        now_s = self._clock_ns() / 1e9
+        keep = make_keep(key, self.labels, self.limits.get(key, {}), now_s)
+        baseline = build_baseline(
+            points, keep=keep, max_rows=self.settings.lifecycle.max_train_rows
+        )
+        factor = self.labels.threshold_factor(key, now_s)
+        scorer = fit_scorer(baseline, factor)
+        self._save(key, baseline, factor, "auto")
+        return baseline, scorer
+
+    def _save(self, key: AssetKey, baseline: Baseline, factor: float, reason: str) -> None:
+        try:
+            self.store.save(key, baseline, threshold_factor=factor, reason=reason)
+            self.metrics.models.labels("saved").inc()
+        except OSError:
+            # The model still works in memory; only a restart would have to refit it.
+            logger.exception("%s/%s: could not save the model", *key)
+
+    def _load(self, key: AssetKey, monitor: AssetMonitor) -> None:
+        """Refit from the stored baseline, if a valid one exists (else fit from InfluxDB)."""
+        try:
+            found = self.store.load(key)
+            if found is None:
+                return
+            baseline, meta = found
+            scorer = fit_scorer(baseline, self.labels.threshold_factor(key, self._clock_ns() / 1e9))
+        except (ModelRejectedError, ValueError) as exc:
+            logger.error("%s; refitting from InfluxDB data instead", exc)
+            self.metrics.models.labels("rejected").inc()
+            return
+        monitor.install(baseline, scorer, float(meta.get("fitted_at_s", 0.0)))
+        self.metrics.models.labels("loaded").inc()
+        logger.info("%s/%s: model loaded (%d baseline rows)", *key, len(baseline.times_s))
+
+    def _swap_models(self) -> None:
+        """Install the models the trainer finished (request, schedule, feedback)."""
+        for trained in self.trainer.ready():
+            monitor = self._monitor(trained.key)
+            monitor.install(
+                trained.baseline, trained.scorer, trained.fitted_at_s, trained.scored_until_s
+            )
+
+    def _schedule_retrains(self, now_s: float) -> None:
+        lc = self.settings.lifecycle
+        window_ns = int(lc.retrain_window_s * 1e9)
+        for key, monitor in self.assets.items():
+            fitted = monitor.fitted_at_s
+            if monitor.scorer is None or fitted is None:
+                continue
+            # A first model fitted on less than a retrain window (a new asset's first hour) is
+            # refitted as soon as its data spans a whole window: the long-horizon channel, which
+            # sees slow faults, only works on a baseline of a day or more.
+            short = lc.grow_short_baselines and monitor.baseline_span_s < 0.9 * lc.retrain_window_s
+            if short and monitor.last_ns is not None:
+                if monitor.last_ns / 1e9 - monitor.baseline_start_s >= lc.retrain_window_s:
+                    monitor.baseline_span_s = lc.retrain_window_s  # once; the refit replaces it
+                    end_ns = monitor.last_ns
+                    self.trainer.submit(key, end_ns - window_ns, end_ns, "grow")
+                continue
+            if now_s - fitted < lc.retrain_every_s:
+                continue
+            monitor.fitted_at_s = now_s  # next attempt one period later, whatever the result
+            end_ns = int(now_s * 1e9)
+            self.trainer.submit(key, end_ns - window_ns, end_ns, "schedule")
+
+    def submit_training(
+        self, key: AssetKey, start_ns: int, end_ns: int, reason: str
+    ) -> TrainRequest:
+        """Queue a fit of key on [start_ns, end_ns] (the HTTP /train endpoint calls this)."""
+        return self.trainer.submit(key, start_ns, end_ns, reason)
+
+    # -- API sync (background threads) ---------------------------------------------------------
+
+    def refresh_limits(self) -> None:
+        """Read every sensor's min/max from the API (the tick applies them)."""
+        assert self._reader is not None
+        limits = self._reader.sensor_limits()
+        self.limits = limits
+        self._limits_version += 1
+        logger.info("sensor limits of %d assets read from the API", len(limits))
+
+    def poll_feedback(self) -> None:
+        """Read new work-order outcomes and turn them into labels."""
+        assert self._reader is not None
+        started_s = self._clock_ns() / 1e9
+        since = self.labels.since or rfc3339(int((started_s - FIRST_FEEDBACK_S) * 1e9))
+        items = self._reader.outcomes(since)
+        applied, retune = self.labels.apply_outcomes(items, started_s)
+        self.labels.since = rfc3339(int((started_s - FEEDBACK_OVERLAP_S) * 1e9))
+        self._save_labels()
+        for label in applied:
+            self.metrics.labels.labels(label).inc()
+        for key in retune:
+            monitor = self.assets.get(key)
+            if monitor is not None and monitor.scorer is not None:
+                # The trainer refits the stored baseline with the new threshold factor.
+                self.trainer.submit_refit(key, "feedback")
+
+    def _save_labels(self) -> None:
+        try:
+            self.labels.save()
+        except OSError:
+            logger.exception("could not save the labels")
+
+    # -- observability ------------------------------------------------------------------------
 
     def _update_gauges(self) -> None:
         fitted = sum(1 for m in self.assets.values() if m.scorer is not None)

@@ -34,6 +34,73 @@ class ApiSettings(BaseModel):
         return value.rstrip("/")
 
 
+class RuleSettings(BaseModel):
+    """Instrument rules beside the model (stale, stuck, out of range); times in seconds."""
+
+    stale_asset_s: float = Field(
+        600.0, gt=0, description="An asset with no point for this long (wall clock) is stale."
+    )
+    stale_sensor_s: float = Field(
+        600.0, gt=0, description="A sensor missing from an asset's points for this long is stale."
+    )
+    stuck_min_s: float = Field(
+        600.0, gt=0, description="Shortest flat run (identical values) called stuck."
+    )
+    stuck_factor: float = Field(
+        3.0,
+        ge=1,
+        description="A flat run must also exceed this many times the longest flat run of the "
+        "sensor in its baseline (quantised sensors repeat values now and then).",
+    )
+    stuck_tolerance: float = Field(
+        1e-3, ge=0, description="'Same value' = within this fraction of the baseline spread."
+    )
+    neighbour_corr: float = Field(
+        0.5, gt=0, le=1, description="|correlation| on the baseline that makes a neighbour."
+    )
+    on_delay_s: float = Field(10.0, ge=0, description="A condition must hold this long.")
+    off_delay_s: float = Field(60.0, ge=0, description="Cleared after this long without it.")
+    limits_refresh_s: float = Field(
+        600.0, gt=0, description="How often sensor min/max limits are read from the API."
+    )
+
+
+class LifecycleSettings(BaseModel):
+    """Model persistence, retraining and feedback from work-order outcomes."""
+
+    retrain_every_s: float = Field(
+        7 * 86400.0, gt=0, description="Refit an asset whose model is older than this."
+    )
+    retrain_window_s: float = Field(
+        86400.0, gt=0, description="Span of recent data a scheduled retrain fits on."
+    )
+    grow_short_baselines: bool = Field(
+        True,
+        description="Refit a model fitted on less than retrain_window_s (a new asset's first "
+        "fit) as soon as that much data exists: slow faults are only seen against a baseline "
+        "of a day or more.",
+    )
+    max_train_rows: int = Field(
+        20_000, ge=100, description="Most rows one fit uses (the most recent ones)."
+    )
+    warm_s: float = Field(
+        1800.0,
+        ge=0,
+        description="A refitted model is fed this much recent data before it is swapped in, "
+        "so its adaptive baselines are current (3 × the level baseline's 600 s).",
+    )
+    feedback_poll_s: float = Field(
+        60.0, gt=0, description="How often work-order outcomes are read from the API."
+    )
+    nff_factor: float = Field(
+        1.25, gt=1, description="Threshold multiplier per 'no fault found' outcome."
+    )
+    nff_cap: float = Field(2.0, gt=1, description="Largest threshold multiplier from feedback.")
+    nff_decay_s: float = Field(
+        14 * 86400.0, gt=0, description="Time constant over which an NFF's effect fades."
+    )
+
+
 class ServiceSettings(BaseSettings):
     """Everything the detector service needs; components take their own section."""
 
@@ -68,9 +135,11 @@ class ServiceSettings(BaseSettings):
     )
     data_dir: Path = Field(
         Path("var/analytics"),
-        description="Folder reserved for persisted state; nothing is kept there yet (a "
-        "restarted service refits each asset from lookback_s of history instead).",
+        description="Persisted state: fitted baselines (models/) and feedback labels.",
     )
+    rules: RuleSettings = Field(default_factory=RuleSettings)
+    lifecycle: LifecycleSettings = Field(default_factory=LifecycleSettings)
+    status_posts: bool = Field(True, description="Post every asset's status each tick.")
     http_host: str = Field("127.0.0.1", description="Listen address of /healthz and /metrics.")
     http_port: int = Field(9102, ge=0, le=65535, description="0 = an ephemeral port.")
 

@@ -70,26 +70,27 @@ class InfluxWindows:
         self, key: AssetKey, columns: list[str], rows: list[list[object]]
     ) -> AssetWindow | None:
         last = self._last_ns.get(key, -1)
-        fresh = [row for row in rows if _as_int(row[0]) > last]
+        fresh = [row for row in rows if as_int(row[0]) > last]
         if not fresh:
             return None
-        fresh.sort(key=lambda row: _as_int(row[0]))
+        fresh.sort(key=lambda row: as_int(row[0]))
         # SELECT * returns the union of every asset's fields; keep the ones this asset has.
         picked = [
             (i, name)
             for i, name in enumerate(columns)
             if name not in NON_SENSOR_COLUMNS and any(_is_number(row[i]) for row in fresh)
         ]
-        times = np.array([_as_int(row[0]) for row in fresh], dtype=np.int64)
+        times = np.array([as_int(row[0]) for row in fresh], dtype=np.int64)
         values = np.array(
-            [[_as_float(row[i]) for i, _ in picked] for row in fresh], dtype=np.float64
+            [[as_float(row[i]) for i, _ in picked] for row in fresh], dtype=np.float64
         ).reshape(len(fresh), len(picked))
         self._last_ns[key] = int(times[-1])
         self._cursor_ns = max(self._cursor_ns, int(times[-1]))
         return AssetWindow(times, tuple(name for _, name in picked), values)
 
 
-def _as_int(value: object) -> int:
+def as_int(value: object) -> int:
+    """A time column value as int ns."""
     if isinstance(value, int | float | str):
         return int(value)
     raise TypeError(f"not a time: {value!r}")
@@ -99,7 +100,8 @@ def _is_number(value: object) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool)
 
 
-def _as_float(value: object) -> float:
+def as_float(value: object) -> float:
+    """A field value as float (NaN for missing, non-numeric or non-finite)."""
     if _is_number(value):
         number = float(value)  # type: ignore[arg-type]
         return number if math.isfinite(number) else math.nan

@@ -1,5 +1,6 @@
 """The operations endpoint every equipmon service exposes: ``/metrics`` (Prometheus text) and
-``/healthz`` (JSON, 200 or 503). It lives here because the services may not import one another."""
+``/healthz`` (JSON, 200 or 503), plus any POST routes a service adds (analytics: ``/train``).
+It lives here because the services may not import one another."""
 
 from __future__ import annotations
 
@@ -15,10 +16,26 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 log = logging.getLogger(__name__)
 
 HealthCheck = Callable[[], tuple[bool, dict[str, Any]]]
+# A POST route: it reads the request and answers it (with reply() or reply_json()).
+PostRoute = Callable[[BaseHTTPRequestHandler], None]
+
+
+def reply(request: BaseHTTPRequestHandler, status: int, body: bytes, content_type: str) -> None:
+    """Send a complete response."""
+    request.send_response(status)
+    request.send_header("Content-Type", content_type)
+    request.send_header("Content-Length", str(len(body)))
+    request.end_headers()
+    request.wfile.write(body)
+
+
+def reply_json(request: BaseHTTPRequestHandler, status: int, body: dict[str, Any]) -> None:
+    """Send a JSON response."""
+    reply(request, status, json.dumps(body).encode(), "application/json")
 
 
 class HttpEndpoint:
-    """Serves metrics and health on a background thread."""
+    """Serves metrics, health and the service's POST routes on a background thread."""
 
     def __init__(
         self,
@@ -28,6 +45,7 @@ class HttpEndpoint:
         health: HealthCheck,
         *,
         name: str = "ops-http",
+        post_routes: dict[str, PostRoute] | None = None,
     ) -> None:
         endpoint = self
 
@@ -35,11 +53,23 @@ class HttpEndpoint:
             def do_GET(self) -> None:
                 endpoint._handle(self)
 
+            def do_POST(self) -> None:
+                route = endpoint._post_routes.get(self.path.split("?", 1)[0])
+                if route is None:
+                    reply_json(self, 404, {"detail": "not found"})
+                    return
+                try:
+                    route(self)
+                except Exception:  # a route's bug must not kill the server thread
+                    log.exception("POST %s failed", self.path)
+                    reply_json(self, 500, {"detail": "internal error"})
+
             def log_message(self, format: str, *args: Any) -> None:
                 log.debug("http: " + format, *args)
 
         self._registry = registry
         self._health = health
+        self._post_routes = dict(post_routes or {})
         self._server = ThreadingHTTPServer((host, port), Handler)
         self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever, name=name, daemon=True)
@@ -70,8 +100,4 @@ class HttpEndpoint:
             status, content_type = (200 if ok else 503), "application/json"
         else:
             body, status, content_type = b"not found\n", 404, "text/plain"
-        request.send_response(status)
-        request.send_header("Content-Type", content_type)
-        request.send_header("Content-Length", str(len(body)))
-        request.end_headers()
-        request.wfile.write(body)
+        reply(request, status, body, content_type)

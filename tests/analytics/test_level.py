@@ -1,11 +1,12 @@
-"""Per-sensor level channel: step faults stay alarmed, nothing latches forever, drift is learned."""
+"""Per-sensor level channel: step faults stay alarmed, nothing latches forever, drift is learned;
+the training envelope: slow faults beyond anything seen in training are never learned."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from analytics.level import SensorLevels
+from analytics.level import SensorLevels, TrainingEnvelope
 
 
 def noise(n: int, k: int = 3, seed: int = 0, dt: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
@@ -72,3 +73,44 @@ def test_too_few_training_rows_is_a_clear_error() -> None:
     values, times = noise(30)
     with pytest.raises(ValueError, match="too few"):
         SensorLevels().fit(values, times)
+
+
+def daily_cycle(days: float, step_s: float = 60.0, seed: int = 4) -> tuple[np.ndarray, np.ndarray]:
+    """Two sensors with a daily cycle (load, ambient) and noise, one row per ``step_s``."""
+    rng = np.random.default_rng(seed)
+    times = np.arange(0.0, days * 86400.0, step_s)
+    cycle = np.sin(2 * np.pi * times / 86400.0)
+    values = np.stack([50 + 10 * cycle, 2 + 0.3 * cycle], axis=1)
+    return values + rng.normal(0, [0.5, 0.03], (len(times), 2)), times
+
+
+def test_envelope_scores_nothing_inside_the_training_range() -> None:
+    values, times = daily_cycle(4)
+    n = int(np.searchsorted(times, 2 * 86400.0))
+    model = TrainingEnvelope().fit(values[:n], times[:n])
+    assert model.active_
+    z = np.array([model.update(values[k], times[k]) for k in range(n, len(times))])
+    assert z.max() < 1.0  # two more days of the same cycles stay inside
+
+
+def test_envelope_keeps_a_creep_of_days_that_an_adaptive_baseline_learns() -> None:
+    values, times = daily_cycle(6)
+    n = int(np.searchsorted(times, 2 * 86400.0))
+    # Sensor 1 creeps up by 8 daily-cycle amplitudes over four days (a wearing bearing); the
+    # creep rate is a fraction of the noise per baseline time constant.
+    values[n:, 1] += np.linspace(0.0, 2.4, len(times) - n)
+    envelope = TrainingEnvelope().fit(values[:n], times[:n])
+    levels = SensorLevels().fit(values[:n], times[:n])
+    z_env = np.array([envelope.update(values[k], times[k]) for k in range(n, len(times))])
+    z_lvl = run(levels, values[n:], times[n:])
+    assert z_env[-1000:, 1].min() > envelope.threshold  # alarmed for the last 16 hours
+    assert np.abs(z_env[:, 0]).max() < 1.0  # and only that sensor
+    assert np.abs(z_lvl[-1000:, 1]).max() < 5  # the adaptive channel has learned it
+
+
+def test_envelope_is_idle_after_a_short_training() -> None:
+    values, times = noise(2000)
+    values[1000:, 0] += 100.0
+    model = TrainingEnvelope().fit(values[:400], times[:400])
+    assert not model.active_
+    assert all(not model.update(values[k], times[k]).any() for k in range(400, 2000))

@@ -70,3 +70,15 @@ def test_per_sensor_channel_reports_a_slow_creep_it_learns_as_wander() -> None:
     shift = scorer.baseline_shift()
     assert max(shift, key=lambda s: shift[s]) == "temperature"
     assert shift["temperature"] > 20
+
+
+def test_threshold_is_never_below_the_highest_training_score() -> None:
+    # The baseline is healthy by assumption: nothing it did (here a one-off excursion of the
+    # temperature inside the training window) may be alarm-worthy later.
+    values, times = make_correlated_rows(1400, seed=6)
+    values[200:230, 3] += 1.5
+    scorer = StreamingScorer().fit(values[:400], times[:400], SENSORS)
+    assert scorer.threshold_ >= scorer.level_.training_scores_.max() * 1.5  # type: ignore[union-attr]
+    values[900:930, 3] += 1.5  # the same excursion again, live
+    decisions = [scorer.update(values[k], times[k]) for k in range(400, 1400)]
+    assert not any(d.alarm for d in decisions)

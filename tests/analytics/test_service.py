@@ -93,7 +93,9 @@ def serve_on(app: FastAPI, sock: socket.socket) -> Iterator[None]:
         thread.join(30)
 
 
-def service_settings(influx: InfluxSettings, api: Settings, url: str) -> ServiceSettings:
+def service_settings(
+    influx: InfluxSettings, api: Settings, url: str, data_dir: Path
+) -> ServiceSettings:
     """Service settings for tests: 300 s baseline, fast retries, an ephemeral HTTP port."""
     assert api.service_token is not None
     return ServiceSettings(
@@ -103,7 +105,7 @@ def service_settings(influx: InfluxSettings, api: Settings, url: str) -> Service
         train_after_s=300,
         lookback_s=7200,
         http_port=0,
-        data_dir=Path("unused"),
+        data_dir=data_dir,
     )
 
 
@@ -120,12 +122,12 @@ def asset_id(api: Api, code: str) -> int:
 
 
 def test_alert_is_raised_for_the_faulty_asset_and_cleared(
-    plant: Plant, influx_settings: InfluxSettings, api_settings: Settings
+    plant: Plant, influx_settings: InfluxSettings, api_settings: Settings, tmp_path: Path
 ) -> None:
     with (
         serve(create_app(api_settings)) as url,
         httpx.Client(base_url=url, timeout=30) as http,
-        DetectorService(service_settings(influx_settings, api_settings, url)) as service,
+        DetectorService(service_settings(influx_settings, api_settings, url, tmp_path)) as service,
     ):
         api = Api(http, api_settings)
         service.start()
@@ -165,13 +167,13 @@ def test_alert_is_raised_for_the_faulty_asset_and_cleared(
 
 
 def test_scoring_goes_on_while_the_api_is_down_and_the_alert_arrives_later(
-    plant: Plant, influx_settings: InfluxSettings, api_settings: Settings
+    plant: Plant, influx_settings: InfluxSettings, api_settings: Settings, tmp_path: Path
 ) -> None:
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
     url = f"http://127.0.0.1:{sock.getsockname()[1]}"
     try:
-        settings = service_settings(influx_settings, api_settings, url)
+        settings = service_settings(influx_settings, api_settings, url, tmp_path)
         with DetectorService(settings) as service:
             service.start(http=False)
             plant.write(BASELINE_S)

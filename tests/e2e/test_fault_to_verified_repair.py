@@ -97,6 +97,7 @@ class Plant:
             "EQUIPMON_LOOKBACK_S": str(BASELINE_S + 600),
             "EQUIPMON_HTTP_PORT": str(self.analytics_port),
             "EQUIPMON_DATA_DIR": str(tmp / "analytics"),
+            "EQUIPMON_LIFECYCLE__FEEDBACK_POLL_S": "2",
         }
         self.scenario = tmp / "e2e.yaml"
         self.scenario.write_text(SCENARIO)
@@ -281,6 +282,14 @@ def _sensor_to_verified_repair(plant: Plant) -> None:
     mine = [o for o in outcomes if o["alert_id"] == alert["id"]]
     assert mine
     assert mine[0]["outcome"] == "confirmed_fault"
+    # ... and that analytics took it: the fault period is kept out of future baselines.
+    _eventually(
+        "analytics to apply the confirmed-fault label",
+        lambda: (
+            'equipmon_analytics_feedback_labels_total{label="fault"} 1.0' in httpx.get(metrics).text
+        ),
+        60,
+    )
 
     # The repaired pump's data clears the alert, and the quiet period verifies the repair.
     verified = _eventually(
