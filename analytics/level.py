@@ -141,6 +141,21 @@ class SensorLevels:
         self._step(t, normal & learn)
         return z
 
+    def pause(self, t: float) -> None:
+        """Let time pass without taking the row (machine stopped): nothing moves or learns."""
+        self._t = t if self._t is None else max(t, self._t)
+
+    def track(self, row: npt.ArrayLike, t: float) -> FloatArray:
+        """z of every sensor, with every baseline following the row at the normal rate.
+
+        For the warm-up after a restart: levels are expected to be far from normal and to
+        come back, so the gating that would keep them out of the baseline does not apply and
+        the scales (what normal wander is) do not learn from them.
+        """
+        err = self._deviation(np.asarray(row, dtype=np.float64), t) - self.center_
+        self._step(t, True)
+        return np.asarray(err / np.sqrt(self.var_), dtype=np.float64)
+
     def gaussian_quantile(self, quantile: float) -> float:
         """The ``quantile`` of max |z| over the sensors if every z were independent N(0, 1).
 
@@ -244,6 +259,10 @@ class TrainingEnvelope:
         self._last = np.where(np.isfinite(row), row, self._last)
         self.level_ = self.level_ + _alpha(dt, self.tau_s) * (self._last - self.level_)
         return self.level_
+
+    def pause(self, t: float) -> None:
+        """Let time pass without taking the row (machine stopped or restarting)."""
+        self._t = t if self._t is None else max(t, self._t)
 
     def update(self, row: npt.ArrayLike, t: float) -> FloatArray:
         """Excess of every sensor's slow level beyond the training envelope, in training sd."""

@@ -130,6 +130,11 @@ class AssetMonitor:
         if active or self.model_alarm:
             text = ", ".join(f"{kind.removeprefix('instrument_')} {s}" for kind, s in active)
             return status_item(self.key, "instrument", observed, self.decision, message=text)
+        if self.decision is not None and self.decision.running != "running":
+            # A stop is an operating state, not a problem: normal, and says so.
+            return status_item(
+                self.key, "normal", observed, self.decision, message=self.decision.running
+            )
         return status_item(self.key, "normal", observed, self.decision)
 
     def _fit(self, fitter: Fitter, out: FeedResult) -> None:

@@ -18,10 +18,12 @@ import numpy as np
 import numpy.typing as npt
 
 from analytics.settings import RuleSettings
+from analytics.spikes import SpikeFilter
 
 STALE = "instrument_stale"
 STUCK = "instrument_stuck"
 OUT_OF_RANGE = "instrument_out_of_range"
+SPIKES = "instrument_spikes"
 ASSET = "asset"  # failure_mode of a whole-asset silence
 
 Limits = Mapping[str, tuple[float | None, float | None]]
@@ -96,6 +98,9 @@ class InstrumentRules:
         self._flat_start: dict[str, float] = {}
         self._flat_ref: dict[str, float] = {}
         self._debounce: dict[tuple[str, str], Debounce] = {}
+        # Isolated outliers: held for the model one sample, counted into SPIKES alerts.
+        self.spikes = SpikeFilter()
+        self._held: set[str] = set()
 
     @property
     def learned(self) -> bool:
@@ -131,6 +136,7 @@ class InstrumentRules:
                 if i != j and other in self._tol and abs(corr[j, i]) >= s.neighbour_corr
             ]
             self._neighbours[name] = tuple(near)
+        self.spikes.learn(sensors, vals, self._neighbours)
         for j, name in enumerate(sensors):
             self._last_seen.setdefault(name, float(times[-1]) if len(times) else 0.0)
             seen = times[np.isfinite(vals[:, j])]
@@ -148,6 +154,15 @@ class InstrumentRules:
         changes: list[RuleChange] = []
         self._now = max(self._now, t)
         debounce = self._debounce
+        self._held = self.spikes.observe(t, row)
+        for name in self.spikes.counted():
+            if self.spikes.spiking(name) or (SPIKES, name) in debounce:
+                # One instrument problem per sensor: a sensor already stale, stuck or out of
+                # range (a wrong scale multiplies its noise too) is not also called spiking.
+                spiking = self.spikes.spiking(name) and not self._doubtful(name)
+                n = self.spikes.recent(name)
+                text = ("%s: %d isolated outliers in %.0f s", name, n, self.spikes.window_s)
+                changes.extend(self._step(SPIKES, name, spiking, t, text))
         for name, value in row.items():
             self._last_seen[name] = t
             limit = self.limits.get(name)
@@ -189,17 +204,26 @@ class InstrumentRules:
 
     def suspect(self) -> set[str]:
         """Sensors whose readings are doubtful now: a condition holds or its alert is active."""
+        # A spiking sensor's other samples are good: only its held outlier is doubtful.
         flagged = {
             sensor
-            for (_kind, sensor), d in self._debounce.items()
-            if sensor != ASSET and (d.condition or d.active)
+            for (kind, sensor), d in self._debounce.items()
+            if sensor != ASSET and kind != SPIKES and (d.condition or d.active)
         }
         missing = {
             name
             for name, step in self._interval.items()
             if self._now - self._last_seen.get(name, self._now) > SUSPECT_GAPS * step
         }
-        return flagged | missing
+        return flagged | missing | self._held
+
+    def _doubtful(self, name: str) -> bool:
+        """Whether a rule other than the spike count holds or has raised on the sensor."""
+        return any(
+            kind != SPIKES and (d.condition or d.active)
+            for (kind, sensor), d in self._debounce.items()
+            if sensor == name
+        )
 
     def active(self) -> list[tuple[str, str]]:
         """(kind, sensor) of every raised instrument alert."""

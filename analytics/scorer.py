@@ -33,6 +33,7 @@ from analytics.drift import AdaptiveBaseline
 from analytics.features import PER_SENSOR, CausalFeatures
 from analytics.level import SensorLevels, TrainingEnvelope
 from analytics.relations import RelationResiduals
+from analytics.running import RunningState
 
 logger = logging.getLogger(__name__)
 
@@ -59,6 +60,9 @@ class Decision:
     top_sensors: tuple[tuple[str, float], ...]
     # Whether the adaptive baseline skipped this row (elevated score or alarm).
     baseline_frozen: bool
+    # Running state (analytics.running): "running", "stopped" (not scored, nothing learned)
+    # or "restarting" (warm-up after a stop: no alarm, baselines follow).
+    running: str = "running"
 
 
 class StreamingScorer:
@@ -83,6 +87,7 @@ class StreamingScorer:
         level: str = "sensor",
         sensor_levels: SensorLevels | None = None,
         envelope: TrainingEnvelope | None = None,
+        running: RunningState | None = None,
     ) -> None:
         # ``level``: "sensor" = per-sensor level channel (analytics.level, the default);
         # "detector" = multivariate detector on EWMA features with a gated baseline (session 1).
@@ -92,6 +97,9 @@ class StreamingScorer:
         # Long-horizon channel against the frozen training envelope (analytics.level); idle
         # unless training spans its ``min_span_s``.
         self.envelope = envelope
+        # Stop detection (analytics.running); None = the default. RunningState(off_fraction=0)
+        # never sees a stop (the scorer as it was before stops were known).
+        self.running = running
         self.sensor_levels = sensor_levels
         self.relations = relations
         self.relation_min_r2 = relation_min_r2
@@ -121,6 +129,7 @@ class StreamingScorer:
         feats = self.features_.transform(vals, times)
         self.level_: SensorLevels | None = None
         self.envelope_ = copy.deepcopy(self.envelope or TrainingEnvelope()).fit(vals, times)
+        self.running_ = copy.deepcopy(self.running or RunningState()).fit(vals, self.sensors_)
         if self.level == "sensor":
             return self._fit_sensor_levels(vals, times, feats)
         self.policy_ = self.policy or AlarmPolicy()
@@ -249,6 +258,9 @@ class StreamingScorer:
     def update(self, row: npt.ArrayLike, time_s: float) -> Decision:
         """Score one row (values in ``sensors_`` order) and advance the alarm state."""
         feats = self.features_.update(np.asarray(row, dtype=np.float64), time_s)
+        running = getattr(self, "running_", None)  # models pickled before it existed
+        if running is not None and running.update(row, time_s):
+            return self._stopped(time_s)
         if self.level_ is not None:
             return self._update_sensor_levels(row, time_s, feats)
         z = self.scaler_.transform((feats - self.baseline_.center).reshape(1, -1))
@@ -286,6 +298,9 @@ class StreamingScorer:
         self, row: npt.ArrayLike, time_s: float, feats: FloatArray
     ) -> Decision:
         assert self.level_ is not None
+        running = getattr(self, "running_", None)
+        if running is not None and running.settling(time_s):
+            return self._restarting(row, time_s)
         rel_ratio = self._relation_ratio(feats)
         # Regime awareness: while the relations among sensors are broken nothing is learned.
         broken = rel_ratio >= self.policy_.elevated_ratio
@@ -313,6 +328,50 @@ class StreamingScorer:
             health=health_score(score, self.threshold_),
             top_sensors=tuple((self.sensors_[i], round(float(shares[i]), 4)) for i in order),
             baseline_frozen=bool(broken or (np.abs(z) >= self.level_.freeze_z).any()),
+        )
+
+    def _stopped(self, time_s: float) -> Decision:
+        """A stopped machine: nothing is scored or learned, and no equipment alarm stands.
+
+        The stop is an operating state; an alarm that was raised just before it (the ramp
+        down) clears through the normal off-delay.
+        """
+        self.envelope_.pause(time_s)
+        if self.level_ is not None:
+            self.level_.pause(time_s)
+        state = self.alarm_.update(0.0, time_s)
+        return Decision(
+            time_s=time_s,
+            score=0.0,
+            threshold=self.threshold_,
+            state=state,
+            alarm=self.alarm_.alarm,
+            health=health_score(0.0, self.threshold_),
+            top_sensors=(),
+            baseline_frozen=True,
+            running="stopped",
+        )
+
+    def _restarting(self, row: npt.ArrayLike, time_s: float) -> Decision:
+        """Warm-up after a stop: the level baselines follow, the envelope waits, no alarm."""
+        assert self.level_ is not None
+        self.envelope_.pause(time_s)
+        z = self.level_.track(row, time_s)
+        if self.level_.score_samples(z)[0] < self.policy_.elevated_ratio * self.threshold_:
+            self.running_.calm(time_s)
+        state = self.alarm_.update(0.0, time_s)
+        shares = self.level_.contributions(z)[0]
+        order = np.argsort(shares)[::-1][: self.top_k]
+        return Decision(
+            time_s=time_s,
+            score=0.0,
+            threshold=self.threshold_,
+            state=state,
+            alarm=self.alarm_.alarm,
+            health=health_score(0.0, self.threshold_),
+            top_sensors=tuple((self.sensors_[i], round(float(shares[i]), 4)) for i in order),
+            baseline_frozen=False,
+            running="restarting",
         )
 
     def _top_sensors(self, z: FloatArray) -> tuple[tuple[str, float], ...]:

@@ -14,6 +14,7 @@ AlertKind = Literal[
     "instrument_stale",
     "instrument_stuck",
     "instrument_out_of_range",
+    "instrument_spikes",
     "threshold",
 ]
 AlertState = Literal[

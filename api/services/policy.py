@@ -11,7 +11,9 @@ from api.models import User, WorkOrder
 from api.settings import PolicySettings
 
 RANK: dict[str, int] = {"low": 1, "medium": 2, "high": 3, "critical": 4}
-INSTRUMENT_KINDS = frozenset({"instrument_stale", "instrument_stuck", "instrument_out_of_range"})
+INSTRUMENT_KINDS = frozenset(
+    {"instrument_stale", "instrument_stuck", "instrument_out_of_range", "instrument_spikes"}
+)
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,7 +2,8 @@
 
 device_sims backfills three hours of seven pumps as line protocol into a real InfluxDB: two
 healthy hours, then sensor faults (stuck, dropout of one sensor, wrong scaling, the whole asset
-silent, drift, spikes) on six of them. The real DetectorService reads, fits on the first hour,
+silent, drift, spikes) on six of them; the spikes must come out as an ``instrument_spikes``
+alert, not as an equipment anomaly. The real DetectorService reads, fits on the first hour,
 scores, reads the sensors' physical limits from the real API and posts alerts to it.
 """
 
@@ -179,8 +180,10 @@ def test_sensor_faults_are_instrument_alerts_not_equipment_anomalies(outcome: Ou
         ("pump-02", "instrument_stale", "motor_current"),
         ("pump-03", "instrument_out_of_range", "motor_temp"),
         ("pump-04", "instrument_stale", "asset"),
+        ("pump-07", "instrument_spikes", "vibration_rms"),
     }
-    for pump in ("pump-01", "pump-02", "pump-03", "pump-04", "pump-05"):
+    # pump-06's drift is a slow level change the model may see as well; the others are not.
+    for pump in ("pump-01", "pump-02", "pump-03", "pump-04", "pump-05", "pump-07"):
         assert (pump, "equipment_anomaly", "anomaly") not in outcome.alerts, pump
     # Raised within the rules' own times: 600 s flat / missing, 30 s silence, 10 s on-delay.
     assert delay_s(outcome, ("pump-01", "instrument_stuck", "flow")) < 20 * 60
@@ -189,6 +192,10 @@ def test_sensor_faults_are_instrument_alerts_not_equipment_anomalies(outcome: Ou
     stuck = outcome.alerts[("pump-01", "instrument_stuck", "flow")]
     assert stuck["condition_active"]
     assert stuck["contributors"][0]["sensor"] == "flow"
+    # Spikes: raised once a few isolated outliers were seen (3% of 5 s samples: minutes).
+    assert delay_s(outcome, ("pump-07", "instrument_spikes", "vibration_rms")) < 20 * 60
+    spikes = outcome.alerts[("pump-07", "instrument_spikes", "vibration_rms")]
+    assert spikes["contributors"][0]["sensor"] == "vibration_rms"
     assert outcome.states["pump-05"] == "normal"
     assert outcome.states["pump-04"] == "stale"
     assert {outcome.states[p] for p in ("pump-01", "pump-02", "pump-03")} == {"instrument"}

@@ -73,3 +73,14 @@ def test_an_alarm_led_by_a_sensor_that_turns_out_doubtful_is_reclassified() -> N
     assert monitor.model_alarm
     assert not monitor.alarm
     assert monitor.status(0, 400)["state"] == "instrument"
+
+
+def test_a_stopped_asset_is_normal_and_says_stopped_without_any_post() -> None:
+    monitor, rows = fitted_monitor()
+    for name in ("flow", "current"):  # the running indicators fall to zero together
+        rows[50:250, SENSORS.index(name)] = 0.0
+    result = monitor.feed(window(rows[:150], 400), no_fit)
+    assert result.posts == []
+    status = monitor.status(0, 400)
+    assert status["state"] == "normal"
+    assert status["message"] == "stopped"
