@@ -125,10 +125,12 @@ def collectors(
     cpu0 = sum(cpu_seconds(p.pid) for p in procs)
     name = "equipmon_collector_readings_written_total"
     deadline = time.monotonic() + 600
-    while sum(metric(p, name) or 0.0 for p in ports) < readings:
+    while (done := sum(metric(p, name) or 0.0 for p in ports)) < readings:
         if time.monotonic() > deadline:
             break  # lost readings: the count below says how many
-        time.sleep(0.02)
+        # A /metrics scrape costs the collector ~1 ms of CPU: poll slowly until the end is near
+        # (measured: polling every 20 ms throughout took 5-10% of a collector's CPU).
+        time.sleep(0.1 if done < 0.9 * readings else 0.005)
     elapsed = time.perf_counter() - started
     cpu = sum(cpu_seconds(p.pid) for p in procs) - cpu0
     stop(procs)

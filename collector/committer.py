@@ -14,21 +14,12 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 
 from collector.errors import SpoolError
 from collector.metrics import Metrics
 from collector.spool import DeadLetter, Spool, SpoolEntry
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True, slots=True)
-class Pending:
-    """A decoded message waiting for its commit; ``token`` is what the source needs to ack it."""
-
-    item: SpoolEntry | DeadLetter
-    token: object
 
 
 class DeadLetterLog:
@@ -81,7 +72,9 @@ class GroupCommitter:
         self._max_pending = max(1, max_pending)
         self._dead_log = dead_letter_log
         self._cond = threading.Condition()
-        self._pending: list[Pending] = []
+        # Decoded messages waiting for their commit, and what the source needs to ack each.
+        self._items: list[SpoolEntry | DeadLetter] = []
+        self._tokens: list[object] = []
         self._stopping = False
         self._thread = threading.Thread(target=self._run, name="spool-committer", daemon=True)
         self._space = threading.Condition()
@@ -91,9 +84,10 @@ class GroupCommitter:
         """Start committing."""
         self._thread.start()
 
-    def submit(self, pending: Pending) -> None:
-        """Queue a message for the next group (called on the MQTT network thread).
+    def submit(self, items: Sequence[SpoolEntry | DeadLetter], tokens: Sequence[object]) -> None:
+        """Queue decoded messages and their ack tokens for the next group (network thread).
 
+        A whole read burst comes in one call: one lock round trip per burst, not per message.
         Blocks while ``max_pending`` messages wait: that stops the network thread reading, so
         TCP flow control holds the broker back even when it overruns our Receive Maximum
         (Mosquitto 2.0.11 does, see docs/collector.md). A block longer than 1.5 keep-alive
@@ -101,11 +95,12 @@ class GroupCommitter:
         redelivered after the reconnect, so nothing is lost.
         """
         with self._cond:
-            while len(self._pending) >= self._max_pending and not self._stopping:
+            while len(self._items) >= self._max_pending and not self._stopping:
                 self._cond.notify_all()
                 self._cond.wait(0.5)
-            self._pending.append(pending)
-            if len(self._pending) >= self._max_messages:
+            self._items.extend(items)
+            self._tokens.extend(tokens)
+            if len(self._items) >= self._max_messages:
                 self._cond.notify_all()
 
     def space_freed(self) -> None:
@@ -116,7 +111,7 @@ class GroupCommitter:
     def waiting(self) -> int:
         """Messages received but not yet committed."""
         with self._cond:
-            return len(self._pending)
+            return len(self._items)
 
     def stop(self, timeout_s: float = 5.0) -> None:
         """Commit what is pending (if the spool has room), then stop the thread."""
@@ -129,22 +124,24 @@ class GroupCommitter:
     def _run(self) -> None:
         while True:
             with self._cond:
-                if not self._pending and not self._stopping:
+                if not self._items and not self._stopping:
                     self._cond.wait(self._interval)
-                if not self._pending:
+                if not self._items:
                     if self._stopping:
                         return
                     continue
-                if len(self._pending) < self._max_messages and not self._stopping:
+                if len(self._items) < self._max_messages and not self._stopping:
                     # Let the group fill up to the interval (a second, short wait).
                     self._cond.wait(self._interval)
-                group, self._pending = self._pending, []
+                items, tokens = self._items, self._tokens
+                self._items, self._tokens = [], []
                 self._cond.notify_all()  # wake a network thread blocked in submit()
             if not self._wait_for_space():
                 with self._cond:  # stopping while full: keep them unacknowledged (redelivered)
-                    self._pending = group + self._pending
+                    self._items = items + self._items
+                    self._tokens = tokens + self._tokens
                 return
-            self._commit(group)
+            self._commit(items, tokens)
 
     def _wait_for_space(self) -> bool:
         if self._spool.bytes < self._max_bytes:
@@ -164,9 +161,11 @@ class GroupCommitter:
         log.info("spool below its limit again: acknowledging")
         return True
 
-    def _commit(self, group: list[Pending]) -> None:
-        entries = [p.item for p in group if isinstance(p.item, SpoolEntry)]
-        dead = [p.item for p in group if isinstance(p.item, DeadLetter)]
+    def _commit(self, items: list[SpoolEntry | DeadLetter], tokens: list[object]) -> None:
+        entries: list[SpoolEntry] = []
+        dead: list[DeadLetter] = []
+        for item in items:
+            (entries if type(item) is SpoolEntry else dead).append(item)  # type: ignore[arg-type]
         while True:
             try:
                 self._spool.append(entries, dead)
@@ -182,5 +181,5 @@ class GroupCommitter:
         for letter in dead:
             self._metrics.dead_lettered.labels(letter.reason).inc()
             self._dead_log.record(letter)
-        acked = self._ack([p.token for p in group])
+        acked = self._ack(tokens)
         self._metrics.acknowledged.inc(acked)

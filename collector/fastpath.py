@@ -9,12 +9,20 @@ template per set of sensor names, and returns ``None`` for anything else, so the
 general path, which accepts or rejects with the exact reason. It never accepts what the general
 path would reject, and its output is byte for byte what ``LineFormatter`` writes for the same
 readings (tests/collector/test_fastpath.py checks both against the general path).
+
+Two C helpers from orjson carry the per-value work (measured on the bench payload, 8 sensors):
+``orjson.loads`` parses in 1.7 µs what ``json`` parses in 8-11 µs, and ``orjson.dumps`` writes a
+reading's 8 floats in 0.4 µs where ``repr`` takes 3. orjson prints the same shortest round-trip
+digits as ``repr`` but another notation below 1e-4 (``0.00001`` for ``1e-05``) and for some
+exponents, so a record whose numbers print with an ``e`` or as ``0.0000...`` is formatted with
+``repr`` instead (checked against ``repr`` on millions of random floats in the tests).
 """
 
 from __future__ import annotations
 
-import json
 from typing import Any, NamedTuple
+
+import orjson
 
 from telemetry.codecs.line_protocol import MEASUREMENT, escape_key, escape_measurement
 from telemetry.errors import ValidationError
@@ -29,14 +37,6 @@ from telemetry.reading import (
 
 _CACHE_MAX = 100_000  # names and series repeat; bound the caches on fleets with churn
 _FLOATS = frozenset((float,))
-
-
-def _refuse_constant(name: str) -> float:
-    raise ValueError(name)  # NaN/Infinity: the general path words the rejection
-
-
-# Shared by every call (json.loads with a hook would build a decoder each time).
-_DECODER = json.JSONDecoder(parse_constant=_refuse_constant)
 
 
 class _DeclineError(Exception):
@@ -67,7 +67,7 @@ class JsonLineFastPath:
         self._series: dict[tuple[str, str], str] = {}
         self._fields: dict[str, str] = {}
         # A gateway's records repeat the same sensor names in the same order: one format
-        # template per name tuple formats all values in a single C call (``{!r}`` = repr).
+        # template per name tuple formats all values in a single C call.
         self._templates: dict[tuple[str, ...], str] = {}
 
     def _series_key(self, site: str, asset: str) -> str:
@@ -105,7 +105,7 @@ class JsonLineFastPath:
         if len(self._templates) >= _CACHE_MAX:
             self._templates.clear()
         escaped = (self._fields[n].replace("{", "{{").replace("}", "}}") for n in names)
-        template = self._templates[names] = ",".join(key + "{!r}" for key in escaped)
+        template = self._templates[names] = ",".join(key + "{}" for key in escaped)
         return template
 
     def convert(
@@ -113,9 +113,9 @@ class JsonLineFastPath:
     ) -> tuple[bytes, int] | None:
         """(line-protocol body, readings) for a common-shape JSON payload, else None."""
         try:
-            document = _DECODER.decode(payload.decode("utf-8"))
-        except (ValueError, RecursionError):  # invalid UTF-8/JSON, NaN: the general path says why
-            return None
+            document = orjson.loads(payload)
+        except orjson.JSONDecodeError:  # invalid UTF-8/JSON, NaN, huge ints: the general path
+            return None  # decides and says why
         envelope_site: object = site
         if type(document) is dict:
             if "readings" in document:
@@ -160,14 +160,15 @@ class JsonLineFastPath:
         values = sensors.values()
         if set(map(type, values)) != _FLOATS:
             raise _DeclineError
-        # inf and nan make the sum non-finite (so can an overflow of finite values: then the
-        # general path decides, slower but right).
-        total = sum(values)
-        if total - total != 0.0:
-            raise _DeclineError
+        printed = orjson.dumps(list(values))  # b"[1.5,2.25,...]"; NaN and inf print as null
+        if b"n" in printed:
+            raise _DeclineError  # not finite: the general path words the rejection
         names = tuple(sensors)
         template = self._templates.get(names) or self._template(names)
-        text = template.format(*values)
+        if b"e" in printed or b"0.0000" in printed:  # notations where orjson and repr differ
+            text = template.format(*map(repr, values))
+        else:
+            text = template.format(*printed[1:-1].decode().split(","))
         quality = record.get("quality")
         if quality is not None:
             if type(quality) is not str or quality not in QUALITIES:

@@ -23,7 +23,7 @@ import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from collector.errors import SpoolError
 
@@ -52,9 +52,12 @@ CREATE TABLE IF NOT EXISTS totals (name TEXT PRIMARY KEY, value INTEGER NOT NULL
 """
 
 
-@dataclass(frozen=True, slots=True)
-class SpoolEntry:
-    """One accepted message: its line-protocol body and how many readings it holds."""
+class SpoolEntry(NamedTuple):
+    """One accepted message: its line-protocol body and how many readings it holds.
+
+    A NamedTuple, not a frozen dataclass: one is made per received message, and building a
+    frozen dataclass costs four times as much (measured: 1.4 against 0.35 µs).
+    """
 
     topic: str
     body: bytes
@@ -199,6 +202,23 @@ class Spool:
         statement step while the network thread keeps it busy (a 500-row group commit took
         ~40 ms on a loaded machine). One row per group makes a commit a handful of steps.
         """
+        if not entries:
+            return []
+        topics, bodies, counts, received = zip(*entries, strict=True)
+        readings = sum(counts)
+        size = sum(map(len, bodies)) + len(bodies) - 1  # joined with newlines
+        if readings <= self._row_max_readings and size <= self._row_max_bytes:
+            # The usual group: one row, built in a few C-level passes (this runs on the
+            # committer thread, which shares the GIL with the network thread).
+            first = topics[0]
+            index = None
+            if topics.count(first) != len(topics):
+                index = "\n".join(map("{}\t{}".format, counts, topics))
+            return [(first, b"\n".join(bodies), readings, min(received), index)]
+        return self._pack_split(entries)
+
+    def _pack_split(self, entries: list[SpoolEntry]) -> list[_Row]:
+        """``_pack`` for a group larger than one row's limits: split in arrival order."""
         rows: list[_Row] = []
         bodies: list[bytes] = []
         runs: list[list[Any]] = []  # [topic, lines] per run of consecutive same-topic messages

@@ -14,8 +14,7 @@ import ssl
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
@@ -23,12 +22,11 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
-from collector.committer import Pending
 from collector.intake import Intake
 from collector.metrics import Metrics
 from collector.settings import MqttSettings
-from collector.sources.paho_fast import FastClient, supported
-from collector.spool import DeadLetter
+from collector.sources.paho_fast import FastClient, Publish, supported
+from collector.spool import DeadLetter, SpoolEntry
 from telemetry.topics import subscription_filters
 
 log = logging.getLogger(__name__)
@@ -38,7 +36,8 @@ _REFUSED_FOR_GOOD = frozenset((0x84, 0x85, 0x86, 0x87, 0x8C))  # version, id, cr
 
 ClientFactory = Callable[[MqttSettings], mqtt.Client]
 
-_DISCONNECT_WAIT_S = 2.0  # at shutdown, time for queued acks and the DISCONNECT to go out
+_DISCONNECT_WAIT_S = 2.0
+_TOPICS_MAX = 100_000  # at shutdown, time for queued acks and the DISCONNECT to go out
 
 
 def make_client(settings: MqttSettings) -> mqtt.Client:
@@ -76,13 +75,9 @@ def make_client(settings: MqttSettings) -> mqtt.Client:
     return client
 
 
-@dataclass(frozen=True, slots=True)
-class AckToken:
-    """What acknowledging a message needs: its packet id, QoS and connection generation."""
-
-    mid: int
-    qos: int
-    generation: int
+# What acknowledging a message needs: (packet id, QoS, connection generation). A plain tuple:
+# one is made per message, and a tuple costs a tenth of a frozen dataclass.
+AckToken = tuple[int, int, int]
 
 
 class MqttSource:
@@ -93,7 +88,7 @@ class MqttSource:
         settings: MqttSettings,
         *,
         intake: Intake,
-        submit: Callable[[Pending], None],
+        submit: Callable[[Sequence[SpoolEntry | DeadLetter], Sequence[object]], None],
         metrics: Metrics,
         client_factory: ClientFactory = make_client,
     ) -> None:
@@ -104,6 +99,7 @@ class MqttSource:
         self._client_factory = client_factory
         self._client: mqtt.Client | None = None
         self._generation = 0
+        self._topics: dict[bytes, str] = {}
         self._connects = 0
         self._lock = threading.Lock()
         self.connected = threading.Event()
@@ -121,7 +117,7 @@ class MqttSource:
         client.on_subscribe = self._on_subscribe
         client.on_message = self._on_message
         if isinstance(client, FastClient):
-            client.on_publish_fast = self._on_publish
+            client.on_publish_batch = self._on_publish_batch
         properties = None
         if self._settings.protocol == "5":
             properties = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
@@ -167,13 +163,13 @@ class MqttSource:
                 return 0  # all stale: the broker redelivers them on the new connection
             generation = self._generation
             for token in tokens:
-                assert isinstance(token, AckToken)
-                if token.generation != generation:
+                mid, qos, token_generation = cast(AckToken, token)
+                if token_generation != generation:
                     continue  # stale: the broker redelivers it on the new connection
-                if token.qos == 1:
-                    mids.append(token.mid)
-                elif token.qos:
-                    client.ack(token.mid, token.qos)
+                if qos == 1:
+                    mids.append(mid)
+                elif qos:
+                    client.ack(mid, qos)
                 acked += 1
             if isinstance(client, FastClient):
                 client.ack_many(mids)  # the whole group in one packet
@@ -249,19 +245,38 @@ class MqttSource:
 
     def _on_message(self, client: mqtt.Client, userdata: Any, message: mqtt.MQTTMessage) -> None:
         """The stock client's callback (when the lean receive path is unavailable)."""
-        self._on_publish(message._topic, bytes(message.payload), message.mid, message.qos)
+        self._on_publish_batch([(message._topic, bytes(message.payload), message.mid, message.qos)])
 
-    def _on_publish(self, topic_bytes: bytes, payload: bytes, mid: int, qos: int) -> None:
-        """One PUBLISH (network thread): decode, then queue it for the next group commit."""
-        self._metrics.received.inc()
+    def _on_publish_batch(self, messages: list[Publish]) -> None:
+        """One read burst of PUBLISHes (network thread): decode, then queue them for the commit."""
+        self._metrics.received.inc(len(messages))
+        # Read without the lock (an int read is atomic): a burst of the old connection sees the
+        # old generation or the one on_disconnect set, never the one the next on_connect sets
+        # (the lean client hands a burst over before it handles any other packet), so its acks
+        # can never go out on a new connection.
+        generation = self._generation
+        topics = self._topics
+        process = self._intake.process
+        items: list[SpoolEntry | DeadLetter] = []
+        tokens: list[AckToken] = []
+        for topic_bytes, payload, mid, qos in messages:
+            topic = topics.get(topic_bytes)
+            if topic is None:
+                topic = self._topic(topic_bytes)
+            item = process(topic, payload)
+            if type(item) is DeadLetter:
+                self._metrics.rejected.labels(item.reason).inc()
+            items.append(item)
+            tokens.append((mid, qos, generation))
+        self._submit(items, tokens)
+
+    def _topic(self, topic_bytes: bytes) -> str:
+        """A topic as text (cached: topics repeat; bounded for fleets with churn)."""
         try:
             topic = topic_bytes.decode("utf-8")
         except UnicodeDecodeError:
             topic = repr(topic_bytes)
-        item = self._intake.process(topic, payload)
-        if type(item) is DeadLetter:
-            self._metrics.rejected.labels(item.reason).inc()
-        # Read without the lock (an int read is atomic): a message of the old connection sees
-        # the old generation or the one on_disconnect set, never the one the next on_connect
-        # sets, so its ack can never go out on a new connection.
-        self._submit(Pending(item, AckToken(mid, qos, self._generation)))
+        if len(self._topics) >= _TOPICS_MAX:
+            self._topics.clear()
+        self._topics[topic_bytes] = topic
+        return topic
