@@ -88,14 +88,19 @@ class GroupCommitter:
         """Queue decoded messages and their ack tokens for the next group (network thread).
 
         A whole read burst comes in one call: one lock round trip per burst, not per message.
-        Blocks while ``max_pending`` messages wait: that stops the network thread reading, so
+        Blocks while adding the burst would exceed ``max_pending`` waiting messages (unless
+        none waits): that stops the network thread reading, so
         TCP flow control holds the broker back even when it overruns our Receive Maximum
         (Mosquitto 2.0.11 does, see docs/collector.md). A block longer than 1.5 keep-alive
         intervals makes the broker drop the connection; unacknowledged messages are then
         redelivered after the reconnect, so nothing is lost.
         """
         with self._cond:
-            while len(self._items) >= self._max_pending and not self._stopping:
+            while (
+                self._items
+                and len(self._items) + len(items) > self._max_pending
+                and not self._stopping
+            ):
                 self._cond.notify_all()
                 self._cond.wait(0.5)
             self._items.extend(items)

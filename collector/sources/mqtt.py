@@ -118,6 +118,7 @@ class MqttSource:
         client.on_message = self._on_message
         if isinstance(client, FastClient):
             client.on_publish_batch = self._on_publish_batch
+            client.burst_max = min(client.burst_max, self._settings.inflight_window)
         properties = None
         if self._settings.protocol == "5":
             properties = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]

@@ -41,10 +41,11 @@ def test_full_spool_holds_acks_until_influxdb_returns(
     wait_for(lambda: sample("backpressure") == 1, 20, "backpressure")
     held = sample("messages_acknowledged_total")
     time.sleep(2.0)
-    # Acks stopped; beyond them at most one held group and one window were taken in.
+    # Acks stopped; beyond them at most one held group, one window of waiting messages and one
+    # read burst (at most a window too) were taken in.
     assert sample("messages_acknowledged_total") == held
     assert held < MESSAGES / 2
-    assert sample("messages_received_total") <= held + 2 * WINDOW + 1
+    assert sample("messages_received_total") <= held + 3 * WINDOW
     # The spool is bounded: at most one commit group beyond the limit.
     assert service.spool.bytes < 20_000 + 20 * 200
 
