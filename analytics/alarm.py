@@ -11,6 +11,16 @@ The alarm is raised in ALARM and CLEARING. Delays are in seconds of the data's o
 column, so the same policy works at any sample rate. Defaults follow common alarm-management
 practice (ISA-18.2 / EEMUA 191 suggest on/off delays of 5-60 s and a deadband between set and
 clear levels) rather than anything fitted to a particular data set.
+
+Severity-weighted off-delay (optional, ``off_evidence_power`` > 0): the alarm clears when the
+*evidence* accumulated since entering CLEARING reaches ``off_delay_s``, each second counting
+``(clear level / score) ** off_evidence_power`` seconds. A score just under the clear level, the
+one that could chatter back over it, holds the full off-delay; a score that has fallen far below
+it (the condition is gone) clears sooner, and a score of 0 at the next sample. The weight is
+never below 1, so the off-delay only shortens, and at a sampling interval at least as long as
+the off-delay nothing changes. The on-delay is deliberately not weighted: a smoothed score's
+first seconds above the threshold look the same for a developing fault and for a noise burst
+(docs/analytics.md, session 6).
 """
 
 from __future__ import annotations
@@ -49,6 +59,8 @@ class AlarmPolicy:
     # The score must stay below the clear level this long before the alarm is cleared
     # (avoids chattering while a fault is being worked on).
     off_delay_s: float = 60.0
+    # Severity weighting of the off-delay (0 = plain time; see the module docstring).
+    off_evidence_power: float = 0.0
     # Clear level as a fraction of the threshold (deadband / hysteresis).
     clear_ratio: float = 0.7
     # Above this fraction of the threshold the score counts as "elevated": the adaptive
@@ -62,6 +74,8 @@ class AlarmPolicy:
             raise ValueError("threshold_margin must be > 0")
         if self.on_delay_s < 0 or self.off_delay_s < 0:
             raise ValueError("on_delay_s and off_delay_s must be >= 0")
+        if self.off_evidence_power < 0:
+            raise ValueError("off_evidence_power must be >= 0")
         if not 0.0 < self.clear_ratio <= 1.0:
             raise ValueError("clear_ratio must be in (0, 1]")
         if not 0.0 < self.elevated_ratio <= 1.0:
@@ -86,6 +100,11 @@ def health_score(score: float, threshold: float) -> float:
     return float(100.0 * 2.0 ** (-max(score, 0.0) / threshold))
 
 
+# Most seconds one second of weighted off-delay can count for (keeps the arithmetic finite for
+# a score of 0; far beyond any delay).
+MAX_EVIDENCE_WEIGHT = 1e6
+
+
 class AlarmStateMachine:
     """One asset's alarm state, advanced one score at a time in time order."""
 
@@ -93,7 +112,10 @@ class AlarmStateMachine:
         self.threshold = threshold
         self.policy = policy
         self.state = AlarmState.NORMAL
-        self._since: float | None = None
+        # Seconds held in the current state (PENDING / CLEARING; weighted while CLEARING) and
+        # the last row's time.
+        self._held_s = 0.0
+        self._last_t: float | None = None
 
     @property
     def alarm(self) -> bool:
@@ -109,28 +131,46 @@ class AlarmStateMachine:
     def update(self, score: float, t: float) -> AlarmState:
         """Advance with the score of the row at time ``t`` (seconds) and return the new state."""
         p = self.policy
+        dt = 0.0 if self._last_t is None else max(t - self._last_t, 0.0)
+        self._last_t = t if self._last_t is None else max(t, self._last_t)
         high = not score < self.threshold  # NaN counts as high: a broken model must not hide
         low = score < p.clear_ratio * self.threshold
+        before = self.state
         if self.state == AlarmState.NORMAL and high:
-            self._enter(AlarmState.PENDING, t)
+            self._enter(AlarmState.PENDING)
         elif self.state == AlarmState.PENDING and not high:
-            self._enter(AlarmState.NORMAL, t)
+            self._enter(AlarmState.NORMAL)
         elif self.state == AlarmState.ALARM and low:
-            self._enter(AlarmState.CLEARING, t)
+            self._enter(AlarmState.CLEARING)
         elif self.state == AlarmState.CLEARING and not low:
-            self._enter(AlarmState.ALARM, t)
+            self._enter(AlarmState.ALARM)
+        if self.state == before:
+            self._held_s += dt * self._weight(score)
         # Delays are checked after the transition so a zero delay acts on the same row.
-        if self.state == AlarmState.PENDING and self._held(t) >= p.on_delay_s:
-            self._enter(AlarmState.ALARM, t)
+        if self.state == AlarmState.PENDING and self._held_s >= p.on_delay_s:
+            self._enter(AlarmState.ALARM)
             logger.debug("alarm raised at t=%s score=%.3g", t, score)
-        elif self.state == AlarmState.CLEARING and self._held(t) >= p.off_delay_s:
-            self._enter(AlarmState.NORMAL, t)
+        elif self.state == AlarmState.CLEARING and self._held_s >= p.off_delay_s:
+            self._enter(AlarmState.NORMAL)
             logger.debug("alarm cleared at t=%s", t)
         return self.state
 
-    def _enter(self, state: AlarmState, t: float) -> None:
+    def _enter(self, state: AlarmState) -> None:
         self.state = state
-        self._since = t
+        self._held_s = 0.0
 
-    def _held(self, t: float) -> float:
-        return t - self._since if self._since is not None else 0.0
+    def _weight(self, score: float) -> float:
+        """Seconds of delay that one second at ``score`` counts for in the current state."""
+        p = self.policy
+        if self.state != AlarmState.CLEARING or p.off_evidence_power <= 0:
+            return 1.0
+        ratio = score / self.threshold
+        below = p.clear_ratio / ratio if ratio > 0 else math.inf
+        return _capped_power(below, p.off_evidence_power)
+
+
+def _capped_power(base: float, power: float) -> float:
+    """``base ** power`` clipped to [1, MAX_EVIDENCE_WEIGHT] without overflowing."""
+    if not base > 1.0:
+        return 1.0
+    return math.exp(min(power * math.log(base), math.log(MAX_EVIDENCE_WEIGHT)))

@@ -146,7 +146,8 @@ def _drift_check(
 
 def format_report(report: Report) -> str:
     """Human-readable summary."""
-    delay = "n/a" if report.median_delay_s is None else f"{report.median_delay_s:.0f} s"
+    # One decimal: the median of an even number of segments can end in .5 s.
+    delay = "n/a" if report.median_delay_s is None else f"{report.median_delay_s:.1f} s"
     lines = [
         f"files: {report.files}   confusion (pooled, scored rows): "
         f"TP={report.tp} FP={report.fp} FN={report.fn} TN={report.tn}",

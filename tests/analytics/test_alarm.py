@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
@@ -83,3 +85,60 @@ def test_health_is_100_at_zero_and_50_at_threshold() -> None:
 def test_policy_validation_names_the_option() -> None:
     with pytest.raises(ValueError, match="clear_ratio"):
         AlarmPolicy(clear_ratio=0.0)
+
+
+def test_severity_weighted_off_delay_holds_near_the_clear_level_only() -> None:
+    policy = AlarmPolicy(on_delay_s=0, off_delay_s=10, clear_ratio=0.5, off_evidence_power=2)
+    # Just under the clear level (weight (0.5 / 0.45)^2 = 1.23): nearly the full off-delay
+    # (cleared 9 s after entering CLEARING at t=1, against 10 s unweighted).
+    states = run(AlarmStateMachine(1.0, policy), [2.0] + [0.45] * 10)
+    assert states[9] == AlarmState.CLEARING
+    assert states[10] == AlarmState.NORMAL
+    # Gone (score 0): cleared at the next sample, never at the same one.
+    states = run(AlarmStateMachine(1.0, policy), [2.0, 0.0, 0.0])
+    assert states == [AlarmState.ALARM, AlarmState.CLEARING, AlarmState.NORMAL]
+    # A score that rises back over the clear level still returns to ALARM.
+    states = run(AlarmStateMachine(1.0, policy), [2.0, 0.45, 0.6, 0.45])
+    assert states[2] == AlarmState.ALARM
+    assert states[3] == AlarmState.CLEARING
+
+
+def test_weighted_off_delay_changes_nothing_when_samples_are_longer_than_it() -> None:
+    # Faults of several lengths, each ending in a fall to a different depth under the clear
+    # level (0.7): just under it, half way, gone.
+    rng = np.random.default_rng(3)
+    scores: list[float] = []
+    for _ in range(30):
+        scores += [2.0] * int(rng.integers(1, 12))
+        scores += [float(rng.choice([0.65, 0.35, 0.0]))] * int(rng.integers(1, 60))
+    plain = AlarmPolicy(on_delay_s=5, off_delay_s=30)
+    weighted = replace(plain, off_evidence_power=2)
+    for step_s in (30.0, 60.0):
+        a = run(AlarmStateMachine(1.0, plain), scores, step_s)
+        b = run(AlarmStateMachine(1.0, weighted), scores, step_s)
+        assert a == b
+    # At 1 s they differ: the weighted one clears sooner, and it never raises sooner.
+    a = run(AlarmStateMachine(1.0, plain), scores)
+    b = run(AlarmStateMachine(1.0, weighted), scores)
+    assert a != b
+    for before, after in zip(a, b, strict=True):
+        if after in (AlarmState.ALARM, AlarmState.CLEARING):
+            assert before in (AlarmState.ALARM, AlarmState.CLEARING)
+
+
+def test_weighted_off_delay_still_suppresses_chatter_around_the_clear_level() -> None:
+    # After a raise, the score hovers around the clear level (0.7): 12 s just below it, 2 s
+    # just above, over and over. Neither policy may return to normal (that would be chatter);
+    # a plain 10 s off-delay, the other way to clear sooner, does.
+    scores = [2.0] * 6 + ([0.6] * 12 + [0.75] * 2) * 20
+    plain = AlarmPolicy(on_delay_s=5, off_delay_s=30)
+    for policy in (plain, replace(plain, off_evidence_power=2)):
+        states = run(AlarmStateMachine(1.0, policy), scores)
+        assert AlarmState.NORMAL not in states[6:]
+    states = run(AlarmStateMachine(1.0, replace(plain, off_delay_s=10)), scores)
+    assert AlarmState.NORMAL in states[6:]
+
+
+def test_evidence_power_validation_names_the_option() -> None:
+    with pytest.raises(ValueError, match="off_evidence_power"):
+        AlarmPolicy(off_evidence_power=-1.0)
