@@ -12,14 +12,17 @@ readings (tests/collector/test_fastpath.py checks both against the general path)
 
 Two C helpers from orjson carry the per-value work (measured on the bench payload, 8 sensors):
 ``orjson.loads`` parses in 1.7 µs what ``json`` parses in 8-11 µs, and ``orjson.dumps`` writes a
-reading's 8 floats in 0.4 µs where ``repr`` takes 3. orjson prints the same shortest round-trip
-digits as ``repr`` but another notation below 1e-4 (``0.00001`` for ``1e-05``) and for some
-exponents, so a record whose numbers print with an ``e`` or as ``0.0000...`` is formatted with
-``repr`` instead (checked against ``repr`` on millions of random floats in the tests).
+reading's 8 floats in 0.4 µs where ``repr`` takes 3. When the sensor names need no escaping
+(letters, digits, ``_.-``), ``orjson.dumps(sensors)`` and two byte replaces give the fields
+directly (``{"a":1.5,"b":2.0}`` → ``a=1.5,b=2.0``). orjson prints the same shortest round-trip
+digits as ``repr`` but another notation for exponents (``1e-7`` for ``1e-07``) and below 1e-4
+(``0.00001`` for ``1e-05``), so a record whose text shows ``e+``, ``e-`` or ``0.0000`` is
+formatted with ``repr`` instead (tests: every finite float prints as ``repr`` prints it).
 """
 
 from __future__ import annotations
 
+import re
 from typing import Any, NamedTuple
 
 import orjson
@@ -37,6 +40,29 @@ from telemetry.reading import (
 
 _CACHE_MAX = 100_000  # names and series repeat; bound the caches on fleets with churn
 _FLOATS = frozenset((float,))
+# Sensor names that JSON and line protocol both write verbatim (no quotes, escapes or separators).
+_PLAIN_NAME = re.compile(r"[A-Za-z0-9_.-]+")
+
+
+def _fields_text(sensors: dict[str, float], template: str) -> str:
+    """``name=value,...`` for plain names: orjson writes the dict and two replaces make it
+    line protocol (``{"a":1.5,"b":2.0}`` → ``a=1.5,b=2.0``); repr for other notations."""
+    printed = orjson.dumps(sensors)
+    if b":null" in printed:
+        raise _DeclineError  # not finite: the general path words the rejection
+    if b"e+" in printed or b"e-" in printed or b"0.0000" in printed:  # a name may match too:
+        return template.format(*map(repr, sensors.values()))  # (repr is just slower)
+    return printed[2:-1].replace(b'":', b"=").replace(b',"', b",").decode()
+
+
+def _values_text(values: Any, template: str) -> str:
+    """``name=value,...`` through the template (names that need escaping)."""
+    printed = orjson.dumps(list(values))  # b"[1.5,2.25,...]"
+    if b"null" in printed:
+        raise _DeclineError  # not finite: the general path words the rejection
+    if b"e+" in printed or b"e-" in printed or b"0.0000" in printed:
+        return template.format(*map(repr, values))
+    return template.format(*printed[1:-1].decode().split(","))
 
 
 class _DeclineError(Exception):
@@ -67,8 +93,9 @@ class JsonLineFastPath:
         self._series: dict[tuple[str, str], str] = {}
         self._fields: dict[str, str] = {}
         # A gateway's records repeat the same sensor names in the same order: one format
-        # template per name tuple formats all values in a single C call.
-        self._templates: dict[tuple[str, ...], str] = {}
+        # template per name tuple formats all values in a single C call; ``plain`` says the
+        # names need no escaping in either JSON or line protocol (see ``_fields_text``).
+        self._templates: dict[tuple[str, ...], tuple[str, bool]] = {}
 
     def _series_key(self, site: str, asset: str) -> str:
         limits = self._limits
@@ -99,14 +126,16 @@ class JsonLineFastPath:
             self._fields[name] = escape_key(name) + "="
         return True
 
-    def _template(self, names: tuple[str, ...]) -> str:
+    def _template(self, names: tuple[str, ...]) -> tuple[str, bool]:
         if not self._learn_fields(names):
             raise _DeclineError
         if len(self._templates) >= _CACHE_MAX:
             self._templates.clear()
         escaped = (self._fields[n].replace("{", "{{").replace("}", "}}") for n in names)
-        template = self._templates[names] = ",".join(key + "{}" for key in escaped)
-        return template
+        template = ",".join(key + "{}" for key in escaped)
+        plain = all(_PLAIN_NAME.fullmatch(n) for n in names)
+        entry = self._templates[names] = (template, plain)
+        return entry
 
     def convert(
         self, payload: bytes, *, site: str, asset: str, default_time_ns: int, now: int
@@ -160,15 +189,8 @@ class JsonLineFastPath:
         values = sensors.values()
         if set(map(type, values)) != _FLOATS:
             raise _DeclineError
-        printed = orjson.dumps(list(values))  # b"[1.5,2.25,...]"; NaN and inf print as null
-        if b"n" in printed:
-            raise _DeclineError  # not finite: the general path words the rejection
-        names = tuple(sensors)
-        template = self._templates.get(names) or self._template(names)
-        if b"e" in printed or b"0.0000" in printed:  # notations where orjson and repr differ
-            text = template.format(*map(repr, values))
-        else:
-            text = template.format(*printed[1:-1].decode().split(","))
+        template, plain = self._templates.get(tuple(sensors)) or self._template(tuple(sensors))
+        text = _fields_text(sensors, template) if plain else _values_text(values, template)
         quality = record.get("quality")
         if quality is not None:
             if type(quality) is not str or quality not in QUALITIES:

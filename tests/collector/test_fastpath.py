@@ -151,12 +151,17 @@ def test_intake_results_do_not_depend_on_the_path() -> None:
 
 
 @settings(max_examples=2000, deadline=None)
-@given(st.lists(st.floats(allow_nan=False, allow_infinity=False), min_size=1, max_size=8))
-def test_every_finite_float_is_printed_as_repr_prints_it(values: list[float]) -> None:
+@given(
+    st.lists(st.floats(allow_nan=False, allow_infinity=False), min_size=1, max_size=8),
+    st.sampled_from(["s", "e-", "s,"]),  # plain names, plain but matching a notation mark, escaped
+)
+def test_every_finite_float_is_printed_as_repr_prints_it(values: list[float], stem: str) -> None:
     """orjson prints floats for speed; wherever it would differ from ``repr`` (exponents, values
     below 1e-4) the fast path must notice and use ``repr``: the bytes never differ."""
-    sensors = {f"s{i}": value for i, value in enumerate(values)}
+    sensors = {f"{stem}{i}": value for i, value in enumerate(values)}
     body = check(json.dumps({"time": NOW, "sensors": sensors}).encode())
     assert body is not None  # finite floats are the common shape: always the fast path
     fields = body.split(b" ")[1].split(b",")
-    assert fields == [f"s{i}={value!r}".encode() for i, value in enumerate(values)]
+    key = stem.replace(",", "\\,")
+    assert [f.split(b"=")[1] for f in fields if b"=" in f] == [repr(v).encode() for v in values]
+    assert body.split(b" ")[1].startswith(f"{key}0=".encode())
