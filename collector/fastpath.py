@@ -23,6 +23,8 @@ formatted with ``repr`` instead (tests: every finite float prints as ``repr`` pr
 from __future__ import annotations
 
 import re
+from itertools import chain, repeat
+from operator import itemgetter
 from typing import Any, NamedTuple
 
 import orjson
@@ -40,6 +42,13 @@ from telemetry.reading import (
 
 _CACHE_MAX = 100_000  # names and series repeat; bound the caches on fleets with churn
 _FLOATS = frozenset((float,))
+_DICTS = frozenset((dict,))
+_INTS = frozenset((int,))
+_STRS = frozenset((str,))
+# Keys a record of a uniform gateway batch may have (anything else: the per-record path).
+_BATCH_KEYS = frozenset(("asset", "time", "sensors"))
+# Where orjson's notation differs from repr's; NaN and inf print as null (see the docstring).
+_NOT_REPR = (b"null", b"e+", b"e-", b"0.0000")
 # Sensor names that JSON and line protocol both write verbatim (no quotes, escapes or separators).
 _PLAIN_NAME = re.compile(r"[A-Za-z0-9_.-]+")
 
@@ -63,6 +72,10 @@ def _values_text(values: Any, template: str) -> str:
     if b"e+" in printed or b"e-" in printed or b"0.0000" in printed:
         return template.format(*map(repr, values))
     return template.format(*printed[1:-1].decode().split(","))
+
+
+class _NotUniformError(Exception):
+    """A gateway batch that is not uniform: the per-record path handles it."""
 
 
 class _DeclineError(Exception):
@@ -165,10 +178,78 @@ class JsonLineFastPath:
             now - self._max_age_ns, now + self._max_future_ns,
         )  # fmt: skip
         try:
-            lines = [self._line(record, context) for record in records]
+            if len(records) == 1:  # most messages: skip the list and the join
+                body = self._line(records[0], context)
+            else:
+                body = self._uniform_batch(records, context) or "\n".join(
+                    [self._line(record, context) for record in records]
+                )
         except _DeclineError:
             return None
-        return "\n".join(lines).encode(), len(lines)
+        return body.encode(), len(records)
+
+    def _uniform_batch(self, records: list[Any], c: _Context) -> str | None:
+        """All lines of a gateway batch whose records share one plain shape, or None.
+
+        Same checks as ``_line``, but each one is a C-level pass over the whole batch (``map``,
+        ``set``, one ``orjson.dumps`` of every sensors dict) instead of a Python frame per
+        record: measured on 100-reading batches, ~6 µs per record on the per-record path.
+        Records with ``site``, ``quality``, ``precision`` or any other key, differing key sets or
+        sensor names, or names that need escaping take the per-record path.
+        """
+        try:
+            keys, sensors = self._batch_sensors(records, c)
+            stamps, series = self._batch_series(records, keys, c)
+        except _NotUniformError:
+            return None
+        printed = orjson.dumps(sensors)  # b'[{"a":1.5,"b":2.0},{"a":...}]'
+        if any(mark in printed for mark in _NOT_REPR):
+            return None  # notations where orjson and repr differ: the per-record path
+        fields = printed[3:-2].replace(b'":', b"=").replace(b',"', b",").decode()
+        return "\n".join(map("{}{} {}".format, series, fields.split('},{"'), stamps))
+
+    def _batch_sensors(self, records: list[Any], c: _Context) -> tuple[Any, list[Any]]:
+        """(the records' one key tuple, their sensors dicts) once all are checked."""
+        if set(map(type, records)) != _DICTS or c.envelope_site != c.site:
+            raise _NotUniformError
+        shapes = set(map(tuple, records))
+        if len(shapes) != 1 or not _BATCH_KEYS.issuperset(keys := shapes.pop()):
+            raise _NotUniformError
+        if "sensors" not in keys:
+            raise _NotUniformError
+        sensors = list(map(itemgetter("sensors"), records))
+        if set(map(type, sensors)) != _DICTS or len(names_seen := set(map(tuple, sensors))) != 1:
+            raise _NotUniformError
+        names = names_seen.pop()
+        if not names or len(names) > self._limits.max_sensors:
+            raise _NotUniformError
+        if set(map(type, chain.from_iterable(map(dict.values, sensors)))) != _FLOATS:
+            raise _NotUniformError
+        if not (self._templates.get(names) or self._template(names))[1]:
+            raise _NotUniformError  # names that need escaping
+        return keys, sensors
+
+    def _batch_series(
+        self, records: list[Any], keys: Any, c: _Context
+    ) -> tuple[list[Any], list[Any]]:
+        """(timestamps, series keys) of the records, checked like ``_line`` checks them."""
+        stamps: list[Any] = [c.default_time_ns] * len(records)
+        if "time" in keys:
+            stamps = list(map(itemgetter("time"), records))
+            if set(map(type, stamps)) != _INTS or min(stamps) < c.lo or max(stamps) > c.hi:
+                raise _NotUniformError
+        assets: list[Any] = [c.asset] * len(records)
+        if "asset" in keys:
+            assets = list(map(itemgetter("asset"), records))
+            if set(map(type, assets)) != _STRS:
+                raise _NotUniformError
+        series_keys = list(zip(repeat(c.site), assets, strict=False))
+        for site, asset in set(series_keys).difference(self._series):
+            self._series_key(site, asset)  # validates the names (raises _DeclineError)
+        series = list(map(self._series.get, series_keys))
+        if None in series:  # the cache was reset mid-batch (a fleet with churn)
+            raise _NotUniformError
+        return stamps, series
 
     def _line(self, record: Any, c: _Context) -> str:
         """One record as one line; raises _DeclineError for anything but the common shape."""

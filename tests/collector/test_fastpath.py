@@ -165,3 +165,69 @@ def test_every_finite_float_is_printed_as_repr_prints_it(values: list[float], st
     key = stem.replace(",", "\\,")
     assert [f.split(b"=")[1] for f in fields if b"=" in f] == [repr(v).encode() for v in values]
     assert body.split(b" ")[1].startswith(f"{key}0=".encode())
+
+
+_UNIFORM = st.builds(
+    lambda values, names, assets, timed: {
+        "readings": [
+            {
+                **({"asset": asset} if asset else {}),
+                **({"time": NOW + k} if timed else {}),
+                "sensors": dict(zip(names, row, strict=False)),
+            }
+            for k, (asset, row) in enumerate(zip(assets, values, strict=False))
+        ]
+    },
+    st.lists(st.lists(st.floats(allow_nan=False, allow_infinity=False), min_size=3, max_size=3),
+             min_size=2, max_size=6),
+    st.sampled_from([("a", "b", "c"), ("flow", "e-1", "x.y_z")]),
+    st.lists(st.sampled_from(["", "pump-1", "fan_2"]), min_size=6, max_size=6),
+    st.booleans(),
+)  # fmt: skip
+
+
+@settings(max_examples=500, deadline=None)
+@given(_UNIFORM)
+def test_uniform_gateway_batches_agree_with_the_general_path(document: dict[str, Any]) -> None:
+    body = check(json.dumps(document).encode())
+    assert body is not None  # finite floats and valid names: the fast path, uniform or not
+
+
+def test_uniform_batches_skip_the_per_record_path(monkeypatch: pytest.MonkeyPatch) -> None:
+    fast = JsonLineFastPath()
+    batch = {"readings": [{"asset": f"p{k}", "time": NOW + k, "sensors": {"v": k + 0.5, "t": 20.25}}
+                          for k in range(50)]}  # fmt: skip
+    payload = json.dumps(batch).encode()
+
+    def per_record(*_: Any) -> str:
+        raise AssertionError("the per-record path ran")
+
+    monkeypatch.setattr(JsonLineFastPath, "_line", per_record)
+    out = fast.convert(payload, site="s1", asset="a1", default_time_ns=NOW, now=NOW)
+    monkeypatch.undo()
+    assert out is not None
+    assert out[0] == general(payload)
+    assert out[1] == 50
+
+
+@pytest.mark.parametrize(
+    "records",
+    [
+        [
+            {"asset": "p", "sensors": {"v": 1.5}},
+            {"asset": "p", "sensors": {"v": 1e-05}},
+        ],  # notation
+        [{"sensors": {"v": 1.5}}, {"sensors": {"v": 2.5}, "quality": "bad"}],  # key sets differ
+        [{"sensors": {"v": 1.5}}, {"sensors": {"w": 2.5}}],  # names differ
+        [{"sensors": {"a b": 1.5}}, {"sensors": {"a b": 2.5}}],  # names need escaping
+        [{"time": NOW, "sensors": {"v": 1.5}}, {"time": NOW + 1, "sensors": {"v": 2}}],  # an int
+        [{"time": NOW, "sensors": {"v": 1.5}}, {"time": 5, "sensors": {"v": 2.5}}],  # too old
+        [
+            {"asset": "p", "sensors": {"v": 1.5}},
+            {"asset": "x/y", "sensors": {"v": 2.5}},
+        ],  # bad name
+        [{"asset": "p", "sensors": {"v": 1.5}}, {"asset": 7, "sensors": {"v": 2.5}}],  # wrong type
+    ],
+)
+def test_batches_that_are_not_uniform_still_agree(records: list[dict[str, Any]]) -> None:
+    check(json.dumps({"readings": records}).encode())
