@@ -20,7 +20,7 @@ not queued for it. Ratios are taken within a round (same machine state), then th
 ``--rounds``. CPU microseconds per message (all threads of the consumer process) are printed
 too: on a shared machine they vary less than wall-clock rates.
 
-    .venv/bin/python -m bench.ingest [--messages 40000] [--gateway-messages 1000] [--rounds 3]
+    .venv/bin/python -m bench.ingest [--messages 100000] [--gateway-messages 2000] [--rounds 3]
 """
 
 from __future__ import annotations
@@ -74,7 +74,7 @@ def metric(port: int, name: str) -> float | None:
 
 def collectors(
     broker: MosquittoServer, influx_url: str, kind: str, *, messages: int, readings: int,
-    instances: int, folder: Path,
+    instances: int, folder: Path, influx_pid: int | None,
 ) -> dict[str, Any]:  # fmt: skip
     """Drain the backlog with ``instances`` collector processes (shared group when > 1)."""
     database = f"bench_{uuid.uuid4().hex[:8]}"
@@ -123,6 +123,9 @@ def collectors(
     wait_up("equipmon_collector_healthy")
     started = time.perf_counter()
     cpu0 = sum(cpu_seconds(p.pid) for p in procs)
+    # Where the machine's 2 cores go during the drain (the broker and InfluxDB need theirs).
+    broker0 = cpu_seconds(broker.pid) if broker.pid else 0.0
+    influx0 = cpu_seconds(influx_pid) if influx_pid else 0.0
     name = "equipmon_collector_readings_written_total"
     deadline = time.monotonic() + 600
     while (done := sum(metric(p, name) or 0.0 for p in ports)) < readings:
@@ -133,6 +136,13 @@ def collectors(
         time.sleep(0.1 if done < 0.9 * readings else 0.005)
     elapsed = time.perf_counter() - started
     cpu = sum(cpu_seconds(p.pid) for p in procs) - cpu0
+    cores = {
+        "collectors": round(cpu / elapsed, 2),
+        "mosquitto": round((cpu_seconds(broker.pid) - broker0) / elapsed, 2)
+        if broker.pid
+        else None,
+        "influxd": round((cpu_seconds(influx_pid) - influx0) / elapsed, 2) if influx_pid else None,
+    }
     stop(procs)
     for i in range(instances):  # later preloads must not be queued for this run's sessions
         drop_session(broker.host, broker.port, f"{database}-{i}")
@@ -144,7 +154,7 @@ def collectors(
             "lost": readings - stored, "messages_per_s": round(messages / elapsed),
             "readings_per_s": round(readings / elapsed),
             "values_per_s": round(readings * len(SENSORS) / elapsed),
-            "cpu_us_per_message": round(cpu / messages * 1e6, 1)}  # fmt: skip
+            "cpu_us_per_message": round(cpu / messages * 1e6, 1), "cores": cores}  # fmt: skip
 
 
 def influx_baseline(influx_url: str, kind: str, messages: int) -> dict[str, Any]:
@@ -171,7 +181,7 @@ def influx_baseline(influx_url: str, kind: str, messages: int) -> dict[str, Any]
 
 
 def one_round(broker: MosquittoServer, influx: str, kind: str, *, messages: int, folder: Path,
-              scale: int) -> dict[str, Any]:  # fmt: skip
+              scale: int, influx_pid: int | None) -> dict[str, Any]:  # fmt: skip
     """Every consumer once, in turn; ratios within the round."""
     readings = messages * (1 if kind == "single" else 100)
     result: dict[str, Any] = {}
@@ -182,8 +192,9 @@ def one_round(broker: MosquittoServer, influx: str, kind: str, *, messages: int,
     result["raw_influx"] = influx_baseline(influx, kind, messages)
     for n in sorted({1, scale}):
         result[f"collector_{n}"] = collectors(
-            broker, influx, kind, messages=messages, readings=readings, instances=n, folder=folder
-        )
+            broker, influx, kind, messages=messages, readings=readings, instances=n, folder=folder,
+            influx_pid=influx_pid,
+        )  # fmt: skip
     stock = result["raw_subscriber_stock"]["messages_per_s"]
     lean = result["raw_subscriber_lean"]["messages_per_s"]
     raw_values = result["raw_influx"]["values_per_s"]
@@ -215,12 +226,12 @@ def medians(rounds: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def scenario(broker: MosquittoServer, influx: str, kind: str, *, messages: int, folder: Path,
-             scale: int, rounds: int) -> dict[str, Any]:  # fmt: skip
+             scale: int, rounds: int, influx_pid: int | None) -> dict[str, Any]:  # fmt: skip
     """``rounds`` rounds of one payload kind; medians plus every round's figures."""
     samples = []
     for number in range(rounds):
         samples.append(one_round(broker, influx, kind, messages=messages, folder=folder,
-                                 scale=scale))  # fmt: skip
+                                 scale=scale, influx_pid=influx_pid))  # fmt: skip
         summary(kind, f"round {number + 1}", samples[-1], scale)
     median = medians(samples)
     summary(kind, "median", median, scale)
@@ -237,7 +248,8 @@ def summary(kind: str, label: str, r: dict[str, Any], scale: int) -> None:
         f" {r['raw_subscriber_lean']['messages_per_s']:.0f}; raw influx"
         f" {r['raw_influx']['values_per_s']:.0f} values/s; collector x1"
         f" {c1['messages_per_s']:.0f} msg/s {c1['values_per_s']:.0f} values/s"
-        f" ({c1['cpu_us_per_message']} us/msg, lost {c1['lost']}) = {c1['vs_raw_subscriber']} of"
+        f" ({c1['cpu_us_per_message']} us/msg, lost {c1['lost']}, cores {c1.get('cores')})"
+        f" = {c1['vs_raw_subscriber']} of"
         f" raw sub ({c1['vs_raw_subscriber_lean']} of lean), {c1['vs_raw_influx_values']} of raw"
         f" influx; x{scale}"
         f" {cn['messages_per_s']:.0f} msg/s (lost {cn['lost']}) = {cn['vs_raw_subscriber']},"
@@ -251,8 +263,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawTextHelpFormatter
     )
-    parser.add_argument("--messages", type=int, default=40_000, help="single-reading messages")
-    parser.add_argument("--gateway-messages", type=int, default=1000, help="100-reading batches")
+    parser.add_argument("--messages", type=int, default=100_000, help="single-reading messages")
+    parser.add_argument("--gateway-messages", type=int, default=2000, help="100-reading batches")
     parser.add_argument("--scale", type=int, default=2, help="collector processes for scale-out")
     parser.add_argument("--rounds", type=int, default=3, help="rounds (medians are reported)")
     parser.add_argument("--only", choices=("single", "gateway"), help="one scenario only")
@@ -274,7 +286,8 @@ def main() -> None:
                 if args.only in (None, kind):
                     results[kind] = scenario(broker, influx.url, kind, messages=count,
                                              folder=folder, scale=args.scale,
-                                             rounds=args.rounds)  # fmt: skip
+                                             rounds=args.rounds,
+                                             influx_pid=influx.pid)  # fmt: skip
         finally:
             broker.stop()
             influx.stop()
