@@ -25,6 +25,7 @@ the stock client (with a warning) when they do not. tests/collector exercise thi
 from __future__ import annotations
 
 import logging
+import struct
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -41,6 +42,7 @@ BatchHandler = Callable[[list[Publish]], None]
 
 _PUBLISH = 0x30
 _PUBACK = 0x40
+_PUBACK_WORD = 0x4002_0000  # PUBACK, remaining length 2; the packet id fills the low 16 bits
 _RECV_BYTES = 262_144
 # Packets handled per loop iteration before paho writes queued acks and checks keep-alive.
 _READ_BURST = 256
@@ -299,8 +301,6 @@ class FastClient(mqtt.Client):
         """Queue PUBACKs for QoS 1 message ids as one packet (one wake-up, one ``send``)."""
         if not mids:
             return
-        blob = bytearray()
-        for mid in mids:
-            blob += b"\x40\x02"
-            blob += mid.to_bytes(2, "big")
-        self._packet_queue(_PUBACK, blob, 0, 0)
+        # Each PUBACK is 0x40 0x02 <packet id>: one big-endian 32-bit word per message.
+        blob = struct.pack(f">{len(mids)}I", *[_PUBACK_WORD | mid for mid in mids])
+        self._packet_queue(_PUBACK, bytearray(blob), 0, 0)
