@@ -129,8 +129,9 @@ class WriterSettings(BaseModel):
         2,
         ge=1,
         le=8,
-        description="Write requests in flight at once (each within the batch limits): InfluxDB "
-        "ingests them on several cores.",
+        description="Writer lanes: each sends its next batch (within the batch limits) as soon "
+        "as InfluxDB confirmed its last, so this many requests are in flight at once and "
+        "InfluxDB ingests them on several cores.",
     )
     idle_poll_ms: float = Field(20.0, gt=0, description="Wait when the spool is empty.")
     retry_min_s: float = Field(0.5, gt=0, description="First retry delay (doubling, jittered).")

@@ -282,17 +282,22 @@ class Spool:
 
     # -- writer side ------------------------------------------------------------------------
 
-    def read_batch(self, max_readings: int, max_bytes: int) -> list[SpooledRow]:
-        """The oldest rows, up to the limits (always at least one row when any is spooled)."""
+    def read_batch(
+        self, max_readings: int, max_bytes: int, exclude: frozenset[int] = frozenset()
+    ) -> list[SpooledRow]:
+        """The oldest rows not in ``exclude`` (rows another writer lane holds), up to the limits
+        (always at least one row when any is available)."""
         with self._lock:
             cursor = self._db.execute(
                 "SELECT id, topic, body, readings, received_ns, line_topics FROM spool"
                 " ORDER BY id LIMIT ?",
-                (max(1, max_readings),),
+                (max(1, max_readings) + len(exclude),),
             )
             rows: list[SpooledRow] = []
             readings = size = 0
             for row_id, topic, body, count, received, line_topics in cursor:
+                if row_id in exclude:
+                    continue
                 if rows and (readings + count > max_readings or size + len(body) > max_bytes):
                     break
                 rows.append(SpooledRow(row_id, topic, body, count, received, line_topics))
