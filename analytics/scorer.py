@@ -1,9 +1,11 @@
 """Streaming scorer: fitted features + detector + adaptive baseline + alarm state for one asset.
 
 Channels, each against its own threshold, combined into one score (the largest): the level
-channel (adaptive, for changes), the relation channel (cross-sensor structure against the fixed
-training reference) and the training envelope (slow levels against the frozen training range,
-for faults that develop over days; active when the baseline spans a day or more).
+channel (adaptive, for changes; scanned at its long window and at shorter ones, each scale with
+its own threshold from its own training scores), the relation channel (cross-sensor structure
+against the fixed training reference) and the training envelope (slow levels against the frozen
+training range, for faults that develop over days; active when the baseline spans a day or
+more).
 
 This is the code path the live service uses: fit once on a window of normal rows, then feed
 rows in time order to ``update`` and act on the returned ``Decision``. Offline replay and
@@ -93,6 +95,7 @@ class StreamingScorer:
         relation_min_r2: float = 0.5,
         level: str = "sensor",
         sensor_levels: SensorLevels | None = None,
+        short_window_fractions: tuple[float, ...] = (0.5,),
         envelope: TrainingEnvelope | None = None,
         running: RunningState | None = None,
     ) -> None:
@@ -108,6 +111,15 @@ class StreamingScorer:
         # never sees a stop (the scorer as it was before stops were known).
         self.running = running
         self.sensor_levels = sensor_levels
+        # Shorter scales of the level channel (a multi-window scan), as fractions of its
+        # window: a step is seen sooner by a short window, a slow change by the long one;
+        # () = the long window alone. The default is one scale at half the window (10 of 20 s),
+        # the usual dyadic step of a scan: a shift that has lasted anywhere between the two
+        # windows is seen by one of them at >= 1/sqrt(2) of the best window's signal-to-noise.
+        # A quarter (5 s) was measured to alarm more on normal noise (docs/analytics.md,
+        # session 6b). At readings 20 s apart or more both windows hold one sample and the
+        # short scale scores exactly as the long one: it changes nothing there.
+        self.short_window_fractions = short_window_fractions
         self.relations = relations
         self.relation_min_r2 = relation_min_r2
         self.freeze_z = freeze_z
@@ -179,18 +191,20 @@ class StreamingScorer:
     def _fit_sensor_levels(self, vals: FloatArray, times: FloatArray, feats: FloatArray) -> Self:
         # Per-sensor level channel, its threshold (training-score quantile rule) and relations.
         self.policy_ = self.policy or SENSOR_POLICY
-        self.level_ = copy.deepcopy(self.sensor_levels or SensorLevels()).fit(vals, times)
-        # The training tail, but never below the Gaussian one (few effective training samples)
-        # nor below the highest training score: the baseline is healthy by assumption, so
-        # nothing it did is alarm-worthy. With a few minutes of training the tail rule is the
-        # higher one; with a week, the week's rare moments (a big set-point step, a hot
-        # afternoon at full load) would otherwise alarm again every week.
-        gauss = self.level_.gaussian_quantile(self.policy_.threshold_quantile)
-        self.threshold_ = max(
-            baseline_threshold(self.level_.training_scores_, self.policy_),
-            gauss * self.policy_.threshold_margin,
-            float(np.max(self.level_.training_scores_)) * self.policy_.threshold_margin,
-        )
+        template = self.sensor_levels or SensorLevels()
+        self.level_ = copy.deepcopy(template).fit(vals, times)
+        self.threshold_ = self._level_threshold(self.level_)
+        # The short scales: the same channel with shorter windows, each with its own threshold
+        # from its own training scores by the same rule, so noise cannot alarm on a scale more
+        # than that scale's tail rule allows.
+        self.short_levels_: list[tuple[SensorLevels, float]] = []
+        for fraction in self.short_window_fractions:
+            if not 0.0 < fraction < 1.0:
+                raise ValueError(f"short window fractions must be in (0, 1), got {fraction}")
+            short = copy.deepcopy(template)
+            short.window_s = template.window_s * fraction
+            short.fit(vals, times)
+            self.short_levels_.append((short, self._level_threshold(short)))
         self.training_scores_ = self.level_.row_scores_
         self.sensor_weights_ = np.eye(len(self.sensors_))
         keep = times - times[0] >= self.warmup_s
@@ -198,6 +212,22 @@ class StreamingScorer:
         self.alarm_ = AlarmStateMachine(self.threshold_, self.policy_)
         logger.info("fitted sensor levels on %d rows, threshold %.4g", len(vals), self.threshold_)
         return self
+
+    def _level_threshold(self, level: SensorLevels) -> float:
+        """Threshold of a fitted level channel from its own training scores.
+
+        The training tail, but never below the Gaussian one (few effective training samples)
+        nor below the highest training score: the baseline is healthy by assumption, so
+        nothing it did is alarm-worthy. With a few minutes of training the tail rule is the
+        higher one; with a week, the week's rare moments (a big set-point step, a hot
+        afternoon at full load) would otherwise alarm again every week.
+        """
+        gauss = level.gaussian_quantile(self.policy_.threshold_quantile)
+        return max(
+            baseline_threshold(level.training_scores_, self.policy_),
+            gauss * self.policy_.threshold_margin,
+            float(np.max(level.training_scores_)) * self.policy_.threshold_margin,
+        )
 
     def _levels(self, feats: FloatArray) -> tuple[FloatArray, FloatArray]:
         """(level, high-pass level) columns per sensor from feature rows."""
@@ -312,7 +342,15 @@ class StreamingScorer:
         # Regime awareness: while the relations among sensors are broken nothing is learned.
         broken = rel_ratio >= self.policy_.elevated_ratio
         z = self.level_.update(row, time_s, learn=not broken)
+        frozen = bool(broken or (np.abs(z) >= self.level_.freeze_z).any())
         level_score = float(np.abs(z).max())
+        for short, short_threshold in getattr(self, "short_levels_", ()):  # older pickles: none
+            # Every scale against its own threshold, in the long scale's units; the alarm is
+            # explained by the scale that set the level score.
+            short_z = short.update(row, time_s, learn=not broken)
+            short_score = float(np.abs(short_z).max()) / short_threshold * self.threshold_
+            if short_score > level_score:
+                level_score, z = short_score, short_z
         rel_score = rel_ratio * self.threshold_
         env_z = self.envelope_.update(row, time_s)
         env_score = float(env_z.max()) / self.envelope_.threshold * self.threshold_
@@ -334,7 +372,7 @@ class StreamingScorer:
             alarm=self.alarm_.alarm,
             health=health_score(score, self.threshold_),
             top_sensors=tuple((self.sensors_[i], round(float(shares[i]), 4)) for i in order),
-            baseline_frozen=bool(broken or (np.abs(z) >= self.level_.freeze_z).any()),
+            baseline_frozen=frozen,
         )
 
     def _stopped(self, time_s: float) -> Decision:
@@ -347,6 +385,8 @@ class StreamingScorer:
         self.envelope_.pause(time_s)
         if self.level_ is not None:
             self.level_.pause(time_s)
+        for short, _ in getattr(self, "short_levels_", ()):
+            short.pause(time_s)
         state = self.alarm_.update(0.0, time_s)
         return Decision(
             time_s=time_s,
@@ -365,6 +405,8 @@ class StreamingScorer:
         assert self.level_ is not None
         self.envelope_.pause(time_s)
         z = self.level_.track(row, time_s)
+        for short, _ in getattr(self, "short_levels_", ()):
+            short.track(row, time_s)
         if self.level_.score_samples(z)[0] < self.policy_.elevated_ratio * self.threshold_:
             self.running_.calm(time_s)
         state = self.alarm_.update(0.0, time_s)

@@ -82,3 +82,47 @@ def test_threshold_is_never_below_the_highest_training_score() -> None:
     values[900:930, 3] += 1.5  # the same excursion again, live
     decisions = [scorer.update(values[k], times[k]) for k in range(400, 1400)]
     assert not any(d.alarm for d in decisions)
+
+
+def _first_alarm_after(scorer: StreamingScorer, values: np.ndarray, times: np.ndarray) -> float:
+    decisions = [scorer.update(values[k], times[k]) for k in range(400, len(times))]
+    assert not any(d.alarm for d in decisions if d.time_s < 600)
+    first = next(d for d in decisions if d.alarm)
+    assert first.top_sensors[0][0] == "temperature"
+    return first.time_s
+
+
+def test_short_scale_sees_a_step_sooner_than_the_long_window_alone() -> None:
+    for seed in (3, 4, 7):
+        values, times = make_correlated_rows(900, seed=seed)
+        values[600:, 3] += 0.8  # temperature steps by 4 noise sd
+        long_only = _first_alarm_after(
+            fitted(values, times, short_window_fractions=()), values, times
+        )
+        scanned = _first_alarm_after(fitted(values, times), values, times)
+        assert scanned < long_only, seed
+
+
+def test_each_short_scale_has_its_own_threshold_from_its_training_scores() -> None:
+    values, times = make_correlated_rows(4000, seed=2)
+    scorer = fitted(values, times)
+    [(short, threshold)] = scorer.short_levels_
+    assert short.window_s == 10.0
+    assert threshold >= short.training_scores_.max() * 1.5
+    # Healthy rows alarm no more than with the long window alone.
+    plain = fitted(values, times, short_window_fractions=())
+    alarms = [
+        sum(s.update(values[k], times[k]).alarm for k in range(400, 4000)) for s in (scorer, plain)
+    ]
+    assert alarms[0] == alarms[1]
+
+
+def test_short_scale_changes_nothing_at_readings_as_long_as_the_window() -> None:
+    values, times = make_correlated_rows(900, seed=3)
+    times = times * 60.0  # one-minute readings: both windows hold one sample
+    values[600:, 3] += 1.0
+    scores = [
+        np.array([s.update(values[k], times[k]).score for k in range(400, 900)])
+        for s in (fitted(values, times), fitted(values, times, short_window_fractions=()))
+    ]
+    np.testing.assert_allclose(scores[0], scores[1], rtol=1e-12)
