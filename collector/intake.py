@@ -9,6 +9,8 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
+from itertools import repeat
+from typing import cast
 
 from collector.fastpath import JsonLineFastPath
 from collector.spool import DeadLetter, SpoolEntry
@@ -49,6 +51,8 @@ class Intake:
         self._formatter = LineFormatter()
         self._fast = JsonLineFastPath(limits)
         self._topics: dict[str, TopicInfo] = {}
+        # Series key of each JSON topic whose site and asset are valid (see ``process_many``).
+        self._json_series: dict[str, str] = {}
 
     def _topic(self, topic: str) -> TopicInfo:
         info = self._topics.get(topic)
@@ -58,6 +62,55 @@ class Intake:
                 self._topics.clear()
             self._topics[topic] = info
         return info
+
+    def process_many(
+        self, topics: list[str], payloads: list[bytes]
+    ) -> list[SpoolEntry | DeadLetter]:
+        """A read burst in, one spool entry or dead letter per message out, in order.
+
+        A burst of single-reading JSON messages of one plain shape (what most sensors send) is
+        checked and formatted in C-level passes over the whole burst (``convert_singles``),
+        with one receipt time; any other burst goes message by message through ``process``.
+        """
+        if len(payloads) > 1:
+            received = self._clock_ns()
+            bodies = self._burst_bodies(topics, payloads, received)
+            if bodies is not None:
+                return list(map(SpoolEntry, topics, bodies, repeat(1), repeat(received)))
+        return list(map(self.process, topics, payloads))
+
+    def _burst_bodies(
+        self, topics: list[str], payloads: list[bytes], received: int
+    ) -> list[bytes] | None:
+        series = list(map(self._json_series.get, topics))
+        if None in series:
+            for topic in {t for t, s in zip(topics, series, strict=True) if s is None}:
+                self._learn_series(topic)
+            series = list(map(self._json_series.get, topics))
+            if None in series:
+                return None  # a topic that is not a valid JSON topic: message by message
+        if max(map(len, payloads)) > self._max_payload:
+            return None
+        try:
+            return self._fast.convert_singles(
+                payloads, cast("list[str]", series), default_time_ns=received, now=received
+            )
+        except Exception:  # a bug here must not lose messages: the general path decides
+            log.exception("burst fast path failed")
+            return None
+
+    def _learn_series(self, topic: str) -> None:
+        try:
+            info = self._topic(topic)
+        except PayloadError:
+            return  # a bad topic: ``process`` dead-letters its messages
+        if info.format != "json":
+            return
+        key = self._fast.series_key(info.site, info.asset)
+        if key is not None:
+            if len(self._json_series) >= _TOPICS_MAX:
+                self._json_series.clear()
+            self._json_series[topic] = key
 
     def process(self, topic: str, payload: bytes) -> SpoolEntry | DeadLetter:
         """One message in, one spool entry or one dead letter out."""

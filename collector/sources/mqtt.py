@@ -14,6 +14,8 @@ import ssl
 import threading
 import time
 from collections.abc import Callable, Sequence
+from itertools import repeat
+from operator import itemgetter
 from typing import Any, cast
 
 import paho.mqtt.client as mqtt
@@ -163,15 +165,20 @@ class MqttSource:
             if client is None or not self.connected.is_set():
                 return 0  # all stale: the broker redelivers them on the new connection
             generation = self._generation
-            for token in tokens:
-                mid, qos, token_generation = cast(AckToken, token)
-                if token_generation != generation:
-                    continue  # stale: the broker redelivers it on the new connection
-                if qos == 1:
-                    mids.append(mid)
-                elif qos:
-                    client.ack(mid, qos)
-                acked += 1
+            group = cast("Sequence[AckToken]", tokens)
+            if set(map(itemgetter(1, 2), group)) == {(1, generation)}:
+                mids = list(map(itemgetter(0), group))  # the usual group: all QoS 1, current
+                acked = len(mids)
+            else:
+                for token in tokens:
+                    mid, qos, token_generation = cast(AckToken, token)
+                    if token_generation != generation:
+                        continue  # stale: the broker redelivers it on the new connection
+                    if qos == 1:
+                        mids.append(mid)
+                    elif qos:
+                        client.ack(mid, qos)
+                    acked += 1
             if isinstance(client, FastClient):
                 client.ack_many(mids)  # the whole group in one packet
             else:
@@ -256,20 +263,13 @@ class MqttSource:
         # (the lean client hands a burst over before it handles any other packet), so its acks
         # can never go out on a new connection.
         generation = self._generation
-        topics = self._topics
-        process = self._intake.process
-        items: list[SpoolEntry | DeadLetter] = []
-        tokens: list[AckToken] = []
-        for topic_bytes, payload, mid, qos in messages:
-            topic = topics.get(topic_bytes)
-            if topic is None:
-                topic = self._topic(topic_bytes)
-            item = process(topic, payload)
-            if type(item) is DeadLetter:
-                self._metrics.rejected.labels(item.reason).inc()
-            items.append(item)
-            tokens.append((mid, qos, generation))
-        self._submit(items, tokens)
+        topic_bytes, payloads, mids, qos = zip(*messages, strict=True)
+        cache = self._topics
+        topics = [cache.get(name) or self._topic(name) for name in topic_bytes]
+        items = self._intake.process_many(topics, list(payloads))
+        for letter in [item for item in items if type(item) is DeadLetter]:
+            self._metrics.rejected.labels(letter.reason).inc()
+        self._submit(items, list(zip(mids, qos, repeat(generation), strict=False)))
 
     def _topic(self, topic_bytes: bytes) -> str:
         """A topic as text (cached: topics repeat; bounded for fleets with churn)."""
