@@ -111,22 +111,33 @@ def connect_properties() -> Properties:
 
 
 def make_subscriber(variant: str, client_id: str) -> mqtt.Client:
-    """``stock``: paho as documented (the issue's minimal subscriber); ``lean``: the collector's
-    receive path (``collector.sources.paho_fast``), counting only."""
+    """``stock``/``stock311``: paho as documented over MQTT v5/v3.1.1 (the issue's minimal
+    subscriber); ``lean``: the collector's receive path (``collector.sources.paho_fast``)."""
     if variant == "lean":
         from collector.sources.paho_fast import FastClient
 
         return FastClient(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5)
+    if variant == "stock311":
+        return mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id,
+                           protocol=mqtt.MQTTv311, clean_session=False)  # fmt: skip
     return mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5)
 
 
-def create_session(host: str, port: int, client_id: str) -> None:
+def connect_subscriber(client: mqtt.Client, variant: str, host: str, port: int) -> None:
+    """Connect to the persistent session (v3.1.1: clean_session=False, set on the client)."""
+    if variant == "stock311":
+        client.connect(host, port)
+    else:
+        client.connect(host, port, clean_start=False, properties=connect_properties())
+
+
+def create_session(host: str, port: int, client_id: str, variant: str = "stock") -> None:
     """Subscribe once with a persistent session, so the broker queues the backlog for it."""
-    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5)
+    client = make_subscriber("stock311" if variant == "stock311" else "stock", client_id)
     subscribed = threading.Event()
     client.on_connect = lambda c, *_: c.subscribe(f"{PREFIX}/+/+/telemetry", 1)
     client.on_subscribe = lambda *_: subscribed.set()
-    client.connect(host, port, clean_start=False, properties=connect_properties())
+    connect_subscriber(client, variant, host, port)
     client.loop_start()
     if not subscribed.wait(10):
         raise SystemExit("raw subscriber: no SUBACK")
@@ -169,7 +180,7 @@ def drain(host: str, port: int, client_id: str, messages: int, variant: str) -> 
     if hasattr(client, "on_publish_fast"):
         client.on_publish_fast = on_message
     started, cpu = time.perf_counter(), time.process_time()
-    client.connect(host, port, clean_start=False, properties=connect_properties())
+    connect_subscriber(client, variant, host, port)
     client.loop_start()
     done.wait(600)
     elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
@@ -183,7 +194,7 @@ def drain(host: str, port: int, client_id: str, messages: int, variant: str) -> 
 def raw_subscriber(host: str, port: int, kind: str, messages: int, variant: str) -> dict[str, Any]:
     """Baseline: preload a backlog, then drain it with a counting subscriber process."""
     client_id = f"raw-{variant}-{os.getpid()}-{time.monotonic_ns() % 10**6}"
-    create_session(host, port, client_id)
+    create_session(host, port, client_id, variant)
     publish_rate = preload(host, port, kind, messages)
     out = subprocess.run(
         [sys.executable, "-m", "bench.ingest_load", "drain", host, str(port), client_id,
