@@ -256,7 +256,7 @@ class JsonLineFastPath:
         try:
             keys, sensors, names = self._batch_sensors(documents, context, _SINGLE_KEYS)
             stamps = self._batch_stamps(documents, keys, context)
-        except _NotUniformError:
+        except (_NotUniformError, _DeclineError):  # invalid sensor names decline
             return None
         fields = _plain_fields(sensors, names)
         if fields is None:

@@ -122,3 +122,15 @@ def test_a_burst_with_one_odd_message_agrees_with_one_by_one(topic: str, payload
 
 def test_a_single_message_burst_goes_one_by_one() -> None:
     agree([f"{PREFIX}/s1/a1/telemetry"], [GOOD])
+
+
+@pytest.mark.parametrize("name", ["time", "a/b", " v", "x" * 300])
+def test_a_burst_of_invalid_sensor_names_is_dead_lettered_quietly(
+    name: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Bad input is no internal error: every message gets its own rejection, nothing logs a
+    traceback."""
+    payload = json.dumps({"time": NOW, "sensors": {name: 1.5}}).encode()
+    outcome = agree([f"{PREFIX}/s1/a1/telemetry"] * 3, [payload] * 3)
+    assert all(type(item) is DeadLetter for item in outcome)
+    assert not [r for r in caplog.records if r.exc_info]
