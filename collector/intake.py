@@ -74,7 +74,11 @@ class Intake:
         """
         if len(payloads) > 1:
             received = self._clock_ns()
-            bodies = self._burst_bodies(topics, payloads, received)
+            try:
+                bodies = self._burst_bodies(topics, payloads, received)
+            except Exception:  # a bug here must not lose messages: one by one decides
+                log.exception("burst fast path failed")
+                bodies = None
             if bodies is not None:
                 return list(map(SpoolEntry, topics, bodies, repeat(1), repeat(received)))
         return list(map(self.process, topics, payloads))
@@ -91,13 +95,9 @@ class Intake:
                 return None  # a topic that is not a valid JSON topic: message by message
         if max(map(len, payloads)) > self._max_payload:
             return None
-        try:
-            return self._fast.convert_singles(
-                payloads, cast("list[str]", series), default_time_ns=received, now=received
-            )
-        except Exception:  # a bug here must not lose messages: the general path decides
-            log.exception("burst fast path failed")
-            return None
+        return self._fast.convert_singles(
+            payloads, cast("list[str]", series), default_time_ns=received, now=received
+        )
 
     def _learn_series(self, topic: str) -> None:
         try:

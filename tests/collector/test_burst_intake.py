@@ -134,3 +134,18 @@ def test_a_burst_of_invalid_sensor_names_is_dead_lettered_quietly(
     outcome = agree([f"{PREFIX}/s1/a1/telemetry"] * 3, [payload] * 3)
     assert all(type(item) is DeadLetter for item in outcome)
     assert not [r for r in caplog.records if r.exc_info]
+
+
+def test_a_bug_in_the_burst_path_loses_nothing(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """An unexpected error is logged and the burst goes one by one."""
+
+    def broken(*_: Any, **__: Any) -> None:
+        raise RuntimeError("bug")
+
+    burst_intake = intake()
+    monkeypatch.setattr(burst_intake._fast, "convert_singles", broken)
+    topics, payloads = [f"{PREFIX}/s1/a1/telemetry"] * 3, [GOOD] * 3
+    assert burst_intake.process_many(topics, payloads) == one_by_one(topics, payloads)
+    assert any("burst fast path failed" in r.getMessage() for r in caplog.records)
