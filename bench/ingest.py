@@ -14,7 +14,9 @@ Each round measures, in turn and in the same run:
 - collector ×1 and ×N (shared group): ``python -m collector run`` processes with spool and acks
   on, timed from their HTTP endpoint coming up (just before the MQTT connect; interpreter start
   is not counted) until InfluxDB confirmed every reading; an InfluxQL count afterwards checks
-  that none was lost.
+  that none was lost. Each run records the cores the collectors, Mosquitto and InfluxDB used,
+  and the rate all of the machine's cores would carry at that cost: the ceiling no number of
+  collector processes can beat.
 
 Each consumer's persistent session is deleted once it has been measured, so later preloads are
 not queued for it. Ratios are taken within a round (same machine state), then the median over
@@ -27,6 +29,7 @@ too: on a shared machine they vary less than wall-clock rates.
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import subprocess
 import sys
@@ -144,6 +147,10 @@ def collectors(
         else None,
         "influxd": round((cpu_seconds(influx_pid) - influx0) / elapsed, 2) if influx_pid else None,
     }
+    # What the machine could carry at this CPU cost per message if every core were busy with
+    # this pipeline: no number of collector processes can beat it (docs/collector.md).
+    busy = sum(c for c in cores.values() if c is not None)
+    ceiling = round(messages / elapsed * (os.cpu_count() or 1) / busy) if busy else None
     stop(procs)
     for i in range(instances):  # later preloads must not be queued for this run's sessions
         drop_session(broker.host, broker.port, f"{database}-{i}")
@@ -155,7 +162,8 @@ def collectors(
             "lost": readings - stored, "messages_per_s": round(messages / elapsed),
             "readings_per_s": round(readings / elapsed),
             "values_per_s": round(readings * len(SENSORS) / elapsed),
-            "cpu_us_per_message": round(cpu / messages * 1e6, 1), "cores": cores}  # fmt: skip
+            "cpu_us_per_message": round(cpu / messages * 1e6, 1), "cores": cores,
+            "cores_busy": round(busy, 2), "machine_ceiling_messages_per_s": ceiling}  # fmt: skip
 
 
 def influx_baseline(influx_url: str, kind: str, messages: int) -> dict[str, Any]:
@@ -252,7 +260,8 @@ def summary(kind: str, label: str, r: dict[str, Any], scale: int) -> None:
         f" {r['raw_subscriber_lean']['messages_per_s']:.0f}; raw influx"
         f" {r['raw_influx']['values_per_s']:.0f} values/s; collector x1"
         f" {c1['messages_per_s']:.0f} msg/s {c1['values_per_s']:.0f} values/s"
-        f" ({c1['cpu_us_per_message']} us/msg, lost {c1['lost']}, cores {c1.get('cores')})"
+        f" ({c1['cpu_us_per_message']} us/msg, lost {c1['lost']}, cores {c1.get('cores')},"
+        f" machine ceiling {c1.get('machine_ceiling_messages_per_s')} msg/s)"
         f" = {c1['vs_raw_subscriber']} of best stock"
         f" raw sub ({c1['vs_raw_subscriber_lean']} of lean), {c1['vs_raw_influx_values']} of raw"
         f" influx; x{scale}"
