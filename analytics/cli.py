@@ -12,8 +12,9 @@ import threading
 from collections.abc import Sequence
 from pathlib import Path
 
+from analytics.benchmark import format_table, run_all
 from analytics.data import read_sensor_csv
-from analytics.evaluate import evaluate, evaluate_sims, format_fault_report, format_report
+from analytics.evaluate import evaluate_sims, format_fault_report
 from analytics.replay import replay, write_decisions
 
 logger = logging.getLogger(__name__)
@@ -29,11 +30,26 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("input", type=Path, help="CSV with a header, a time column and sensors")
     rep.add_argument("--train-rows", type=int, required=True, help="rows used for fitting")
     rep.add_argument("--out", type=Path, required=True, help="output CSV (datetime;anomaly;score)")
-    rep.add_argument("--time-col", default="datetime", help="name of the time column")
+    rep.add_argument(
+        "--time-col",
+        help="name of the time column (default: datetime, or timestamp for NAB-style files)",
+    )
+    rep.add_argument(
+        "--strict",
+        action="store_true",
+        help="refuse rows out of time order or with duplicate times (default: sort, keep the "
+        "last duplicate, warn)",
+    )
 
-    ev = sub.add_parser("evaluate", help="SKAB-style evaluation of the default settings")
-    ev.add_argument("root", type=Path, help="dataset folder holding valve1/ and anomaly-free/")
-    ev.add_argument("--train-rows", type=int, default=400, help="rows fitted per file")
+    ev = sub.add_parser(
+        "evaluate",
+        help="the frozen defaults on every data set under a folder (one row per fold)",
+        description="Scores every data set found under ROOT with the frozen defaults: "
+        "folders of labelled SKAB-style CSVs (F1, FAR), anomaly-free recordings (false alarms "
+        "per hour, time in alarm) and NAB-style series with *.labels.json (NAB score), beside "
+        "the always-alarm reference.",
+    )
+    ev.add_argument("root", type=Path, help="folder of data sets, e.g. ../shared/datasets")
     ev.add_argument("--json", action="store_true", help="print the figures as JSON")
 
     es = sub.add_parser(
@@ -107,13 +123,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     try:
         if args.command == "replay":
-            table = read_sensor_csv(args.input, time_col=args.time_col)
+            table = read_sensor_csv(args.input, time_col=args.time_col, strict=args.strict)
             result = replay(table, args.train_rows)
             write_decisions(args.out, table, result)
             logger.info("wrote %s (%d alarm rows)", args.out, int(result.alarm.sum()))
         elif args.command == "evaluate":
-            report = evaluate(args.root, train_rows=args.train_rows)
-            text = json.dumps(report.as_dict(), indent=2) if args.json else format_report(report)
+            folds = run_all(args.root)
+            if args.json:
+                text = json.dumps([r.as_dict() for r in folds], indent=2)
+            else:
+                text = format_table(folds)
             sys.stdout.write(text + "\n")
         elif args.command == "evaluate-sims":
             results, healthy = evaluate_sims(args.data, args.truth, args.train_days * 86400.0)

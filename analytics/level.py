@@ -28,12 +28,15 @@ range of the whole training span, for faults that develop too slowly for the ada
 
 from __future__ import annotations
 
+import copy
 from collections import deque
 from statistics import NormalDist
 from typing import Self
 
 import numpy as np
 import numpy.typing as npt
+
+from analytics.recovery import ExcursionMemory
 
 FloatArray = npt.NDArray[np.float64]
 BoolArray = npt.NDArray[np.bool_]
@@ -51,8 +54,11 @@ class SensorLevels:
         freeze_z: float = 5.0,
         frozen_tau_factor: float = 10.0,
         rel_scale_floor: float = 1e-3,
+        recovery: ExcursionMemory | None = None,
     ) -> None:
         self.window_s = window_s
+        # Return to normal (analytics.recovery): None = the default memory.
+        self.recovery = recovery
         self.baseline_tau_s = baseline_tau_s
         self.scale_tau_s = scale_tau_s
         self.freeze_z = freeze_z
@@ -119,6 +125,16 @@ class SensorLevels:
         self.scale0_ = np.asarray(np.maximum(train.std(axis=0), floor), dtype=np.float64)
         self.var_ = self.scale0_**2
         self.fit_baseline_ = self.baseline_.copy()
+        # The variation the sensor showed in training (raw values), for "settled again".
+        spread = np.nan_to_num(np.nanstd(vals, axis=0))
+        self.spread_ = np.asarray(np.maximum(spread, self.scale0_), dtype=np.float64)
+        step = float(np.median(np.diff(times))) if len(times) > 1 else 0.0
+        self.memory_ = copy.deepcopy(self.recovery or ExcursionMemory())
+        # A trend needs a few samples, and settling a few rows, whatever the sampling interval.
+        memory = self.memory_
+        memory.trend_s = max(memory.trend_s, memory.min_trend_samples * step)
+        memory.settle_s = max(memory.settle_s, 2.0 * step)
+        memory.start(self.spread_)
         # Scores of the filled training rows (for the threshold), and of every row (for replay).
         self.training_scores_ = np.abs((train - self.center_) / self.scale0_).max(axis=1)
         self.row_scores_ = np.where(ready, np.abs((every - self.center_) / self.scale0_).max(1), 0)
@@ -129,17 +145,32 @@ class SensorLevels:
     def update(self, row: npt.ArrayLike, t: float, *, learn: bool = True) -> FloatArray:
         """z of every sensor for one row, then adapt (``learn=False`` freezes all sensors)."""
         dt = 0.0 if self._t is None else max(t - self._t, 0.0)
-        err = self._deviation(np.asarray(row, dtype=np.float64), t) - self.center_
+        mean = self._mean(np.asarray(row, dtype=np.float64), t)
+        err = mean - self._lagged_baseline(t) - self.center_
         scale = np.sqrt(self.var_)
         z = np.asarray(err / scale, dtype=np.float64)
         normal = np.abs(z) < self.freeze_z
+        memory = getattr(self, "memory_", None)  # models pickled before it existed: none
+        quiet: BoolArray | bool = False
+        if memory is not None:
+            quiet, ended = memory.update(mean - self.center_, err, self._last, ~normal, t)
         if learn:
             a = _alpha(dt, self.scale_tau_s)
             clipped = np.minimum(err**2, (self.freeze_z * scale) ** 2)
             target = np.maximum(self.scale0_**2, self.var_ + a * (clipped - self.var_))
             self.var_ = np.where(normal, target, self.var_)
         self._step(t, normal & learn)
-        return z
+        if memory is not None and ended.any():
+            self._reanchor(ended, mean)
+        # Sensors returning from an excursion, or settled again, do not count (recovery.py).
+        return np.asarray(np.where(quiet, 0.0, z), dtype=np.float64)
+
+    def _reanchor(self, sensors: BoolArray, mean: FloatArray) -> None:
+        """Take the sensors' current level as their new normal (their excursion is over)."""
+        level = mean - self.center_
+        self.baseline_ = np.where(sensors, level, self.baseline_)
+        for _, past in self._hist:
+            past[sensors] = level[sensors]
 
     def pause(self, t: float) -> None:
         """Let time pass without taking the row (machine stopped): nothing moves or learns."""
@@ -154,6 +185,9 @@ class SensorLevels:
         """
         err = self._deviation(np.asarray(row, dtype=np.float64), t) - self.center_
         self._step(t, True)
+        memory = getattr(self, "memory_", None)
+        if memory is not None:
+            memory.active_[:] = False  # a restart is a new start: no excursion carries over
         return np.asarray(err / np.sqrt(self.var_), dtype=np.float64)
 
     def gaussian_quantile(self, quantile: float) -> float:

@@ -343,19 +343,24 @@ class StreamingScorer:
         broken = rel_ratio >= self.policy_.elevated_ratio
         z = self.level_.update(row, time_s, learn=not broken)
         frozen = bool(broken or (np.abs(z) >= self.level_.freeze_z).any())
-        level_score = float(np.abs(z).max())
+        per_sensor = np.abs(z)
+        level_score = float(per_sensor.max())
         for short, short_threshold in getattr(self, "short_levels_", ()):  # older pickles: none
             # Every scale against its own threshold, in the long scale's units; the alarm is
             # explained by the scale that set the level score.
             short_z = short.update(row, time_s, learn=not broken)
-            short_score = float(np.abs(short_z).max()) / short_threshold * self.threshold_
-            if short_score > level_score:
-                level_score, z = short_score, short_z
+            short_per = np.abs(short_z) / short_threshold * self.threshold_
+            per_sensor = np.maximum(per_sensor, short_per)
+            if float(short_per.max()) > level_score:
+                level_score, z = float(short_per.max()), short_z
+        level_score = self._held_level_score(per_sensor)
         rel_score = rel_ratio * self.threshold_
         env_z = self.envelope_.update(row, time_s)
         env_score = float(env_z.max()) / self.envelope_.threshold * self.threshold_
         score = max(level_score, rel_score, env_score)
         state = self.alarm_.update(score, time_s)
+        if state == AlarmState.NORMAL:
+            self.members_[:] = False
         # Explain the alarm by the channel that set the score.
         shares = self.level_.contributions(z)[0]
         if env_score >= max(level_score, rel_score) and env_score > 0:
@@ -374,6 +379,25 @@ class StreamingScorer:
             top_sensors=tuple((self.sensors_[i], round(float(shares[i]), 4)) for i in order),
             baseline_frozen=frozen,
         )
+
+    def _held_level_score(self, per_sensor: FloatArray) -> float:
+        """Level score with hysteresis per sensor: only a sensor that has crossed the
+        threshold itself since the alarm began can hold the alarm up.
+
+        One asset alarm aggregates one condition per sensor, and each condition has its own
+        deadband (ISA-18.2): a sensor that never reached the threshold can raise the alarm by
+        reaching it, but not keep an alarm raised by another sensor from clearing by sitting
+        between the clear level and the threshold (SKAB valve2: an accelerometer at 0.85 of the
+        threshold held a temperature alarm up long after the temperature had recovered).
+        """
+        members = getattr(self, "members_", None)
+        if members is None or len(members) != len(per_sensor):  # models pickled before it
+            members = self.members_ = np.zeros(len(per_sensor), dtype=bool)
+        members |= per_sensor >= self.threshold_
+        if self.alarm_.state == AlarmState.NORMAL:
+            return float(per_sensor.max())
+        cap = self.policy_.clear_ratio * self.threshold_ * 0.999
+        return float(np.where(members, per_sensor, np.minimum(per_sensor, cap)).max())
 
     def _stopped(self, time_s: float) -> Decision:
         """A stopped machine: nothing is scored or learned, and no equipment alarm stands.

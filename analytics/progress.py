@@ -1,0 +1,22 @@
+"""Progress of long offline work (replay, evaluate): a bar on a terminal, nothing otherwise."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterable, Iterator, Sequence
+from typing import TypeVar
+
+T = TypeVar("T")
+
+
+def progress(items: Sequence[T] | Iterable[T], label: str, total: int | None = None) -> Iterator[T]:
+    """Iterate over ``items``, drawing a rich progress bar on stderr only when it is a terminal
+    (logs, CI and pipes stay clean)."""
+    if not sys.stderr.isatty():
+        yield from items
+        return
+    from rich.console import Console
+    from rich.progress import track
+
+    size = total if total is not None else (len(items) if isinstance(items, Sequence) else None)
+    yield from track(items, description=label, total=size, console=Console(stderr=True))
