@@ -4,8 +4,9 @@ Acknowledging one message per fsync would cap a collector at a few hundred messa
 second; committing every ``interval`` or every ``max_messages`` messages amortises the fsync.
 The broker's in-flight window must exceed ``max_messages`` or the group never fills and every
 commit waits for the interval (see docs/collector.md, "In-flight window and commit sizing").
-When the spool holds ``max_bytes`` the committer stops committing, so nothing is acknowledged
-and the broker keeps the backlog (backpressure), until the writer frees space.
+When the spool reaches its effective limit, or its disk is full, the committer stops
+committing, so nothing is acknowledged and the broker keeps the backlog (backpressure), until
+the writer has drained the spool below its low mark (``collector.capacity``).
 """
 
 from __future__ import annotations
@@ -15,7 +16,8 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 
-from collector.errors import SpoolError
+from collector.capacity import SpoolCapacity
+from collector.errors import SpoolError, SpoolFullError
 from collector.metrics import Metrics
 from collector.spool import DeadLetter, Spool, SpoolEntry
 
@@ -59,7 +61,7 @@ class GroupCommitter:
         *,
         interval_s: float,
         max_messages: int,
-        max_bytes: int,
+        capacity: SpoolCapacity,
         max_pending: int,
         dead_letter_log: DeadLetterLog,
     ) -> None:
@@ -68,7 +70,7 @@ class GroupCommitter:
         self._metrics = metrics
         self._interval = interval_s
         self._max_messages = max_messages
-        self._max_bytes = max_bytes
+        self._capacity = capacity
         self._max_pending = max(1, max_pending)
         self._dead_log = dead_letter_log
         self._cond = threading.Condition()
@@ -141,32 +143,27 @@ class GroupCommitter:
                 items, tokens = self._items, self._tokens
                 self._items, self._tokens = [], []
                 self._cond.notify_all()  # wake a network thread blocked in submit()
-            if not self._wait_for_space():
+            if not self._wait_for_space() or not self._commit(items, tokens):
                 with self._cond:  # stopping while full: keep them unacknowledged (redelivered)
                     self._items = items + self._items
                     self._tokens = tokens + self._tokens
                 return
-            self._commit(items, tokens)
 
     def _wait_for_space(self) -> bool:
-        if self._spool.bytes < self._max_bytes:
+        """Wait while the spool holds back (the writer's deletes wake us); False when stopping."""
+        if not self._capacity.should_hold():
             return True
         self._metrics.backpressure.set(1)
-        log.warning(
-            "spool full (%d bytes, limit %d): holding acknowledgements until the writer drains it",
-            self._spool.bytes,
-            self._max_bytes,
-        )
         with self._space:
-            while self._spool.bytes >= self._max_bytes:
+            while self._capacity.should_hold():
                 if self._stopping:
                     return False
                 self._space.wait(0.5)
         self._metrics.backpressure.set(0)
-        log.info("spool below its limit again: acknowledging")
         return True
 
-    def _commit(self, items: list[SpoolEntry | DeadLetter], tokens: list[object]) -> None:
+    def _commit(self, items: list[SpoolEntry | DeadLetter], tokens: list[object]) -> bool:
+        """Commit a group and acknowledge it; False when stopping before it could be committed."""
         entries: list[SpoolEntry] = []
         dead: list[DeadLetter] = []
         for item in items:
@@ -175,10 +172,18 @@ class GroupCommitter:
             try:
                 self._spool.append(entries, dead)
                 break
+            except SpoolFullError:
+                # The disk filled before the limit did (another process, or the estimate was
+                # short): backpressure like the limit, not an error; retried below the low mark.
+                self._capacity.disk_full()
+                if not self._wait_for_space():
+                    return False
             except SpoolError as exc:
-                # Disk full or I/O error: nothing is acknowledged; keep trying (never drop).
+                # An I/O error: nothing is acknowledged; keep trying (never drop).
                 self.failed = str(exc)
                 log.error("cannot commit to the spool (will retry): %s", exc)
+                if self._stopping:
+                    return False
                 time.sleep(1.0)
         self.failed = None
         self._metrics.commits.inc()
@@ -188,3 +193,4 @@ class GroupCommitter:
             self._dead_log.record(letter)
         acked = self._ack(tokens)
         self._metrics.acknowledged.inc(acked)
+        return True

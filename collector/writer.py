@@ -8,7 +8,9 @@ measured, a gateway drain spent most of its time writing a spool backlog at ~0.3
 raw ingest rate. Rows are written in any order across lanes (points carry their timestamps).
 
 Failures are sorted as telemetry's client classifies them: retryable (connection, timeout, 429,
-5xx) → retry with exponential backoff and full jitter, never sooner than ``Retry-After``;
+5xx) → retry with exponential backoff and full jitter, never sooner than ``Retry-After``, and
+sooner once a ``/ping`` probe finds the server answering again after it did not (so writes
+resume within about a probe interval of InfluxDB's return, whatever the backoff reached);
 rejected (4xx, partial write) → bisect the batch until the bad points are isolated, write the
 rest, dead-letter only those points; fatal (401/403, unknown database) → log an error, turn
 unhealthy, keep the spool and retry slowly.
@@ -27,6 +29,7 @@ from collector.metrics import Metrics
 from collector.settings import WriterSettings
 from collector.spool import DeadLetter, Spool, SpooledRow
 from telemetry.errors import (
+    InfluxError,
     InfluxFatalError,
     InfluxRejectedError,
     InfluxRetryableError,
@@ -55,9 +58,11 @@ class Writer:
         on_freed: Callable[[], None] = lambda: None,
         clock_ns: Callable[[], int] = time.time_ns,
         rng: random.Random | None = None,
+        probe: Callable[[], object] | None = None,
     ) -> None:
         self._spool = spool
         self._sink = sink
+        self._probe = probe
         self._settings = settings
         self._metrics = metrics
         self._on_freed = on_freed
@@ -75,6 +80,9 @@ class Writer:
         # The first request goes alone (it also sets up the client); then every lane writes.
         self._warm = threading.Event()
         self._failures = 0
+        # Per lane: the Retry-After floor and whether the server gave no answer at all, set by
+        # the lane's last failed attempt for its next wait.
+        self._lane = threading.local()
         self.healthy = True
         self.last_error: str | None = None
 
@@ -104,11 +112,40 @@ class Writer:
             if lane and not self._warm.is_set():
                 self._warm.wait(idle)
                 continue
+            self._lane.floor, self._lane.unreachable = 0.0, False
             delay = self._attempt()
             if delay is None:  # nothing to write that another lane does not hold
                 self._stop.wait(idle)
             elif delay:
-                self._stop.wait(delay)
+                self._wait_retry(delay)
+
+    def _wait_retry(self, delay: float) -> None:
+        """Wait ``delay`` before a retry, or less once a /ping probe sees InfluxDB come back.
+
+        The retry goes early only after a probe that failed (or a failure that was no answer
+        at all): a server that answers /ping but refuses writes with 5xx keeps the backoff,
+        so an overloaded InfluxDB is not retried every probe interval.
+        """
+        now = time.monotonic()
+        deadline = now + delay
+        floor = now + getattr(self._lane, "floor", 0.0)
+        seen_down = bool(getattr(self._lane, "unreachable", False))
+        while not self._stop.is_set():
+            now = time.monotonic()
+            if now >= deadline:
+                return
+            if self._stop.wait(min(deadline - now, self._settings.probe_interval_s)):
+                return
+            if self._probe is None or time.monotonic() < floor:
+                continue
+            try:
+                self._probe()
+            except InfluxError:
+                seen_down = True
+                continue
+            if seen_down:
+                log.info("InfluxDB answers /ping again: retrying the write now")
+                return
 
     def _claim(self) -> list[SpooledRow]:
         """The oldest batch no other lane holds, now held by the caller."""
@@ -149,6 +186,8 @@ class Writer:
             self._metrics.write_errors.labels("retryable").inc()
             self._failures += 1
             delay = self._backoff(exc.retry_after)
+            self._lane.floor = exc.retry_after or 0.0
+            self._lane.unreachable = exc.status is None  # no answer at all (refused, timed out)
             self.last_error = str(exc)
             log.warning(
                 "InfluxDB write failed (attempt %d, retry in %.1f s, %d readings spooled): %s",
