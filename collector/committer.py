@@ -20,6 +20,7 @@ from collector.capacity import SpoolCapacity
 from collector.errors import SpoolError, SpoolFullError
 from collector.metrics import Metrics
 from collector.spool import DeadLetter, Spool, SpoolEntry
+from collector.supervisor import Supervisor
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +65,7 @@ class GroupCommitter:
         capacity: SpoolCapacity,
         max_pending: int,
         dead_letter_log: DeadLetterLog,
+        supervisor: Supervisor | None = None,
     ) -> None:
         self._spool = spool
         self._ack = ack
@@ -78,13 +80,15 @@ class GroupCommitter:
         self._items: list[SpoolEntry | DeadLetter] = []
         self._tokens: list[object] = []
         self._stopping = False
-        self._thread = threading.Thread(target=self._run, name="spool-committer", daemon=True)
+        self._stop_event = threading.Event()  # the supervisor's view of _stopping
+        self._supervisor = supervisor or Supervisor(metrics.thread_restarts)
+        self._thread: threading.Thread | None = None
         self._space = threading.Condition()
         self.failed: str | None = None
 
     def start(self) -> None:
-        """Start committing."""
-        self._thread.start()
+        """Start committing (a supervised thread: restarted if it dies)."""
+        self._thread = self._supervisor.spawn("spool-committer", self._run, self._stop_event)
 
     def submit(self, items: Sequence[SpoolEntry | DeadLetter], tokens: Sequence[object]) -> None:
         """Queue decoded messages and their ack tokens for the next group (network thread).
@@ -124,9 +128,15 @@ class GroupCommitter:
         """Commit what is pending (if the spool has room), then stop the thread."""
         with self._cond:
             self._stopping = True
+            self._stop_event.set()
             self._cond.notify_all()
         self.space_freed()
-        self._thread.join(timeout_s)
+        if self._thread is not None:
+            self._thread.join(timeout_s)
+
+    def alive(self) -> bool:
+        """Whether the committer's thread runs (dead ones are restarted by the supervisor)."""
+        return self._thread is not None and self._thread.is_alive()
 
     def _run(self) -> None:
         while True:
@@ -143,11 +153,19 @@ class GroupCommitter:
                 items, tokens = self._items, self._tokens
                 self._items, self._tokens = [], []
                 self._cond.notify_all()  # wake a network thread blocked in submit()
-            if not self._wait_for_space() or not self._commit(items, tokens):
-                with self._cond:  # stopping while full: keep them unacknowledged (redelivered)
-                    self._items = items + self._items
-                    self._tokens = tokens + self._tokens
+            committed = None
+            try:
+                committed = self._commit(items) if self._wait_for_space() else None
+            finally:
+                if committed is None:
+                    # Stopping while full, or an unexpected error before the commit (the
+                    # supervisor restarts us): keep them for the next try, unacknowledged.
+                    with self._cond:
+                        self._items = items + self._items
+                        self._tokens = tokens + self._tokens
+            if committed is None:
                 return
+            self._acknowledge(*committed, tokens)
 
     def _wait_for_space(self) -> bool:
         """Wait while the spool holds back (the writer's deletes wake us); False when stopping."""
@@ -162,8 +180,10 @@ class GroupCommitter:
         self._metrics.backpressure.set(0)
         return True
 
-    def _commit(self, items: list[SpoolEntry | DeadLetter], tokens: list[object]) -> bool:
-        """Commit a group and acknowledge it; False when stopping before it could be committed."""
+    def _commit(
+        self, items: list[SpoolEntry | DeadLetter]
+    ) -> tuple[list[SpoolEntry], list[DeadLetter]] | None:
+        """Commit a group: its entries and dead letters, or None when stopping first."""
         entries: list[SpoolEntry] = []
         dead: list[DeadLetter] = []
         for item in items:
@@ -177,15 +197,21 @@ class GroupCommitter:
                 # short): backpressure like the limit, not an error; retried below the low mark.
                 self._capacity.disk_full()
                 if not self._wait_for_space():
-                    return False
+                    return None
             except SpoolError as exc:
                 # An I/O error: nothing is acknowledged; keep trying (never drop).
                 self.failed = str(exc)
                 log.error("cannot commit to the spool (will retry): %s", exc)
                 if self._stopping:
-                    return False
+                    return None
                 time.sleep(1.0)
         self.failed = None
+        return entries, dead
+
+    def _acknowledge(
+        self, entries: list[SpoolEntry], dead: list[DeadLetter], tokens: list[object]
+    ) -> None:
+        """Count a committed group and acknowledge its messages."""
         self._metrics.commits.inc()
         self._metrics.readings_spooled.inc(sum(e.readings for e in entries))
         for letter in dead:
@@ -193,4 +219,3 @@ class GroupCommitter:
             self._dead_log.record(letter)
         acked = self._ack(tokens)
         self._metrics.acknowledged.inc(acked)
-        return True

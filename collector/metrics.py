@@ -113,6 +113,12 @@ class Metrics:
             ["status"],
             registry=r,
         )
+        self.thread_restarts = Counter(
+            f"{NS}_thread_restarts",
+            "Supervised threads (writer lanes, committer) restarted after they died, by thread.",
+            ["thread"],
+            registry=r,
+        )
         self.healthy.set(1)
 
     def watch_totals(self, totals: Callable[[], Mapping[str, int]]) -> None:

@@ -25,6 +25,7 @@ from collector.settings import CollectorSettings
 from collector.sources.mqtt import ClientFactory, MqttSource, make_client
 from collector.sources.serial import SerialSources
 from collector.spool import Spool
+from collector.supervisor import Supervisor
 from collector.writer import LineSink, Writer
 from telemetry.health_http import HttpEndpoint
 from telemetry.influx.client import InfluxClient
@@ -54,6 +55,12 @@ class CollectorService:
         self.settings = settings
         self.metrics = metrics or Metrics()
         self.spool, self.capacity = _open_spool(settings)
+        self.supervisor = Supervisor(
+            self.metrics.thread_restarts,
+            restart_min_s=settings.supervise.restart_min_s,
+            restart_max_s=settings.supervise.restart_max_s,
+            healthy_after_s=settings.supervise.healthy_after_s,
+        )
         self.sink = sink_factory(settings.influx)
         self.writer = Writer(
             self.spool,
@@ -63,6 +70,7 @@ class CollectorService:
             on_freed=self._space_freed,
             clock_ns=clock_ns,
             probe=getattr(self.sink, "server_version", None),
+            supervisor=self.supervisor,
         )
         intake = Intake(
             prefix=settings.mqtt.topic_prefix,
@@ -79,6 +87,7 @@ class CollectorService:
             capacity=self.capacity,
             max_pending=settings.mqtt.inflight_window,
             dead_letter_log=DeadLetterLog(settings.log.dead_letter_log_interval_s),
+            supervisor=self.supervisor,
         )
         self.source = MqttSource(
             settings.mqtt,
@@ -142,6 +151,8 @@ class CollectorService:
             problems.append(f"mqtt refused: {self.source.refused}")
         if self.committer.failed:
             problems.append(f"spool: {self.committer.failed}")
+        for thread, error in sorted(self.supervisor.down().items()):
+            problems.append(f"thread {thread} down (restarting): {error}")
         return not problems, {
             "status": HOLDING_BACK if holding else (OK if not problems else "unhealthy"),
             "problems": problems,

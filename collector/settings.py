@@ -169,6 +169,23 @@ class WriterSettings(BaseModel):
     )
 
 
+class SuperviseSettings(BaseModel):
+    """Supervision of the collector's own threads (writer lanes, committer)."""
+
+    restart_min_s: float = Field(
+        0.5, gt=0, description="First restart delay of a thread that died (doubling)."
+    )
+    restart_max_s: float = Field(
+        10.0, gt=0, description="Restart delay cap: a fault that persists does not spin."
+    )
+    healthy_after_s: float = Field(
+        5.0,
+        ge=0,
+        description="A restarted thread counts as up (and /healthz healthy) once it has run "
+        "this long without dying again.",
+    )
+
+
 class HttpSettings(BaseModel):
     """The metrics and health endpoint."""
 
@@ -202,7 +219,7 @@ class _FileSource(PydanticBaseSettingsSource):
 
 
 class CollectorSettings(BaseSettings):
-    """Everything the collector needs; sections mqtt, influx, spool, writer, http, log."""
+    """Everything the collector needs: mqtt, influx, spool, writer, http, supervise, log."""
 
     model_config = SettingsConfigDict(
         env_prefix="EQUIPMON_", env_nested_delimiter="__", extra="forbid"
@@ -217,6 +234,7 @@ class CollectorSettings(BaseSettings):
     spool: SpoolSettings = Field(default_factory=SpoolSettings)
     writer: WriterSettings = Field(default_factory=WriterSettings)
     http: HttpSettings = Field(default_factory=HttpSettings)
+    supervise: SuperviseSettings = Field(default_factory=SuperviseSettings)
     log: LogSettings = Field(default_factory=LogSettings)
     serial: list[SerialPortSettings] = Field(
         default_factory=list,

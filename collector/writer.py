@@ -18,6 +18,7 @@ unhealthy, keep the spool and retry slowly.
 
 from __future__ import annotations
 
+import functools
 import logging
 import random
 import threading
@@ -28,6 +29,7 @@ from typing import Protocol
 from collector.metrics import Metrics
 from collector.settings import WriterSettings
 from collector.spool import DeadLetter, Spool, SpooledRow
+from collector.supervisor import Supervisor
 from telemetry.errors import (
     InfluxError,
     InfluxFatalError,
@@ -59,6 +61,7 @@ class Writer:
         clock_ns: Callable[[], int] = time.time_ns,
         rng: random.Random | None = None,
         probe: Callable[[], object] | None = None,
+        supervisor: Supervisor | None = None,
     ) -> None:
         self._spool = spool
         self._sink = sink
@@ -69,11 +72,8 @@ class Writer:
         self._clock_ns = clock_ns
         self._rng = rng or random.Random()
         self._stop = threading.Event()
-        self._lanes = [
-            threading.Thread(target=self._run, args=(lane,), name=f"influx-writer-{lane}",
-                             daemon=True)
-            for lane in range(settings.parallel_requests)
-        ]  # fmt: skip
+        self._supervisor = supervisor or Supervisor(metrics.thread_restarts)
+        self._threads: list[threading.Thread] = []
         # Row ids some lane is writing: the others skip them.
         self._claimed: set[int] = set()
         self._claim_lock = threading.Lock()
@@ -87,16 +87,20 @@ class Writer:
         self.last_error: str | None = None
 
     def start(self) -> None:
-        """Start draining."""
-        for lane in self._lanes:
-            lane.start()
+        """Start draining: one supervised thread per lane."""
+        self._threads = [
+            self._supervisor.spawn(
+                f"influx-writer-{lane}", functools.partial(self._run, lane), self._stop
+            )
+            for lane in range(self._settings.parallel_requests)
+        ]
 
     def stop(self) -> None:
         """Stop after the current requests (the spool keeps the rest)."""
         self._stop.set()
         deadline = time.monotonic() + max(30.0, self._settings.retry_max_s)
-        for lane in self._lanes:
-            lane.join(max(0.0, deadline - time.monotonic()))
+        for thread in self._threads:
+            thread.join(max(0.0, deadline - time.monotonic()))
 
     def drain(self, timeout_s: float) -> bool:
         """Write until the spool is empty or the time is up (used at shutdown, thread stopped)."""

@@ -99,6 +99,10 @@ def _drain_and_check(
     health = _health(story.service)
     assert health["problems"] == []
     assert not health["backpressure"]
+    restarts = story.service.metrics.registry.get_sample_value(
+        "equipmon_collector_thread_restarts_total", {"thread": "spool-committer"}
+    )
+    assert restarts == 0  # no thread died on the way
     return took
 
 
@@ -167,7 +171,7 @@ def test_max_bytes_above_the_disk_holds_back_at_the_disk_and_drains_everything_o
     setup.influxdb.start()
     took = _drain_and_check(story, setup.influx_client, setup.proxy, returned)
     print(f"{story.readings} readings in InfluxDB {took:.1f} s after it returned")
-    assert service.committer._thread.is_alive()  # the same collector, never restarted
+    assert service.committer.alive()  # the same collector, never restarted
 
 
 def test_a_disk_filled_by_another_process_drains_on_a_full_disk_and_resumes_when_freed(
@@ -197,4 +201,4 @@ def test_a_disk_filled_by_another_process_drains_on_a_full_disk_and_resumes_when
     took = _drain_and_check(story, influx_client, setup.proxy, returned)
     print(f"{story.readings} readings in InfluxDB {took:.1f} s after it returned")
     assert service.capacity.reserve.held
-    assert service.committer._thread.is_alive()
+    assert service.committer.alive()
