@@ -154,7 +154,8 @@ class CollectorService:
         for thread, error in sorted(self.supervisor.down().items()):
             problems.append(f"thread {thread} down (restarting): {error}")
         return not problems, {
-            "status": HOLDING_BACK if holding else (OK if not problems else "unhealthy"),
+            "status": "unhealthy" if problems else (HOLDING_BACK if holding else OK),
+            "spool_status": HOLDING_BACK if holding else OK,
             "problems": problems,
             "mqtt_connected": self.source.connected.is_set(),
             "spool_readings": self.spool.readings,
