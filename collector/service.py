@@ -71,6 +71,12 @@ class CollectorService:
             clock_ns=clock_ns,
             probe=getattr(self.sink, "server_version", None),
             supervisor=self.supervisor,
+            create_database=(
+                getattr(self.sink, "ensure_database", None)
+                if settings.writer.create_database
+                else None
+            ),
+            database_hint=_database_hint(settings.influx),
         )
         intake = Intake(
             prefix=settings.mqtt.topic_prefix,
@@ -204,6 +210,14 @@ class CollectorService:
         if callable(close):
             close()
         self.spool.close()
+
+
+def _database_hint(influx: InfluxSettings) -> str:
+    """The command that creates the database (1.x) or bucket (2.x) the settings name."""
+    return (
+        f"influx -execute 'CREATE DATABASE \"{influx.database}\"' (InfluxDB 1.x), or "
+        f"influx bucket create --org {influx.org} --name {influx.effective_bucket} (2.x)"
+    )
 
 
 def _open_spool(settings: CollectorSettings) -> tuple[Spool, SpoolCapacity]:

@@ -167,6 +167,11 @@ class WriterSettings(BaseModel):
     fatal_retry_s: float = Field(
         30.0, gt=0, description="Retry interval after a fatal error (bad credentials, no db)."
     )
+    create_database: bool = Field(
+        True,
+        description="Create a missing 1.x database (CREATE DATABASE, needs admin rights); off, "
+        "or when that fails, /healthz names the command to run.",
+    )
 
 
 class SuperviseSettings(BaseModel):

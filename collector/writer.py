@@ -62,10 +62,14 @@ class Writer:
         rng: random.Random | None = None,
         probe: Callable[[], object] | None = None,
         supervisor: Supervisor | None = None,
+        create_database: Callable[[], object] | None = None,
+        database_hint: str = "create the database or bucket named in influx settings",
     ) -> None:
         self._spool = spool
         self._sink = sink
         self._probe = probe
+        self._create_database = create_database
+        self._database_hint = database_hint
         self._settings = settings
         self._metrics = metrics
         self._on_freed = on_freed
@@ -203,9 +207,13 @@ class Writer:
             return delay
         except InfluxFatalError as exc:
             self._metrics.write_errors.labels("fatal").inc()
+            if exc.status == 404 and self._create_missing_database():
+                return 0.0
             self._metrics.healthy.set(0)
             self.healthy = False
             self.last_error = str(exc)
+            if exc.status == 404:
+                self.last_error += f"; create it: {self._database_hint}"
             log.error(
                 "InfluxDB refuses our writes (%s): check influx settings; the spool keeps "
                 "%d readings and the writer retries every %.0f s",
@@ -227,6 +235,23 @@ class Writer:
             self._metrics.dead_lettered.labels(letter.reason).inc()
         self._on_freed()
         return 0.0
+
+    def _create_missing_database(self) -> bool:
+        """Create the missing database when allowed (writer.create_database); True on success.
+
+        A fresh InfluxDB 1.x without the database answered every write 404, and the collector
+        only said so on /healthz (issue 15 item 10). CREATE DATABASE is idempotent; without
+        admin rights (or on 2.x, whose buckets it cannot make) the error says what to run.
+        """
+        if self._create_database is None:
+            return False
+        try:
+            self._create_database()
+        except InfluxError as exc:
+            log.error("the database is missing and creating it failed: %s", exc)
+            return False
+        log.warning("the InfluxDB database was missing: created it")
+        return True
 
     def _backoff(self, retry_after: float | None) -> float:
         # Full jitter spreads retries of many collectors; Retry-After is a floor, not a hint.
