@@ -52,6 +52,7 @@ class Spool:
         row_max_bytes: int = 4 * 1024 * 1024,
         dead_letter_max_bytes: int = 16 * 1024 * 1024,
         reserve: Reserve | None = None,
+        check_writable: bool = True,
     ) -> None:
         self.path = path
         self._wal_path = Path(f"{path}-wal")
@@ -79,7 +80,8 @@ class Spool:
             if "line_topics" not in columns:  # a spool written by an older version
                 self._db.execute("ALTER TABLE spool ADD COLUMN line_topics TEXT")
             self._size_wal()
-            self._check_writable()
+            if check_writable:
+                self._check_writable()
         except (sqlite3.Error, OSError) as exc:
             raise SpoolError(f"cannot open the spool {path}: {exc}") from exc
         self.bytes, self.rows, self.readings = self._scan()
@@ -337,8 +339,14 @@ class Spool:
             except sqlite3.Error as exc:
                 self._rollback()
                 self._dead_bytes = self._scan_dead_bytes_locked()
-                if not (_is_full(exc) and self.reserve is not None and self.reserve.release()):
+                if not _is_full(exc):
                     raise SpoolError(f"spool delete failed: {exc}") from exc
+                if self.reserve is None or not self.reserve.release():
+                    raise SpoolFullError(
+                        f"spool delete failed: {exc}; the spool has no reserve left to give "
+                        f"back, so free some space on {self.path.parent} (the drain needs room "
+                        "for its WAL)"
+                    ) from exc
                 # The disk is full: the reserve is given back, so the delete (and the
                 # checkpoint that lets the WAL start over) has room now.
                 try:

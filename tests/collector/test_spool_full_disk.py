@@ -47,7 +47,7 @@ def test_a_full_disk_wedges_deletes_without_the_reserve_and_not_with_it(
     bare = small_disk("4m")
     spool = Spool(bare / "spool.sqlite")
     assert _fill(spool) > 0
-    with pytest.raises(SpoolError, match="disk is full"):
+    with pytest.raises(SpoolError, match="no reserve left"):
         _drain(spool)
     spool.close()
 
