@@ -3,7 +3,8 @@
 The phases are (behaviour, seconds) run in order from ``start_phases``; after the last one
 requests pass. Behaviours: ``pass`` (forward), ``503``/``500`` (answer that status without
 forwarding), ``429`` (answer 429 with ``Retry-After``), ``slow`` (wait ``slow_s`` then forward:
-an answer near the client's timeout). Every write InfluxDB confirmed through the proxy is
+an answer near the client's timeout), ``503w`` (writes answer 503, ``/ping`` passes: a server
+that is up but refuses writes). Every write InfluxDB confirmed through the proxy is
 counted by its lines, so a test can check that each point was written exactly once.
 """
 
@@ -103,11 +104,14 @@ class InfluxProxy:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length else b""
                 behaviour = proxy.behaviour()
+                if behaviour == "503w" and "write" not in self.path:
+                    behaviour = "pass"
                 with proxy._lock:
                     proxy.answered[behaviour] = proxy.answered.get(behaviour, 0) + 1
-                if behaviour in ("503", "500"):
+                if behaviour in ("503", "500", "503w"):
                     error = b'{"error":"proxy: injected fault"}'
-                    self._answer(int(behaviour), [("Content-Type", "application/json")], error)
+                    status = int(behaviour.rstrip("w"))
+                    self._answer(status, [("Content-Type", "application/json")], error)
                     return
                 if behaviour == "429":
                     headers = [("Retry-After", str(proxy.retry_after_s))]

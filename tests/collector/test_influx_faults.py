@@ -82,3 +82,25 @@ def test_influxdb_answering_errors_loses_nothing_writes_each_point_once_and_resu
         f"written through the proxy, first write {first_write_s:.2f} s after it passed "
         f"requests again; answered per phase: {influx_proxy.answered}"
     )
+
+
+def test_a_server_that_answers_ping_but_refuses_writes_keeps_the_backoff(
+    make_collector: CollectorFactory,
+    publisher: Publisher,
+    influx_client: InfluxClient,
+    influx_proxy: InfluxProxy,
+    topic_prefix: str,
+) -> None:
+    # The probe ends a wait only after it saw the server not answering: an overloaded InfluxDB
+    # that answers /ping is not retried every probe interval (here 0.1 s, 40 chances in 4 s).
+    influx_proxy.start_phases([("503w", 4.0)])
+    make_collector(
+        influx={"url": influx_proxy.url},
+        writer={"retry_min_s": 1.0, "retry_max_s": 30.0, "probe_interval_s": 0.1,
+                "parallel_requests": 1},
+    )  # fmt: skip
+    topic = telemetry_topic("plant-a", "pump-01", prefix=topic_prefix, payload_format="lp")
+    publisher.publish(topic, f"telemetry v=1 {T0}".encode())
+    wait_for(lambda: count_and_sum(influx_client)[0] == 1, 60, "the reading stored")
+    assert 0 < influx_proxy.answered.get("503w", 0) <= 10  # writes refused, backing off
+    assert influx_proxy.lines_written == 1
