@@ -211,7 +211,10 @@ class SpoolCapacity:
             # An empty spool takes one more group whatever its size (a limit below the empty
             # file's pages and WAL must not stop everything); a full disk stops even that.
             over = used >= self.limit and self.usage.rows > 0
-            if not self.holding_back and (over or self._disk_full):
+            # Without its reserve (given back to a full disk, or no room for it at start) the
+            # spool takes nothing new until it can have the reserve back: see _room().
+            unreserved = not self.reserve.held and not self._room()
+            if not self.holding_back and (over or self._disk_full or unreserved):
                 self.holding_back = True
                 log.warning(
                     "%s: %d of %d bytes (%.0f %%), %d free on its disk; acknowledgements wait "

@@ -107,6 +107,11 @@ def test_a_disk_filled_by_another_process_holds_back_until_it_has_room_again(
     assert capacity.should_hold()
     _drain(spool)  # on a disk with no byte free
     assert capacity.should_hold()  # acknowledging into the reserve would lose the next drain
+    assert not reserve.held
+    fresh = SpoolCapacity(
+        spool.disk_usage, max_bytes=256 * MiB, resume_fraction=0.9, reserve=reserve, interval_s=0
+    )
+    assert fresh.should_hold()  # no reserve and no room for it: held back without an error
     ballast.unlink()
     assert not capacity.should_hold()
     assert reserve.held  # taken back once there was room
