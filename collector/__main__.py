@@ -66,7 +66,8 @@ def run(settings: CollectorSettings) -> int:
 
 def dead_letters(settings: CollectorSettings, limit: int, payload_bytes: int) -> int:
     """Print the newest dead letters, one JSON object per line."""
-    spool = Spool(settings.spool_path, synchronous=settings.spool.synchronous)
+    # Only reads: a spool on a read-only or full disk can still be inspected.
+    spool = Spool(settings.spool_path, synchronous=settings.spool.synchronous, check_writable=False)
     try:
         totals = {k.split(":", 1)[1]: v for k, v in spool.totals().items() if k.startswith("dead")}
         print(json.dumps({"dead_letters_by_reason": totals}))

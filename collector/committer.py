@@ -4,8 +4,9 @@ Acknowledging one message per fsync would cap a collector at a few hundred messa
 second; committing every ``interval`` or every ``max_messages`` messages amortises the fsync.
 The broker's in-flight window must exceed ``max_messages`` or the group never fills and every
 commit waits for the interval (see docs/collector.md, "In-flight window and commit sizing").
-When the spool holds ``max_bytes`` the committer stops committing, so nothing is acknowledged
-and the broker keeps the backlog (backpressure), until the writer frees space.
+When the spool reaches its effective limit, or its disk is full, the committer stops
+committing, so nothing is acknowledged and the broker keeps the backlog (backpressure), until
+the writer has drained the spool below its low mark (``collector.capacity``).
 """
 
 from __future__ import annotations
@@ -15,9 +16,11 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 
-from collector.errors import SpoolError
+from collector.capacity import SpoolCapacity
+from collector.errors import SpoolError, SpoolFullError
 from collector.metrics import Metrics
 from collector.spool import DeadLetter, Spool, SpoolEntry
+from collector.supervisor import Supervisor
 
 log = logging.getLogger(__name__)
 
@@ -59,16 +62,17 @@ class GroupCommitter:
         *,
         interval_s: float,
         max_messages: int,
-        max_bytes: int,
+        capacity: SpoolCapacity,
         max_pending: int,
         dead_letter_log: DeadLetterLog,
+        supervisor: Supervisor | None = None,
     ) -> None:
         self._spool = spool
         self._ack = ack
         self._metrics = metrics
         self._interval = interval_s
         self._max_messages = max_messages
-        self._max_bytes = max_bytes
+        self._capacity = capacity
         self._max_pending = max(1, max_pending)
         self._dead_log = dead_letter_log
         self._cond = threading.Condition()
@@ -76,13 +80,15 @@ class GroupCommitter:
         self._items: list[SpoolEntry | DeadLetter] = []
         self._tokens: list[object] = []
         self._stopping = False
-        self._thread = threading.Thread(target=self._run, name="spool-committer", daemon=True)
+        self._stop_event = threading.Event()  # the supervisor's view of _stopping
+        self._supervisor = supervisor or Supervisor(metrics.thread_restarts)
+        self._thread: threading.Thread | None = None
         self._space = threading.Condition()
         self.failed: str | None = None
 
     def start(self) -> None:
-        """Start committing."""
-        self._thread.start()
+        """Start committing (a supervised thread: restarted if it dies)."""
+        self._thread = self._supervisor.spawn("spool-committer", self._run, self._stop_event)
 
     def submit(self, items: Sequence[SpoolEntry | DeadLetter], tokens: Sequence[object]) -> None:
         """Queue decoded messages and their ack tokens for the next group (network thread).
@@ -122,9 +128,15 @@ class GroupCommitter:
         """Commit what is pending (if the spool has room), then stop the thread."""
         with self._cond:
             self._stopping = True
+            self._stop_event.set()
             self._cond.notify_all()
         self.space_freed()
-        self._thread.join(timeout_s)
+        if self._thread is not None:
+            self._thread.join(timeout_s)
+
+    def alive(self) -> bool:
+        """Whether the committer's thread runs (dead ones are restarted by the supervisor)."""
+        return self._thread is not None and self._thread.is_alive()
 
     def _run(self) -> None:
         while True:
@@ -141,32 +153,37 @@ class GroupCommitter:
                 items, tokens = self._items, self._tokens
                 self._items, self._tokens = [], []
                 self._cond.notify_all()  # wake a network thread blocked in submit()
-            if not self._wait_for_space():
-                with self._cond:  # stopping while full: keep them unacknowledged (redelivered)
-                    self._items = items + self._items
-                    self._tokens = tokens + self._tokens
+            committed = None
+            try:
+                committed = self._commit(items) if self._wait_for_space() else None
+            finally:
+                if committed is None:
+                    # Stopping while full, or an unexpected error before the commit (the
+                    # supervisor restarts us): keep them for the next try, unacknowledged.
+                    with self._cond:
+                        self._items = items + self._items
+                        self._tokens = tokens + self._tokens
+            if committed is None:
                 return
-            self._commit(items, tokens)
+            self._acknowledge(*committed, tokens)
 
     def _wait_for_space(self) -> bool:
-        if self._spool.bytes < self._max_bytes:
+        """Wait while the spool holds back (the writer's deletes wake us); False when stopping."""
+        if not self._capacity.should_hold():
             return True
         self._metrics.backpressure.set(1)
-        log.warning(
-            "spool full (%d bytes, limit %d): holding acknowledgements until the writer drains it",
-            self._spool.bytes,
-            self._max_bytes,
-        )
         with self._space:
-            while self._spool.bytes >= self._max_bytes:
+            while self._capacity.should_hold():
                 if self._stopping:
                     return False
                 self._space.wait(0.5)
         self._metrics.backpressure.set(0)
-        log.info("spool below its limit again: acknowledging")
         return True
 
-    def _commit(self, items: list[SpoolEntry | DeadLetter], tokens: list[object]) -> None:
+    def _commit(
+        self, items: list[SpoolEntry | DeadLetter]
+    ) -> tuple[list[SpoolEntry], list[DeadLetter]] | None:
+        """Commit a group: its entries and dead letters, or None when stopping first."""
         entries: list[SpoolEntry] = []
         dead: list[DeadLetter] = []
         for item in items:
@@ -175,12 +192,26 @@ class GroupCommitter:
             try:
                 self._spool.append(entries, dead)
                 break
+            except SpoolFullError:
+                # The disk filled before the limit did (another process, or the estimate was
+                # short): backpressure like the limit, not an error; retried below the low mark.
+                self._capacity.disk_full()
+                if not self._wait_for_space():
+                    return None
             except SpoolError as exc:
-                # Disk full or I/O error: nothing is acknowledged; keep trying (never drop).
+                # An I/O error: nothing is acknowledged; keep trying (never drop).
                 self.failed = str(exc)
                 log.error("cannot commit to the spool (will retry): %s", exc)
+                if self._stopping:
+                    return None
                 time.sleep(1.0)
         self.failed = None
+        return entries, dead
+
+    def _acknowledge(
+        self, entries: list[SpoolEntry], dead: list[DeadLetter], tokens: list[object]
+    ) -> None:
+        """Count a committed group and acknowledge its messages."""
         self._metrics.commits.inc()
         self._metrics.readings_spooled.inc(sum(e.readings for e in entries))
         for letter in dead:

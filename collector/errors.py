@@ -15,5 +15,9 @@ class SpoolError(CollectorError):
     """The spool database cannot be opened or written."""
 
 
+class SpoolFullError(SpoolError):
+    """The spool's disk is full: backpressure (hold acknowledgements), not a failure."""
+
+
 class BrokerRefusedError(CollectorError):
     """The broker refused us for good (bad credentials, not authorised): do not spin."""

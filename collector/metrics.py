@@ -86,6 +86,39 @@ class Metrics:
         self.spool_age = Gauge(
             f"{NS}_spool_age_seconds", "Age of the oldest spooled message.", registry=r
         )
+        self.spool_disk_bytes = Gauge(
+            f"{NS}_spool_disk_bytes",
+            "What the spool takes on disk: pages in use plus the WAL (spool.max_bytes counts it).",
+            registry=r,
+        )
+        self.spool_limit_bytes = Gauge(
+            f"{NS}_spool_limit_bytes",
+            "The spool's effective limit: spool.max_bytes, lowered to what its disk can hold.",
+            registry=r,
+        )
+        self.spool_fill = Gauge(
+            f"{NS}_spool_fill_ratio", "Spool disk bytes over its effective limit.", registry=r
+        )
+        self.spool_fs_free = Gauge(
+            f"{NS}_spool_fs_free_bytes", "Free bytes on the spool's file system.", registry=r
+        )
+        self.spool_reserve = Gauge(
+            f"{NS}_spool_reserve_held",
+            "1 while the spool holds its reserve file (0: given back to a full disk).",
+            registry=r,
+        )
+        self.spool_status = Gauge(
+            f"{NS}_spool_status",
+            "1 for the spool's current status: 'ok' or 'spool full, holding back'.",
+            ["status"],
+            registry=r,
+        )
+        self.thread_restarts = Counter(
+            f"{NS}_thread_restarts",
+            "Supervised threads (writer lanes, committer) restarted after they died, by thread.",
+            ["thread"],
+            registry=r,
+        )
         self.healthy.set(1)
 
     def watch_totals(self, totals: Callable[[], Mapping[str, int]]) -> None:

@@ -6,15 +6,26 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
+from collector.capacity import (
+    HOLDING_BACK,
+    OK,
+    Reserve,
+    SpoolCapacity,
+    measure_fs,
+    reserve_size,
+)
 from collector.committer import DeadLetterLog, GroupCommitter
+from collector.errors import SpoolError
 from collector.intake import Intake
 from collector.metrics import Metrics
 from collector.settings import CollectorSettings
 from collector.sources.mqtt import ClientFactory, MqttSource, make_client
 from collector.sources.serial import SerialSources
 from collector.spool import Spool
+from collector.supervisor import Supervisor
 from collector.writer import LineSink, Writer
 from telemetry.health_http import HttpEndpoint
 from telemetry.influx.client import InfluxClient
@@ -43,13 +54,12 @@ class CollectorService:
     ) -> None:
         self.settings = settings
         self.metrics = metrics or Metrics()
-        self.spool = Spool(
-            settings.spool_path,
-            synchronous=settings.spool.synchronous,
-            dead_letter_max=settings.spool.dead_letter_max,
-            dead_letter_payload_bytes=settings.spool.dead_letter_payload_bytes,
-            row_max_readings=settings.writer.batch_max_readings,
-            row_max_bytes=settings.writer.batch_max_bytes,
+        self.spool, self.capacity = _open_spool(settings)
+        self.supervisor = Supervisor(
+            self.metrics.thread_restarts,
+            restart_min_s=settings.supervise.restart_min_s,
+            restart_max_s=settings.supervise.restart_max_s,
+            healthy_after_s=settings.supervise.healthy_after_s,
         )
         self.sink = sink_factory(settings.influx)
         self.writer = Writer(
@@ -59,6 +69,14 @@ class CollectorService:
             self.metrics,
             on_freed=self._space_freed,
             clock_ns=clock_ns,
+            probe=getattr(self.sink, "server_version", None),
+            supervisor=self.supervisor,
+            create_database=(
+                getattr(self.sink, "ensure_database", None)
+                if settings.writer.create_database
+                else None
+            ),
+            database_hint=_database_hint(settings.influx),
         )
         intake = Intake(
             prefix=settings.mqtt.topic_prefix,
@@ -72,9 +90,10 @@ class CollectorService:
             self.metrics,
             interval_s=settings.spool.commit_interval_ms / 1000,
             max_messages=settings.spool.commit_max_messages,
-            max_bytes=settings.spool.max_bytes,
+            capacity=self.capacity,
             max_pending=settings.mqtt.inflight_window,
             dead_letter_log=DeadLetterLog(settings.log.dead_letter_log_interval_s),
+            supervisor=self.supervisor,
         )
         self.source = MqttSource(
             settings.mqtt,
@@ -83,7 +102,7 @@ class CollectorService:
             metrics=self.metrics,
             client_factory=client_factory,
         )
-        self.serial = SerialSources(settings.serial, self.spool, settings.spool.max_bytes)
+        self.serial = SerialSources(settings.serial, self.spool, self.capacity)
         self.http: HttpEndpoint | None = None
         if settings.http.enabled:
             self.http = HttpEndpoint(
@@ -97,7 +116,25 @@ class CollectorService:
         self.metrics.spool_readings.set_function(lambda: self.spool.readings)
         self.metrics.spool_age.set_function(self.spool.age_s)
         self.metrics.watch_totals(self.spool.totals)
+        self._watch_capacity()
         self._stopped = threading.Event()
+
+    def _watch_capacity(self) -> None:
+        capacity, m = self.capacity, self.metrics
+
+        def fresh() -> SpoolCapacity:
+            capacity.should_hold()  # measured at most every 50 ms, so once per scrape
+            return capacity
+
+        m.spool_disk_bytes.set_function(lambda: fresh().usage.spool_bytes)
+        m.spool_limit_bytes.set_function(lambda: fresh().limit)
+        m.spool_fill.set_function(lambda: fresh().fill)
+        m.spool_fs_free.set_function(lambda: fresh().usage.free_bytes)
+        m.spool_reserve.set_function(lambda: float(capacity.reserve.held))
+        for status in (OK, HOLDING_BACK):
+            m.spool_status.labels(status).set_function(
+                lambda status=status: float(fresh().status() == status)  # type: ignore[misc]
+            )
 
     def _ack(self, tokens: Any) -> int:
         return self.source.ack(tokens)
@@ -106,7 +143,13 @@ class CollectorService:
         self.committer.space_freed()
 
     def health(self) -> tuple[bool, dict[str, Any]]:
-        """Healthy unless InfluxDB refuses us, the broker refused us, or the spool cannot commit."""
+        """Healthy unless InfluxDB refuses us, the broker refused us, or the spool cannot commit.
+
+        A full spool is not a problem: holding back is the designed answer to a long outage
+        (the broker keeps the rest) and ends by itself; a 503 would only invite a restart,
+        which frees nothing. ``status`` and ``spool_fill`` say it for people and alerts.
+        """
+        holding = self.capacity.should_hold()
         problems = []
         if not self.writer.healthy:
             problems.append(f"influx: {self.writer.last_error}")
@@ -114,13 +157,22 @@ class CollectorService:
             problems.append(f"mqtt refused: {self.source.refused}")
         if self.committer.failed:
             problems.append(f"spool: {self.committer.failed}")
+        for thread, error in sorted(self.supervisor.down().items()):
+            problems.append(f"thread {thread} down (restarting): {error}")
         return not problems, {
+            "status": "unhealthy" if problems else (HOLDING_BACK if holding else OK),
+            "spool_status": HOLDING_BACK if holding else OK,
             "problems": problems,
             "mqtt_connected": self.source.connected.is_set(),
             "spool_readings": self.spool.readings,
             "spool_bytes": self.spool.bytes,
             "spool_age_s": round(self.spool.age_s(), 3),
-            "backpressure": self.spool.bytes >= self.settings.spool.max_bytes,
+            "spool_disk_bytes": self.capacity.usage.spool_bytes,
+            "spool_limit_bytes": self.capacity.limit,
+            "spool_fill": round(self.capacity.fill, 4),
+            "spool_fs_free_bytes": self.capacity.usage.free_bytes,
+            "spool_reserve_held": self.capacity.reserve.held,
+            "backpressure": holding,
             "last_write_error": self.writer.last_error,
         }
 
@@ -158,3 +210,56 @@ class CollectorService:
         if callable(close):
             close()
         self.spool.close()
+
+
+def _database_hint(influx: InfluxSettings) -> str:
+    """The command that creates the database (1.x) or bucket (2.x) the settings name."""
+    return (
+        f"influx -execute 'CREATE DATABASE \"{influx.database}\"' (InfluxDB 1.x), or "
+        f"influx bucket create --org {influx.org} --name {influx.effective_bucket} (2.x)"
+    )
+
+
+def _open_spool(settings: CollectorSettings) -> tuple[Spool, SpoolCapacity]:
+    """The spool, its reserve and its capacity; a spool that cannot be written is one clear error.
+
+    The error names the setting that chose the file (``spool.path``, or ``data_dir`` when it is
+    empty), since that is what the operator has to change.
+    """
+    path = settings.spool_path
+    setting = "spool.path" if settings.spool.path else "data_dir"
+    where = f"the spool {path} (set by {setting}) cannot be written"
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        total = measure_fs(path.parent)[1]
+        spool = Spool(
+            path,
+            synchronous=settings.spool.synchronous,
+            dead_letter_max=settings.spool.dead_letter_max,
+            dead_letter_payload_bytes=settings.spool.dead_letter_payload_bytes,
+            row_max_readings=settings.writer.batch_max_readings,
+            row_max_bytes=settings.writer.batch_max_bytes,
+            dead_letter_max_bytes=settings.spool.dead_letter_max_bytes,
+        )
+    except OSError as exc:
+        raise SpoolError(f"{where}: {exc}") from exc
+    except SpoolError as exc:
+        raise SpoolError(f"{where}: {exc.__cause__ or exc}") from exc
+    reserve = Reserve(Path(f"{path}.reserve"), reserve_size(settings.spool.reserve_bytes, total))
+    if not reserve.restore():
+        log.warning("no room for the spool's %d-byte reserve yet: retried later", reserve.size)
+    spool.reserve = reserve
+    dead_letter_budget = settings.spool.dead_letter_max_bytes
+
+    def on_limit(limit: int) -> None:
+        # Dead letters share the spool's file: they never take more than 1/8 of its room.
+        spool.dead_letter_max_bytes = min(dead_letter_budget, limit // 8)
+
+    capacity = SpoolCapacity(
+        spool.disk_usage,
+        max_bytes=settings.spool.max_bytes,
+        resume_fraction=settings.spool.resume_fraction,
+        reserve=reserve,
+        on_limit=on_limit,
+    )
+    return spool, capacity

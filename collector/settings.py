@@ -95,7 +95,23 @@ class SpoolSettings(BaseModel):
     max_bytes: int = Field(
         256 * 1024 * 1024,
         ge=1024,
-        description="Spooled line-protocol bytes at which the collector stops acknowledging.",
+        description="What the spool may take on disk (pages in use + WAL) before the collector "
+        "holds back (stops acknowledging); lowered, with a warning, to what the spool's file "
+        "system can hold less its headroom (checked at start and while running).",
+    )
+    resume_fraction: float = Field(
+        0.9,
+        gt=0,
+        lt=1,
+        description="Low mark: holding back ends once the spool is below this fraction of its "
+        "effective limit (hysteresis, so acknowledgements do not flap).",
+    )
+    reserve_bytes: int = Field(
+        8 * 1024 * 1024,
+        ge=64 * 1024,
+        description="Headroom on the spool's disk: a reserve file of this size the spool gives "
+        "back when a delete meets a full disk, and as much free space the limit leaves; at most "
+        "1/16 of the file system.",
     )
     synchronous: Literal["full", "normal"] = Field(
         "full",
@@ -109,6 +125,12 @@ class SpoolSettings(BaseModel):
         500, ge=1, description="Group commit: commit once this many messages wait."
     )
     dead_letter_max: int = Field(10_000, ge=1, description="Dead letters kept (oldest go first).")
+    dead_letter_max_bytes: int = Field(
+        16 * 1024 * 1024,
+        ge=0,
+        description="Dead-letter bytes kept (oldest go first), at most 1/8 of the spool's "
+        "effective limit: bad input never takes the room of good readings.",
+    )
     dead_letter_payload_bytes: int = Field(
         65_536, ge=0, description="Payload bytes kept per dead letter (the rest is cut)."
     )
@@ -135,9 +157,37 @@ class WriterSettings(BaseModel):
     )
     idle_poll_ms: float = Field(20.0, gt=0, description="Wait when the spool is empty.")
     retry_min_s: float = Field(0.5, gt=0, description="First retry delay (doubling, jittered).")
-    retry_max_s: float = Field(30.0, gt=0, description="Retry delay cap.")
+    retry_max_s: float = Field(10.0, gt=0, description="Retry delay cap.")
+    probe_interval_s: float = Field(
+        1.0,
+        gt=0,
+        description="While a retry waits, probe /ping this often: once InfluxDB answers again "
+        "after it did not, the write is retried at once (Retry-After still a floor).",
+    )
     fatal_retry_s: float = Field(
         30.0, gt=0, description="Retry interval after a fatal error (bad credentials, no db)."
+    )
+    create_database: bool = Field(
+        True,
+        description="Create a missing 1.x database (CREATE DATABASE, needs admin rights); off, "
+        "or when that fails, /healthz names the command to run.",
+    )
+
+
+class SuperviseSettings(BaseModel):
+    """Supervision of the collector's own threads (writer lanes, committer)."""
+
+    restart_min_s: float = Field(
+        0.5, gt=0, description="First restart delay of a thread that died (doubling)."
+    )
+    restart_max_s: float = Field(
+        10.0, gt=0, description="Restart delay cap: a fault that persists does not spin."
+    )
+    healthy_after_s: float = Field(
+        5.0,
+        ge=0,
+        description="A restarted thread counts as up (and /healthz healthy) once it has run "
+        "this long without dying again.",
     )
 
 
@@ -174,7 +224,7 @@ class _FileSource(PydanticBaseSettingsSource):
 
 
 class CollectorSettings(BaseSettings):
-    """Everything the collector needs; sections mqtt, influx, spool, writer, http, log."""
+    """Everything the collector needs: mqtt, influx, spool, writer, http, supervise, log."""
 
     model_config = SettingsConfigDict(
         env_prefix="EQUIPMON_", env_nested_delimiter="__", extra="forbid"
@@ -189,6 +239,7 @@ class CollectorSettings(BaseSettings):
     spool: SpoolSettings = Field(default_factory=SpoolSettings)
     writer: WriterSettings = Field(default_factory=WriterSettings)
     http: HttpSettings = Field(default_factory=HttpSettings)
+    supervise: SuperviseSettings = Field(default_factory=SuperviseSettings)
     log: LogSettings = Field(default_factory=LogSettings)
     serial: list[SerialPortSettings] = Field(
         default_factory=list,

@@ -17,103 +17,25 @@ restarts.
 from __future__ import annotations
 
 import contextlib
+import errno
 import sqlite3
 import threading
 import time
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 
-from collector.errors import SpoolError
+from collector.capacity import DiskUsage, Reserve, measure_fs
+from collector.errors import SpoolError, SpoolFullError
+from collector.spool_records import SCHEMA, DeadLetter, SpooledRow, SpoolEntry, StoredDeadLetter
+
+# What a dead letter takes in the file, near enough (its row overhead is small beside these).
+_DEAD_SIZE = (
+    "LENGTH(CAST(payload AS BLOB)) + LENGTH(CAST(detail AS BLOB)) + LENGTH(CAST(topic AS BLOB))"
+)
 
 # An INSERT's parameters: topic, body, readings, oldest receipt time, per-line topic runs.
 _Row = tuple[str, bytes, int, int, str | None]
-
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS spool (
-    id INTEGER PRIMARY KEY,
-    topic TEXT NOT NULL,
-    body BLOB NOT NULL,
-    readings INTEGER NOT NULL,
-    received_ns INTEGER NOT NULL,
-    line_topics TEXT
-);
-CREATE TABLE IF NOT EXISTS dead_letters (
-    id INTEGER PRIMARY KEY,
-    received_ns INTEGER NOT NULL,
-    reason TEXT NOT NULL,
-    detail TEXT NOT NULL,
-    topic TEXT NOT NULL,
-    payload BLOB NOT NULL,
-    payload_size INTEGER NOT NULL
-);
-CREATE TABLE IF NOT EXISTS totals (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
-"""
-
-
-class SpoolEntry(NamedTuple):
-    """One accepted message: its line-protocol body and how many readings it holds.
-
-    A NamedTuple, not a frozen dataclass: one is made per received message, and building a
-    frozen dataclass costs four times as much (measured: 1.4 against 0.35 µs).
-    """
-
-    topic: str
-    body: bytes
-    readings: int
-    received_ns: int
-
-
-@dataclass(frozen=True, slots=True)
-class DeadLetter:
-    """One rejected message (or point) and why."""
-
-    received_ns: int
-    reason: str
-    detail: str
-    topic: str
-    payload: bytes
-    payload_size: int
-
-
-@dataclass(frozen=True, slots=True)
-class SpooledRow:
-    """A row read back for writing: one or more messages' lines (one reading per line).
-
-    ``topic`` is the topic of every line, unless ``line_topics`` is set: then it lists the
-    topic of each run of lines in order (``count<TAB>topic`` per text line).
-    """
-
-    id: int
-    topic: str
-    body: bytes
-    readings: int
-    received_ns: int
-    line_topics: str | None = None
-
-    def topics(self) -> list[str]:
-        """The topic of each line of ``body``."""
-        if self.line_topics is None:
-            return [self.topic] * (self.body.count(b"\n") + 1)
-        out: list[str] = []
-        for run in self.line_topics.split("\n"):
-            count, _, topic = run.partition("\t")
-            out.extend([topic] * int(count))
-        return out
-
-
-@dataclass(frozen=True, slots=True)
-class StoredDeadLetter:
-    """A dead letter read back for inspection."""
-
-    id: int
-    received_ns: int
-    reason: str
-    detail: str
-    topic: str
-    payload: bytes
-    payload_size: int
 
 
 class Spool:
@@ -128,8 +50,14 @@ class Spool:
         dead_letter_payload_bytes: int = 65_536,
         row_max_readings: int = 5_000,
         row_max_bytes: int = 4 * 1024 * 1024,
+        dead_letter_max_bytes: int = 16 * 1024 * 1024,
+        reserve: Reserve | None = None,
+        check_writable: bool = True,
     ) -> None:
         self.path = path
+        self._wal_path = Path(f"{path}-wal")
+        self.reserve = reserve
+        self.dead_letter_max_bytes = dead_letter_max_bytes
         # A group's messages share rows up to the writer's batch limits (a batch is whole rows).
         self._row_max_readings = row_max_readings
         self._row_max_bytes = row_max_bytes
@@ -143,13 +71,79 @@ class Spool:
             self._db.execute("PRAGMA busy_timeout=5000")
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute(f"PRAGMA synchronous={synchronous.upper()}")
+            # Builds with SECURE_DELETE on (Debian's) zero every freed page, so a delete writes
+            # as much WAL as it frees: on a full disk it cannot run. FAST zeroes only pages it
+            # writes anyway, so a drain's deletes take a few pages (docs/collector.md).
+            self._db.execute("PRAGMA secure_delete=FAST")
             self._db.executescript(SCHEMA)
             columns = {row[1] for row in self._db.execute("PRAGMA table_info(spool)")}
             if "line_topics" not in columns:  # a spool written by an older version
                 self._db.execute("ALTER TABLE spool ADD COLUMN line_topics TEXT")
+            self._size_wal()
+            if check_writable:
+                self._check_writable()
         except (sqlite3.Error, OSError) as exc:
             raise SpoolError(f"cannot open the spool {path}: {exc}") from exc
         self.bytes, self.rows, self.readings = self._scan()
+        self._dead_bytes = self._scan_dead_bytes()
+
+    def _size_wal(self) -> None:
+        """Fit the WAL to the file system: it is part of what the spool takes on disk.
+
+        SQLite's default checkpoint every 1,000 pages (4 MiB) would be a third of a 12 MiB
+        disk; 1/64 of the file system (at least 64 pages) keeps it within the headroom. The
+        size limit truncates a WAL that a large transaction grew, once it is checkpointed.
+        """
+        page = int(self._db.execute("PRAGMA page_size").fetchone()[0])
+        total = measure_fs(self.path.parent)[1]
+        pages = max(64, min(1000, total // 64 // page))
+        self._db.execute(f"PRAGMA wal_autocheckpoint={pages}")
+        self._db.execute(f"PRAGMA journal_size_limit={pages * page}")
+
+    def _check_writable(self) -> None:
+        """Write once at start: a read-only file or folder is found now, not at the first message.
+
+        A full disk is not an error here: the spool may hold a backlog to drain (holding back).
+        """
+        try:
+            # Rewriting the header's user_version is a real write that changes nothing.
+            version = int(self._db.execute("PRAGMA user_version").fetchone()[0])
+            self._db.execute("BEGIN IMMEDIATE")
+            self._db.execute(f"PRAGMA user_version={version}")
+            self._db.execute("COMMIT")
+        except sqlite3.Error as exc:
+            self._rollback()
+            if not _is_full(exc):
+                raise
+
+    def _scan_dead_bytes(self) -> int:
+        with self._lock:
+            return self._scan_dead_bytes_locked()
+
+    def _scan_dead_bytes_locked(self) -> int:
+        row = self._db.execute(
+            f"SELECT COALESCE(SUM({_DEAD_SIZE}), 0) FROM dead_letters"  # noqa: S608 (constant)
+        ).fetchone()
+        return int(row[0])
+
+    def disk_usage(self) -> DiskUsage:
+        """What the spool takes on disk (pages in use + WAL) and what its file system has left."""
+        with self._lock:
+            page_count = int(self._db.execute("PRAGMA page_count").fetchone()[0])
+            free_pages = int(self._db.execute("PRAGMA freelist_count").fetchone()[0])
+            page_size = int(self._db.execute("PRAGMA page_size").fetchone()[0])
+        try:
+            wal = self._wal_path.stat().st_size
+        except FileNotFoundError:
+            wal = 0
+        try:
+            main = self.path.stat().st_size
+        except FileNotFoundError:
+            main = 0
+        free, total = measure_fs(self.path.parent)
+        used = (page_count - free_pages) * page_size + wal
+        return DiskUsage(spool_bytes=used, file_bytes=main + wal, free_bytes=free,
+                         total_bytes=total, rows=self.rows)  # fmt: skip
 
     def _scan(self) -> tuple[int, int, int]:
         with self._lock:
@@ -189,6 +183,9 @@ class Spool:
                 self._db.execute("COMMIT")
             except sqlite3.Error as exc:
                 self._rollback()
+                self._dead_bytes = self._scan_dead_bytes_locked()
+                if _is_full(exc):
+                    raise SpoolFullError(f"spool append failed: {exc}") from exc
                 raise SpoolError(f"spool append failed: {exc}") from exc
             self.bytes += sum(len(row[1]) for row in rows)
             self.rows += len(rows)
@@ -254,20 +251,41 @@ class Spool:
         if not dead:
             return
         cut = self._dead_letter_payload_bytes
+        values = [(d.received_ns, d.reason, d.detail, d.topic, d.payload[:cut], d.payload_size)
+                  for d in dead]  # fmt: skip
         self._db.executemany(
             "INSERT INTO dead_letters (received_ns, reason, detail, topic, payload,"
             " payload_size) VALUES (?, ?, ?, ?, ?, ?)",
-            [(d.received_ns, d.reason, d.detail, d.topic, d.payload[:cut], d.payload_size)
-             for d in dead],
-        )  # fmt: skip
+            values,
+        )
+        self._dead_bytes += sum(len(v[2].encode()) + len(v[3].encode()) + len(v[4]) for v in values)
         self._trim_dead_letters()
 
     def _trim_dead_letters(self) -> None:
-        # Bounded: the newest dead_letter_max letters stay (the totals keep counting).
-        self._db.execute(
+        """Bounded by count and by bytes: the newest letters stay (the totals keep counting).
+
+        The byte bound is what keeps bad input from filling the spool's disk: the dead letters
+        share the file with the readings, and however much bad input arrives they never take
+        more than ``dead_letter_max_bytes`` of it, so good readings keep their room.
+        """
+        cursor = self._db.execute(
             "DELETE FROM dead_letters WHERE id <= (SELECT MAX(id) FROM dead_letters) - ?",
             (self._dead_letter_max,),
         )
+        if cursor.rowcount > 0:
+            self._dead_bytes = self._scan_dead_bytes_locked()
+        if self._dead_bytes <= self.dead_letter_max_bytes:
+            return
+        excess = self._dead_bytes - self.dead_letter_max_bytes
+        cut_id, freed = None, 0
+        query = f"SELECT id, {_DEAD_SIZE} FROM dead_letters ORDER BY id"  # noqa: S608 (constant)
+        for row_id, size in self._db.execute(query):
+            cut_id, freed = row_id, freed + int(size)
+            if freed >= excess:
+                break
+        if cut_id is not None:
+            self._db.execute("DELETE FROM dead_letters WHERE id <= ?", (cut_id,))
+            self._dead_bytes -= freed
 
     def _add_totals(self, totals: Mapping[str, int]) -> None:
         self._db.executemany(
@@ -314,26 +332,48 @@ class Spool:
         dead = list(dead)
         totals = {"readings_written": written} if written else {}
         _count_dead_letters(dead, totals)
+        ids = [r.id for r in rows]
         with self._lock:
             try:
-                self._db.execute("BEGIN IMMEDIATE")
-                # A batch is always the oldest rows in id order: one range delete removes it.
-                ids = [r.id for r in rows]
-                if ids and ids == list(range(ids[0], ids[-1] + 1)):
-                    self._db.execute(
-                        "DELETE FROM spool WHERE id BETWEEN ? AND ?", (ids[0], ids[-1])
-                    )
-                else:
-                    self._db.executemany("DELETE FROM spool WHERE id = ?", [(i,) for i in ids])
-                self._insert_dead_letters(dead)
-                self._add_totals(totals)
-                self._db.execute("COMMIT")
+                self._delete_locked(ids, dead, totals)
             except sqlite3.Error as exc:
                 self._rollback()
-                raise SpoolError(f"spool delete failed: {exc}") from exc
+                self._dead_bytes = self._scan_dead_bytes_locked()
+                if not _is_full(exc):
+                    raise SpoolError(f"spool delete failed: {exc}") from exc
+                if self.reserve is None or not self.reserve.release():
+                    raise SpoolFullError(
+                        f"spool delete failed: {exc}; the spool has no reserve left to give "
+                        f"back, so free some space on {self.path.parent} (the drain needs room "
+                        "for its WAL)"
+                    ) from exc
+                # The disk is full: the reserve is given back, so the delete (and the
+                # checkpoint that lets the WAL start over) has room now.
+                try:
+                    self._delete_locked(ids, dead, totals)
+                except sqlite3.Error as again:
+                    self._rollback()
+                    raise SpoolError(f"spool delete failed: {again}") from again
+            if self.reserve is not None and not self.reserve.held:
+                # Hand the WAL's space back while the disk is short of it.
+                with contextlib.suppress(sqlite3.Error):
+                    self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
             self.bytes -= sum(len(r.body) for r in rows)
             self.rows -= len(rows)
             self.readings -= sum(r.readings for r in rows)
+
+    def _delete_locked(
+        self, ids: list[int], dead: list[DeadLetter], totals: dict[str, int]
+    ) -> None:
+        self._db.execute("BEGIN IMMEDIATE")
+        # A batch is always the oldest rows in id order: one range delete removes it.
+        if ids and ids == list(range(ids[0], ids[-1] + 1)):
+            self._db.execute("DELETE FROM spool WHERE id BETWEEN ? AND ?", (ids[0], ids[-1]))
+        else:
+            self._db.executemany("DELETE FROM spool WHERE id = ?", [(i,) for i in ids])
+        self._insert_dead_letters(dead)
+        self._add_totals(totals)
+        self._db.execute("COMMIT")
 
     # -- inspection -------------------------------------------------------------------------
 
@@ -369,8 +409,19 @@ class Spool:
         ]
 
 
+def _is_full(exc: sqlite3.Error | OSError) -> bool:
+    """Whether an error means the disk (or the file's quota) is full."""
+    if isinstance(exc, OSError):
+        return exc.errno in (errno.ENOSPC, errno.EDQUOT)
+    # The primary code (the low byte) is SQLITE_FULL whatever the extended code says.
+    return (getattr(exc, "sqlite_errorcode", 0) & 0xFF) == sqlite3.SQLITE_FULL
+
+
 def _count_dead_letters(dead: Iterable[DeadLetter], totals: dict[str, int]) -> None:
     """Add one ``dead_letters:<reason>`` total per dead letter."""
     for letter in dead:
         key = f"dead_letters:{letter.reason}"
         totals[key] = totals.get(key, 0) + 1
+
+
+__all__ = ["SCHEMA", "DeadLetter", "Spool", "SpoolEntry", "SpooledRow", "StoredDeadLetter"]

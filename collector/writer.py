@@ -8,7 +8,9 @@ measured, a gateway drain spent most of its time writing a spool backlog at ~0.3
 raw ingest rate. Rows are written in any order across lanes (points carry their timestamps).
 
 Failures are sorted as telemetry's client classifies them: retryable (connection, timeout, 429,
-5xx) → retry with exponential backoff and full jitter, never sooner than ``Retry-After``;
+5xx) → retry with exponential backoff and full jitter, never sooner than ``Retry-After``, and
+sooner once a ``/ping`` probe finds the server answering again after it did not (so writes
+resume within about a probe interval of InfluxDB's return, whatever the backoff reached);
 rejected (4xx, partial write) → bisect the batch until the bad points are isolated, write the
 rest, dead-letter only those points; fatal (401/403, unknown database) → log an error, turn
 unhealthy, keep the spool and retry slowly.
@@ -16,6 +18,7 @@ unhealthy, keep the spool and retry slowly.
 
 from __future__ import annotations
 
+import functools
 import logging
 import random
 import threading
@@ -26,7 +29,9 @@ from typing import Protocol
 from collector.metrics import Metrics
 from collector.settings import WriterSettings
 from collector.spool import DeadLetter, Spool, SpooledRow
+from collector.supervisor import Supervisor
 from telemetry.errors import (
+    InfluxError,
     InfluxFatalError,
     InfluxRejectedError,
     InfluxRetryableError,
@@ -55,40 +60,51 @@ class Writer:
         on_freed: Callable[[], None] = lambda: None,
         clock_ns: Callable[[], int] = time.time_ns,
         rng: random.Random | None = None,
+        probe: Callable[[], object] | None = None,
+        supervisor: Supervisor | None = None,
+        create_database: Callable[[], object] | None = None,
+        database_hint: str = "create the database or bucket named in influx settings",
     ) -> None:
         self._spool = spool
         self._sink = sink
+        self._probe = probe
+        self._create_database = create_database
+        self._database_hint = database_hint
         self._settings = settings
         self._metrics = metrics
         self._on_freed = on_freed
         self._clock_ns = clock_ns
         self._rng = rng or random.Random()
         self._stop = threading.Event()
-        self._lanes = [
-            threading.Thread(target=self._run, args=(lane,), name=f"influx-writer-{lane}",
-                             daemon=True)
-            for lane in range(settings.parallel_requests)
-        ]  # fmt: skip
+        self._supervisor = supervisor or Supervisor(metrics.thread_restarts)
+        self._threads: list[threading.Thread] = []
         # Row ids some lane is writing: the others skip them.
         self._claimed: set[int] = set()
         self._claim_lock = threading.Lock()
         # The first request goes alone (it also sets up the client); then every lane writes.
         self._warm = threading.Event()
         self._failures = 0
+        # Per lane: the Retry-After floor and whether the server gave no answer at all, set by
+        # the lane's last failed attempt for its next wait.
+        self._lane = threading.local()
         self.healthy = True
         self.last_error: str | None = None
 
     def start(self) -> None:
-        """Start draining."""
-        for lane in self._lanes:
-            lane.start()
+        """Start draining: one supervised thread per lane."""
+        self._threads = [
+            self._supervisor.spawn(
+                f"influx-writer-{lane}", functools.partial(self._run, lane), self._stop
+            )
+            for lane in range(self._settings.parallel_requests)
+        ]
 
     def stop(self) -> None:
         """Stop after the current requests (the spool keeps the rest)."""
         self._stop.set()
         deadline = time.monotonic() + max(30.0, self._settings.retry_max_s)
-        for lane in self._lanes:
-            lane.join(max(0.0, deadline - time.monotonic()))
+        for thread in self._threads:
+            thread.join(max(0.0, deadline - time.monotonic()))
 
     def drain(self, timeout_s: float) -> bool:
         """Write until the spool is empty or the time is up (used at shutdown, thread stopped)."""
@@ -104,11 +120,40 @@ class Writer:
             if lane and not self._warm.is_set():
                 self._warm.wait(idle)
                 continue
+            self._lane.floor, self._lane.unreachable = 0.0, False
             delay = self._attempt()
             if delay is None:  # nothing to write that another lane does not hold
                 self._stop.wait(idle)
             elif delay:
-                self._stop.wait(delay)
+                self._wait_retry(delay)
+
+    def _wait_retry(self, delay: float) -> None:
+        """Wait ``delay`` before a retry, or less once a /ping probe sees InfluxDB come back.
+
+        The retry goes early only after a probe that failed (or a failure that was no answer
+        at all): a server that answers /ping but refuses writes with 5xx keeps the backoff,
+        so an overloaded InfluxDB is not retried every probe interval.
+        """
+        now = time.monotonic()
+        deadline = now + delay
+        floor = now + getattr(self._lane, "floor", 0.0)
+        seen_down = bool(getattr(self._lane, "unreachable", False))
+        while not self._stop.is_set():
+            now = time.monotonic()
+            if now >= deadline:
+                return
+            if self._stop.wait(min(deadline - now, self._settings.probe_interval_s)):
+                return
+            if self._probe is None or time.monotonic() < floor:
+                continue
+            try:
+                self._probe()
+            except InfluxError:
+                seen_down = True
+                continue
+            if seen_down:
+                log.info("InfluxDB answers /ping again: retrying the write now")
+                return
 
     def _claim(self) -> list[SpooledRow]:
         """The oldest batch no other lane holds, now held by the caller."""
@@ -149,6 +194,8 @@ class Writer:
             self._metrics.write_errors.labels("retryable").inc()
             self._failures += 1
             delay = self._backoff(exc.retry_after)
+            self._lane.floor = exc.retry_after or 0.0
+            self._lane.unreachable = exc.status is None  # no answer at all (refused, timed out)
             self.last_error = str(exc)
             log.warning(
                 "InfluxDB write failed (attempt %d, retry in %.1f s, %d readings spooled): %s",
@@ -160,9 +207,13 @@ class Writer:
             return delay
         except InfluxFatalError as exc:
             self._metrics.write_errors.labels("fatal").inc()
+            if exc.status == 404 and self._create_missing_database():
+                return 0.0
             self._metrics.healthy.set(0)
             self.healthy = False
             self.last_error = str(exc)
+            if exc.status == 404:
+                self.last_error += f"; create it: {self._database_hint}"
             log.error(
                 "InfluxDB refuses our writes (%s): check influx settings; the spool keeps "
                 "%d readings and the writer retries every %.0f s",
@@ -184,6 +235,23 @@ class Writer:
             self._metrics.dead_lettered.labels(letter.reason).inc()
         self._on_freed()
         return 0.0
+
+    def _create_missing_database(self) -> bool:
+        """Create the missing database when allowed (writer.create_database); True on success.
+
+        A fresh InfluxDB 1.x without the database answered every write 404, and the collector
+        only said so on /healthz (issue 15 item 10). CREATE DATABASE is idempotent; without
+        admin rights (or on 2.x, whose buckets it cannot make) the error says what to run.
+        """
+        if self._create_database is None:
+            return False
+        try:
+            self._create_database()
+        except InfluxError as exc:
+            log.error("the database is missing and creating it failed: %s", exc)
+            return False
+        log.warning("the InfluxDB database was missing: created it")
+        return True
 
     def _backoff(self, retry_after: float | None) -> float:
         # Full jitter spreads retries of many collectors; Retry-After is a floor, not a hint.

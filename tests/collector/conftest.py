@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -13,6 +15,7 @@ from collector.service import CollectorService
 from collector.settings import CollectorSettings
 from telemetry.influx.settings import InfluxSettings
 from tests.collector.helpers import Publisher
+from tests.collector.influx_proxy import InfluxProxy
 
 CollectorFactory = Callable[..., CollectorService]
 
@@ -60,3 +63,36 @@ def publisher(mosquitto: Any) -> Iterator[Publisher]:
     pub = Publisher(mosquitto.host, mosquitto.port, f"pub-{uuid.uuid4().hex[:8]}")
     yield pub
     pub.close()
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path) -> Iterator[Callable[[str], Path]]:
+    """Mount small tmpfs file systems that really fill (root only); unmounted after the test.
+
+    Ask for it before ``make_collector`` so that the collectors stop before the unmount.
+    """
+    mounts: list[Path] = []
+
+    def mount(size: str = "12m") -> Path:
+        if os.geteuid() != 0:
+            pytest.skip("a file system that really fills needs a tmpfs mount, hence root")
+        where = tmp_path / f"disk{len(mounts)}"
+        where.mkdir()
+        subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", f"size={size},mode=0755", "tmpfs", str(where)],
+            check=True,
+        )
+        mounts.append(where)
+        return where
+
+    yield mount
+    for where in reversed(mounts):
+        subprocess.run(["umount", "--lazy", str(where)], check=False)
+
+
+@pytest.fixture
+def influx_proxy(influxdb: Any) -> Iterator[InfluxProxy]:
+    """A fault-injecting, counting proxy in front of the test's InfluxDB."""
+    proxy = InfluxProxy(influxdb.url)
+    yield proxy
+    proxy.close()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import errno
+import os
 import sys
 import threading
 import time
@@ -166,3 +168,19 @@ def count_and_sum(client: InfluxClient, field: str = "v") -> tuple[int, float]:
 def new_port() -> int:
     """A free local TCP port."""
     return free_port()
+
+
+def fill_disk(folder: Path) -> Path:
+    """Another process's file, written until the file system has no byte left; its path."""
+    ballast = folder / "ballast"
+    with ballast.open("wb", buffering=0) as out:
+        for size in (65536, 4096, 512, 1):
+            while True:
+                try:
+                    out.write(b"\1" * size)
+                except OSError as exc:
+                    if exc.errno != errno.ENOSPC:
+                        raise
+                    break
+    assert os.statvfs(folder).f_bavail == 0
+    return ballast

@@ -82,7 +82,9 @@ def test_fatal_error_turns_unhealthy_keeps_the_spool_and_recovers(
     topic_prefix: str,
 ) -> None:
     missing = influx_settings.model_copy(update={"database": f"{influx_settings.database}_late"})
-    service = make_collector(influx={"database": missing.database})
+    service = make_collector(
+        influx={"database": missing.database}, writer={"create_database": False}
+    )
     assert service.http is not None
     health_url = f"http://127.0.0.1:{service.http.port}/healthz"
     topic = telemetry_topic("plant-a", "pump-01", prefix=topic_prefix)
@@ -93,7 +95,9 @@ def test_fatal_error_turns_unhealthy_keeps_the_spool_and_recovers(
     with pytest.raises(urllib.error.HTTPError) as info:
         urllib.request.urlopen(health_url, timeout=2)
     assert info.value.code == 503
-    assert "database not found" in json.loads(info.value.read())["problems"][0]
+    problem = json.loads(info.value.read())["problems"][0]
+    assert "database not found" in problem
+    assert f'CREATE DATABASE "{missing.database}"' in problem  # what to run
     assert service.spool.readings == 10  # nothing lost, nothing dead-lettered
     client = InfluxClient(missing)
     client.ensure_database()
@@ -103,6 +107,28 @@ def test_fatal_error_turns_unhealthy_keeps_the_spool_and_recovers(
         assert service.health()[0]
         with urllib.request.urlopen(health_url, timeout=2) as response:
             assert response.status == 200
+    finally:
+        client.execute(f"DROP DATABASE {quote_ident(missing.database)}")
+        client.close()
+
+
+def test_a_missing_database_is_created_when_the_credentials_allow(
+    make_collector: CollectorFactory,
+    publisher: Publisher,
+    influx_settings: InfluxSettings,
+    topic_prefix: str,
+) -> None:
+    missing = influx_settings.model_copy(update={"database": f"{influx_settings.database}_new"})
+    client = InfluxClient(missing)
+    try:
+        service = make_collector(influx={"database": missing.database})
+        topic = telemetry_topic("plant-a", "pump-01", prefix=topic_prefix)
+        for i in range(10):
+            body = {"time": T0 + i, "sensors": {"v": float(i)}}
+            publisher.publish(topic, json.dumps(body).encode())
+        wait_for(lambda: service.spool.totals().get("readings_written") == 10, 20, "written")
+        assert count_and_sum(client) == (10, 45.0)
+        assert service.health()[0]
     finally:
         client.execute(f"DROP DATABASE {quote_ident(missing.database)}")
         client.close()
