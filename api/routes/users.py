@@ -93,7 +93,7 @@ def update_user(
 ) -> UserPublic:
     """Change role, name, password, or deactivate (which also stops their tokens)."""
     user = get_or_404(session, User, user_id, lock=True)
-    changes = body.model_dump(exclude_unset=True, exclude_none=True)
+    changes = body.model_dump(exclude_unset=True)
     if "password" in changes:
         user.password_hash = hash_password(changes.pop("password"))
         changes["password"] = "(changed)"  # noqa: S105 (audit marker)
