@@ -81,7 +81,9 @@ class Settings(BaseSettings):
     service_token: SecretStr | None = Field(None, description="Bootstrap service bearer token.")
     gateway_token: SecretStr | None = Field(None, description="Bootstrap gateway bearer token.")
     gateway_site: str | None = Field(
-        None, description="Site code the bootstrap gateway token may write; unset = any site."
+        None,
+        description="Site code the bootstrap gateway token may write (required: unset, it "
+        "may write none).",
     )
 
     @field_validator("database_url")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 
 import sqlalchemy as sa
@@ -12,6 +13,8 @@ from api.ratelimit import RateLimiter
 from api.security import Principal, hash_token
 from api.settings import Settings
 from telemetry.influx.client import InfluxClient
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -30,6 +33,10 @@ class AppState:
 def bootstrap_principals(settings: Settings) -> dict[str, Principal]:
     """Principals of the tokens given in the environment, keyed by the tokens' sha256."""
     found: dict[str, Principal] = {}
+    if settings.gateway_token is not None and settings.gateway_site is None:
+        log.warning(
+            "EQUIPMON_GATEWAY_TOKEN is set without EQUIPMON_GATEWAY_SITE: its pushes are refused"
+        )
     for role, secret in (
         ("admin", settings.admin_token),
         ("service", settings.service_token),
