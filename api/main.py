@@ -126,6 +126,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         },
     )
     problems.install(app)
+    # Inside the metrics middleware, so a crash is counted with the 500 it was answered with.
+    app.add_middleware(problems.CrashMiddleware)
     app.add_middleware(MetricsMiddleware, metrics=metrics)
     app.include_router(health.router)
     v1 = APIRouter(prefix=PREFIX)

@@ -13,6 +13,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy.orm.exc import StaleDataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.errors import ApiError
 
@@ -85,15 +86,45 @@ async def _stale(request: Request, exc: Exception) -> JSONResponse:
     )
 
 
-async def _crash(request: Request, exc: Exception) -> JSONResponse:
-    log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
-    return problem(500, "internal-error", "Internal server error", "", request)
+class CrashMiddleware:
+    """Answers an unexpected exception with a 500 problem and keeps the connection usable.
+
+    A handler for `Exception` runs in Starlette's ServerErrorMiddleware, which re-raises after
+    answering; uvicorn then drops the keep-alive connection without `Connection: close`, so a
+    client's next request on it fails. Caught here instead, the error is logged and answered,
+    and the connection serves the next request.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Pass the request on; turn an exception before the answer started into a 500."""
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracking_send)
+        except Exception:
+            log.exception("unhandled error on %s %s", scope["method"], scope["path"])
+            if started:
+                raise  # half an answer went out: only closing the connection can end it
+            response = problem(
+                500, "internal-error", "Internal server error", "", Request(scope, receive)
+            )
+            await response(scope, receive, send)
 
 
 def install(app: FastAPI) -> None:
-    """Register the problem-details handlers on app."""
+    """Register the problem-details handlers on app (add CrashMiddleware as well)."""
     app.add_exception_handler(ApiError, _api_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StaleDataError, _stale)
-    app.add_exception_handler(Exception, _crash)
