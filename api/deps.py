@@ -39,6 +39,12 @@ def get_state(request: Request) -> AppState:
 StateDep = Annotated[AppState, Depends(get_state)]
 
 
+def client_address(request: Request) -> str:
+    """The client's IP address (uvicorn puts the proxy's X-Forwarded-For there when the
+    peer is a trusted proxy: `api.trusted_proxies`)."""
+    return request.client.host if request.client else "unknown"
+
+
 def get_settings(state: StateDep) -> Settings:
     """The app's settings."""
     return state.settings

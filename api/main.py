@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
@@ -37,7 +38,7 @@ from api.schemas.common import Problem
 from api.services.sweeps import sweep
 from api.services.webhooks import deliver_due
 from api.settings import Settings
-from api.state import AppState, bootstrap_principals
+from api.state import AppState, bootstrap_principals, login_throttle
 from telemetry.influx.client import InfluxClient
 
 log = logging.getLogger(__name__)
@@ -82,8 +83,13 @@ def _background_tasks(state: AppState, stop: asyncio.Event) -> list[asyncio.Task
     return [asyncio.create_task(sweeper), asyncio.create_task(deliverer)]
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
-    """Build the app; settings default to the environment (EQUIPMON_*, DATABASE_URL)."""
+def create_app(
+    settings: Settings | None = None, *, clock: Callable[[], float] = time.monotonic
+) -> FastAPI:
+    """Build the app; settings default to the environment (EQUIPMON_*, DATABASE_URL).
+
+    ``clock`` (monotonic seconds) times login lockouts; tests pass one they move.
+    """
     config = settings or Settings()
     metrics = Metrics()
 
@@ -99,6 +105,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             influx=InfluxClient(config.influx, pool_size=16),
             limiter=RateLimiter(config.api.gateway_rate_per_s, config.api.gateway_burst),
             metrics=metrics,
+            login_throttle=login_throttle(config, clock),
             bootstrap=bootstrap_principals(config),
         )
         app.state.equipmon = state

@@ -33,6 +33,18 @@ class ServerSettings(BaseModel):
     # Shelving expiry and post-repair verification are checked this often in the background.
     sweep_interval_s: float = Field(30.0, gt=0, description="Background sweep period (s).")
     login_token_ttl_s: int = Field(12 * 3600, ge=60, description="Lifetime of login tokens.")
+    # Login throttling: a user name may fail 5 times and an address (many users behind one NAT)
+    # 20, then each further failure locks it for twice as long: 2 s, 4 s ... 15 min, so
+    # guessing a password costs days while a mistyping person waits seconds.
+    login_free_failures: int = Field(5, ge=1, description="Failed logins per name before lockout.")
+    login_free_failures_per_address: int = Field(
+        20, ge=1, description="Failed logins per client address before lockout."
+    )
+    login_lockout_s: float = Field(2.0, gt=0, description="First lockout (s); each one doubles.")
+    login_lockout_max_s: float = Field(900.0, gt=0, description="Longest lockout (s).")
+    login_forget_after_s: float = Field(
+        900.0, gt=0, description="Failures are forgotten after this long without one (s)."
+    )
     # Webhook deliveries: polled from the SQL queue, retried with exponential backoff
     # (backoff, 2×, 4×... capped at an hour) and marked failed after the last attempt.
     webhook_poll_interval_s: float = Field(2.0, gt=0, description="Delivery queue poll (s).")

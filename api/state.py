@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import sqlalchemy as sa
@@ -12,6 +13,7 @@ from api.metrics import Metrics
 from api.ratelimit import RateLimiter
 from api.security import Principal, hash_token
 from api.settings import Settings
+from api.throttle import LoginThrottle
 from telemetry.influx.client import InfluxClient
 
 log = logging.getLogger(__name__)
@@ -27,7 +29,23 @@ class AppState:
     influx: InfluxClient
     limiter: RateLimiter
     metrics: Metrics
+    login_throttle: LoginThrottle
     bootstrap: dict[str, Principal] = field(default_factory=dict)
+
+
+def login_throttle(settings: Settings, clock: Callable[[], float]) -> LoginThrottle:
+    """The login throttle the settings describe."""
+    api = settings.api
+    return LoginThrottle(
+        free_failures={
+            "user": api.login_free_failures,
+            "address": api.login_free_failures_per_address,
+        },
+        base_delay_s=api.login_lockout_s,
+        max_delay_s=api.login_lockout_max_s,
+        forget_after_s=api.login_forget_after_s,
+        clock=clock,
+    )
 
 
 def bootstrap_principals(settings: Settings) -> dict[str, Principal]:
