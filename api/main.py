@@ -18,7 +18,7 @@ from api import migrate, problems, web
 from api.db import make_engine, make_sessionmaker
 from api.deps import document_roles
 from api.metrics import Metrics
-from api.middleware import MetricsMiddleware
+from api.middleware import MetricsMiddleware, SecureCookieMiddleware
 from api.models import utcnow
 from api.ratelimit import RateLimiter
 from api.routes import (
@@ -88,7 +88,8 @@ def create_app(
 ) -> FastAPI:
     """Build the app; settings default to the environment (EQUIPMON_*, DATABASE_URL).
 
-    ``clock`` (monotonic seconds) times login lockouts; tests pass one they move.
+    ``clock`` (monotonic seconds) times login lockouts and rate limits; tests pass one they
+    move.
     """
     config = settings or Settings()
     metrics = Metrics()
@@ -103,7 +104,13 @@ def create_app(
             engine=engine,
             sessions=make_sessionmaker(engine),
             influx=InfluxClient(config.influx, pool_size=16),
-            limiter=RateLimiter(config.api.gateway_rate_per_s, config.api.gateway_burst),
+            limiter=RateLimiter(config.api.gateway_rate_per_s, config.api.gateway_burst, clock),
+            byte_limiter=RateLimiter(
+                config.api.gateway_bytes_per_s, config.api.gateway_bytes_burst, clock
+            ),
+            reading_limiter=RateLimiter(
+                config.api.gateway_readings_per_s, config.api.gateway_readings_burst, clock
+            ),
             metrics=metrics,
             login_throttle=login_throttle(config, clock),
             bootstrap=bootstrap_principals(config),
@@ -135,6 +142,7 @@ def create_app(
     problems.install(app)
     # Inside the metrics middleware, so a crash is counted with the 500 it was answered with.
     app.add_middleware(problems.CrashMiddleware)
+    app.add_middleware(SecureCookieMiddleware, always=config.api.secure_cookies)
     app.add_middleware(MetricsMiddleware, metrics=metrics)
     app.include_router(health.router)
     v1 = APIRouter(prefix=PREFIX)

@@ -16,6 +16,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.errors import ApiError
+from api.routetable import allowed_methods
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +60,20 @@ async def _api_error(request: Request, exc: Exception) -> JSONResponse:
 
 async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
+    if exc.status_code == 400:
+        # FastAPI's only 400: a form or multipart body it could not parse. Every operation
+        # documents 422 for a request that cannot be used; a 400 was documented nowhere.
+        detail = exc.detail if isinstance(exc.detail, str) else "the body cannot be parsed"
+        return problem(
+            422, "invalid-request", "Invalid request", detail, request, where="body",
+            reason="unparseable_body",
+        )  # fmt: skip
+    if exc.status_code == 405:
+        # Each method of a path is its own route, and Starlette's 405 names only the first
+        # route that matched the path: name them all.
+        allowed = allowed_methods(request.app, request.url.path)
+        headers = {**(exc.headers or {}), "Allow": ", ".join(sorted(allowed))}
+        exc = StarletteHTTPException(405, exc.detail, headers=headers)
     phrase = HTTPStatus(exc.status_code).phrase
     slug = phrase.lower().replace(" ", "-").replace("'", "")
     detail = exc.detail if isinstance(exc.detail, str) else phrase

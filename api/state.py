@@ -28,6 +28,9 @@ class AppState:
     sessions: sessionmaker[Session]
     influx: InfluxClient
     limiter: RateLimiter
+    # Gateway pushes are also limited by what they cost: body bytes and readings.
+    byte_limiter: RateLimiter
+    reading_limiter: RateLimiter
     metrics: Metrics
     login_throttle: LoginThrottle
     bootstrap: dict[str, Principal] = field(default_factory=dict)
