@@ -12,6 +12,7 @@ import pytest
 import sqlalchemy as sa
 from fastapi.routing import APIRoute
 
+from api import migrate
 from api.db import make_engine
 from api.main import create_app
 from api.routetable import route_table
@@ -142,3 +143,32 @@ def test_a_null_list_never_poisons_the_technicians_list(
     )
     assert api.call("technician", "GET", WO).status_code == 200
     assert api.call("technician", "GET", f"{WO}/{order['id']}").status_code == 200
+
+
+def test_the_migration_repairs_poisoned_orders(
+    api: Api, asset: dict[str, Any], database_url: str
+) -> None:
+    """Migration 0004 turns stored JSON nulls into empty lists (the UI reads the rows too)."""
+    order = api.ok("facilities", "POST", WO, json={"asset_id": asset["id"], "title": "Fix"})
+    migrate.downgrade(database_url, "0003")
+    engine = make_engine(database_url)
+    try:
+        with engine.begin() as conn:
+            conn.execute(
+                sa.text(
+                    "UPDATE work_orders SET checklist = 'null', parts_used = 'null' WHERE id = :id"
+                ),
+                {"id": order["id"]},
+            )
+        migrate.upgrade(database_url)
+        with engine.connect() as conn:
+            row = conn.execute(
+                sa.text(
+                    "SELECT CAST(checklist AS TEXT), CAST(parts_used AS TEXT), "
+                    "CAST(notes AS TEXT) FROM work_orders WHERE id = :id"
+                ),
+                {"id": order["id"]},
+            ).one()
+    finally:
+        engine.dispose()
+    assert tuple(row) == ("[]", "[]", "[]")
