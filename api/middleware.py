@@ -57,6 +57,11 @@ class MetricsMiddleware:
             )
 
 
+def _has_secure(cookie: bytes) -> bool:
+    # The attribute, not the word: a cookie's value may say "secure" too.
+    return any(part.strip().lower() == b"secure" for part in cookie.split(b";")[1:])
+
+
 class SecureCookieMiddleware:
     """Marks every cookie the app sets `Secure` when the request came over TLS, or always.
 
@@ -80,7 +85,7 @@ class SecureCookieMiddleware:
             if message["type"] == "http.response.start":
                 message["headers"] = [
                     (name, value + b"; Secure")
-                    if name.lower() == b"set-cookie" and b"secure" not in value.lower()
+                    if name.lower() == b"set-cookie" and not _has_secure(value)
                     else (name, value)
                     for name, value in message.get("headers", [])
                 ]
