@@ -37,6 +37,8 @@ def main(argv: list[str] | None = None) -> int:
         port=settings.api.port,
         log_config=None,
         access_log=False,
+        proxy_headers=True,
+        forwarded_allow_ips=settings.api.trusted_proxies,
     )
     return 0
 

@@ -39,6 +39,12 @@ def get_state(request: Request) -> AppState:
 StateDep = Annotated[AppState, Depends(get_state)]
 
 
+def client_address(request: Request) -> str:
+    """The client's IP address (uvicorn puts the proxy's X-Forwarded-For there when the
+    peer is a trusted proxy: `api.trusted_proxies`)."""
+    return request.client.host if request.client else "unknown"
+
+
 def get_settings(state: StateDep) -> Settings:
     """The app's settings."""
     return state.settings
@@ -92,7 +98,11 @@ def get_principal(
     if user is not None:
         if not user.active:
             raise UnauthorizedError("the user is deactivated", headers=challenge)
-        return Principal(user.role, f"user:{user.username}", user.id, token_id=token.id)
+        # A token issued for a user keeps its own site binding: for a gateway-role user it is
+        # the only site the token may write (a login token has none, so it may write nothing).
+        return Principal(
+            user.role, f"user:{user.username}", user.id, site_id=token.site_id, token_id=token.id
+        )
     return Principal(token.role, f"token:{token.name}", site_id=token.site_id, token_id=token.id)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
@@ -17,7 +18,7 @@ from api import migrate, problems, web
 from api.db import make_engine, make_sessionmaker
 from api.deps import document_roles
 from api.metrics import Metrics
-from api.middleware import MetricsMiddleware
+from api.middleware import MetricsMiddleware, SecureCookieMiddleware
 from api.models import utcnow
 from api.ratelimit import RateLimiter
 from api.routes import (
@@ -37,7 +38,7 @@ from api.schemas.common import Problem
 from api.services.sweeps import sweep
 from api.services.webhooks import deliver_due
 from api.settings import Settings
-from api.state import AppState, bootstrap_principals
+from api.state import AppState, bootstrap_principals, login_throttle
 from telemetry.influx.client import InfluxClient
 
 log = logging.getLogger(__name__)
@@ -82,8 +83,14 @@ def _background_tasks(state: AppState, stop: asyncio.Event) -> list[asyncio.Task
     return [asyncio.create_task(sweeper), asyncio.create_task(deliverer)]
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
-    """Build the app; settings default to the environment (EQUIPMON_*, DATABASE_URL)."""
+def create_app(
+    settings: Settings | None = None, *, clock: Callable[[], float] = time.monotonic
+) -> FastAPI:
+    """Build the app; settings default to the environment (EQUIPMON_*, DATABASE_URL).
+
+    ``clock`` (monotonic seconds) times login lockouts and rate limits; tests pass one they
+    move.
+    """
     config = settings or Settings()
     metrics = Metrics()
 
@@ -97,8 +104,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             engine=engine,
             sessions=make_sessionmaker(engine),
             influx=InfluxClient(config.influx, pool_size=16),
-            limiter=RateLimiter(config.api.gateway_rate_per_s, config.api.gateway_burst),
+            limiter=RateLimiter(config.api.gateway_rate_per_s, config.api.gateway_burst, clock),
+            byte_limiter=RateLimiter(
+                config.api.gateway_bytes_per_s, config.api.gateway_bytes_burst, clock
+            ),
+            reading_limiter=RateLimiter(
+                config.api.gateway_readings_per_s, config.api.gateway_readings_burst, clock
+            ),
             metrics=metrics,
+            login_throttle=login_throttle(config, clock),
             bootstrap=bootstrap_principals(config),
         )
         app.state.equipmon = state
@@ -126,6 +140,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         },
     )
     problems.install(app)
+    # Inside the metrics middleware, so a crash is counted with the 500 it was answered with.
+    app.add_middleware(problems.CrashMiddleware)
+    app.add_middleware(SecureCookieMiddleware, always=config.api.secure_cookies)
     app.add_middleware(MetricsMiddleware, metrics=metrics)
     app.include_router(health.router)
     v1 = APIRouter(prefix=PREFIX)

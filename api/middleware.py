@@ -1,4 +1,4 @@
-"""ASGI middleware: request latency metrics by route template and one structured access log line."""
+"""ASGI middleware: request latency metrics and an access log line; Secure cookies over TLS."""
 
 from __future__ import annotations
 
@@ -55,3 +55,40 @@ class MetricsMiddleware:
                     "duration_ms": round(elapsed * 1000, 2),
                 },
             )
+
+
+def _has_secure(cookie: bytes) -> bool:
+    # The attribute, not the word: a cookie's value may say "secure" too.
+    return any(part.strip().lower() == b"secure" for part in cookie.split(b";")[1:])
+
+
+class SecureCookieMiddleware:
+    """Marks every cookie the app sets `Secure` when the request came over TLS, or always.
+
+    One place decides for the session, flash and deletion cookies alike. Over TLS means the
+    request's scheme is https: directly, or through `X-Forwarded-Proto` from a proxy listed in
+    `api.trusted_proxies` (uvicorn applies it). `always=True` (`api.secure_cookies`) covers a
+    TLS-terminating proxy that sends no such header.
+    """
+
+    def __init__(self, app: ASGIApp, *, always: bool) -> None:
+        self.app = app
+        self.always = always
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Pass the request on, adding `; Secure` to Set-Cookie headers that lack it."""
+        if scope["type"] != "http" or not (self.always or scope.get("scheme") == "https"):
+            await self.app(scope, receive, send)
+            return
+
+        async def send_wrapper(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message["headers"] = [
+                    (name, value + b"; Secure")
+                    if name.lower() == b"set-cookie" and not _has_secure(value)
+                    else (name, value)
+                    for name, value in message.get("headers", [])
+                ]
+            await send(message)
+
+        await self.app(scope, receive, send_wrapper)

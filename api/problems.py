@@ -13,8 +13,10 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy.orm.exc import StaleDataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.errors import ApiError
+from api.routetable import allowed_methods
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +60,20 @@ async def _api_error(request: Request, exc: Exception) -> JSONResponse:
 
 async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
+    if exc.status_code == 400:
+        # FastAPI's only 400: a form or multipart body it could not parse. Every operation
+        # documents 422 for a request that cannot be used; a 400 was documented nowhere.
+        detail = exc.detail if isinstance(exc.detail, str) else "the body cannot be parsed"
+        return problem(
+            422, "invalid-request", "Invalid request", detail, request, where="body",
+            reason="unparseable_body",
+        )  # fmt: skip
+    if exc.status_code == 405:
+        # Each method of a path is its own route, and Starlette's 405 names only the first
+        # route that matched the path: name them all.
+        allowed = allowed_methods(request.app, request.url.path)
+        headers = {**(exc.headers or {}), "Allow": ", ".join(sorted(allowed))}
+        exc = StarletteHTTPException(405, exc.detail, headers=headers)
     phrase = HTTPStatus(exc.status_code).phrase
     slug = phrase.lower().replace(" ", "-").replace("'", "")
     detail = exc.detail if isinstance(exc.detail, str) else phrase
@@ -85,15 +101,45 @@ async def _stale(request: Request, exc: Exception) -> JSONResponse:
     )
 
 
-async def _crash(request: Request, exc: Exception) -> JSONResponse:
-    log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
-    return problem(500, "internal-error", "Internal server error", "", request)
+class CrashMiddleware:
+    """Answers an unexpected exception with a 500 problem and keeps the connection usable.
+
+    A handler for `Exception` runs in Starlette's ServerErrorMiddleware, which re-raises after
+    answering; uvicorn then drops the keep-alive connection without `Connection: close`, so a
+    client's next request on it fails. Caught here instead, the error is logged and answered,
+    and the connection serves the next request.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Pass the request on; turn an exception before the answer started into a 500."""
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracking_send)
+        except Exception:
+            log.exception("unhandled error on %s %s", scope["method"], scope["path"])
+            if started:
+                raise  # half an answer went out: only closing the connection can end it
+            response = problem(
+                500, "internal-error", "Internal server error", "", Request(scope, receive)
+            )
+            await response(scope, receive, send)
 
 
 def install(app: FastAPI) -> None:
-    """Register the problem-details handlers on app."""
+    """Register the problem-details handlers on app (add CrashMiddleware as well)."""
     app.add_exception_handler(ApiError, _api_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StaleDataError, _stale)
-    app.add_exception_handler(Exception, _crash)

@@ -19,14 +19,19 @@ class RateLimiter:
         self._lock = threading.Lock()
         self._buckets: dict[str, tuple[float, float]] = {}
 
-    def acquire(self, key: str) -> float:
-        """Take a token for key: 0.0 if granted, else the seconds until one is available."""
+    def acquire(self, key: str, cost: float = 1.0) -> float:
+        """Take `cost` tokens for key: 0.0 if granted, else the seconds until they would be.
+
+        A cost above the burst is granted from a full bucket and leaves it in debt, so one
+        large request passes and the ones after it wait until the debt is paid.
+        """
         with self._lock:
             now = self._clock()
             tokens, last = self._buckets.get(key, (self._burst, now))
             tokens = min(self._burst, tokens + (now - last) * self._rate)
-            if tokens >= 1.0:
-                self._buckets[key] = (tokens - 1.0, now)
+            needed = min(cost, self._burst)
+            if tokens >= needed:
+                self._buckets[key] = (tokens - cost, now)
                 return 0.0
             self._buckets[key] = (tokens, now)
-            return (1.0 - tokens) / self._rate
+            return (needed - tokens) / self._rate

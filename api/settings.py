@@ -17,6 +17,18 @@ class ServerSettings(BaseModel):
 
     host: str = Field("0.0.0.0", description="Listen address of `python -m api`.")  # noqa: S104
     port: int = Field(8080, ge=1, le=65535, description="Listen port of `python -m api`.")
+    # Behind a reverse proxy, the client's address and scheme come from X-Forwarded-For and
+    # X-Forwarded-Proto, which only a trusted proxy may set (anyone else could forge them).
+    trusted_proxies: str = Field(
+        "127.0.0.1",
+        description="Comma-separated proxy addresses whose X-Forwarded-For/-Proto are believed "
+        "(`*` = any); `python -m api` passes it to uvicorn.",
+    )
+    secure_cookies: bool = Field(
+        False,
+        description="Mark the dashboard's cookies Secure on every request (behind a TLS proxy "
+        "that sends no X-Forwarded-Proto); requests over HTTPS get Secure anyway.",
+    )
     # 10,000 readings of ~10 sensors in JSON is about 2.5 MB; 8 MB leaves room for line protocol
     # with long names while bounding what one request can make us hold in memory.
     max_body_bytes: int = Field(8 * 1024 * 1024, ge=1024, description="Gateway body limit.")
@@ -24,6 +36,21 @@ class ServerSettings(BaseModel):
     # backlog flush after an outage without letting one gateway starve the others.
     gateway_rate_per_s: float = Field(20.0, gt=0, description="Sustained pushes/s per gateway.")
     gateway_burst: int = Field(40, ge=1, description="Pushes a gateway may make at once.")
+    # Requests alone do not bound the work: 40 bodies of 8 MB are 320 MB to decode at once.
+    # 4 MB/s and 20,000 readings/s per gateway are ~100x a 1 s batching gateway's needs, and
+    # a burst of 16 MB / 50,000 readings lets a gateway flush an outage's backlog quickly.
+    gateway_bytes_per_s: float = Field(
+        4 * 1024 * 1024, gt=0, description="Sustained body bytes/s per gateway."
+    )
+    gateway_bytes_burst: int = Field(
+        16 * 1024 * 1024, ge=1024, description="Body bytes a gateway may send at once."
+    )
+    gateway_readings_per_s: float = Field(
+        20_000.0, gt=0, description="Sustained readings/s per gateway."
+    )
+    gateway_readings_burst: int = Field(
+        50_000, ge=1, description="Readings a gateway may push at once."
+    )
     # Answered as Retry-After when InfluxDB is down and it gave no delay of its own.
     retry_after_s: int = Field(5, ge=1, description="Retry-After when InfluxDB is unavailable.")
     accept_unregistered_assets: bool = Field(
@@ -33,6 +60,18 @@ class ServerSettings(BaseModel):
     # Shelving expiry and post-repair verification are checked this often in the background.
     sweep_interval_s: float = Field(30.0, gt=0, description="Background sweep period (s).")
     login_token_ttl_s: int = Field(12 * 3600, ge=60, description="Lifetime of login tokens.")
+    # Login throttling: a user name may fail 5 times and an address (many users behind one NAT)
+    # 20, then each further failure locks it for twice as long: 2 s, 4 s ... 15 min, so
+    # guessing a password costs days while a mistyping person waits seconds.
+    login_free_failures: int = Field(5, ge=1, description="Failed logins per name before lockout.")
+    login_free_failures_per_address: int = Field(
+        20, ge=1, description="Failed logins per client address before lockout."
+    )
+    login_lockout_s: float = Field(2.0, gt=0, description="First lockout (s); each one doubles.")
+    login_lockout_max_s: float = Field(900.0, gt=0, description="Longest lockout (s).")
+    login_forget_after_s: float = Field(
+        900.0, gt=0, description="Failures are forgotten after this long without one (s)."
+    )
     # Webhook deliveries: polled from the SQL queue, retried with exponential backoff
     # (backoff, 2×, 4×... capped at an hour) and marked failed after the last attempt.
     webhook_poll_interval_s: float = Field(2.0, gt=0, description="Delivery queue poll (s).")
@@ -81,7 +120,9 @@ class Settings(BaseSettings):
     service_token: SecretStr | None = Field(None, description="Bootstrap service bearer token.")
     gateway_token: SecretStr | None = Field(None, description="Bootstrap gateway bearer token.")
     gateway_site: str | None = Field(
-        None, description="Site code the bootstrap gateway token may write; unset = any site."
+        None,
+        description="Site code the bootstrap gateway token may write (required: unset, it "
+        "may write none).",
     )
 
     @field_validator("database_url")

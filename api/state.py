@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import sqlalchemy as sa
@@ -11,7 +13,10 @@ from api.metrics import Metrics
 from api.ratelimit import RateLimiter
 from api.security import Principal, hash_token
 from api.settings import Settings
+from api.throttle import LoginThrottle
 from telemetry.influx.client import InfluxClient
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -23,13 +28,36 @@ class AppState:
     sessions: sessionmaker[Session]
     influx: InfluxClient
     limiter: RateLimiter
+    # Gateway pushes are also limited by what they cost: body bytes and readings.
+    byte_limiter: RateLimiter
+    reading_limiter: RateLimiter
     metrics: Metrics
+    login_throttle: LoginThrottle
     bootstrap: dict[str, Principal] = field(default_factory=dict)
+
+
+def login_throttle(settings: Settings, clock: Callable[[], float]) -> LoginThrottle:
+    """The login throttle the settings describe."""
+    api = settings.api
+    return LoginThrottle(
+        free_failures={
+            "user": api.login_free_failures,
+            "address": api.login_free_failures_per_address,
+        },
+        base_delay_s=api.login_lockout_s,
+        max_delay_s=api.login_lockout_max_s,
+        forget_after_s=api.login_forget_after_s,
+        clock=clock,
+    )
 
 
 def bootstrap_principals(settings: Settings) -> dict[str, Principal]:
     """Principals of the tokens given in the environment, keyed by the tokens' sha256."""
     found: dict[str, Principal] = {}
+    if settings.gateway_token is not None and settings.gateway_site is None:
+        log.warning(
+            "EQUIPMON_GATEWAY_TOKEN is set without EQUIPMON_GATEWAY_SITE: its pushes are refused"
+        )
     for role, secret in (
         ("admin", settings.admin_token),
         ("service", settings.service_token),

@@ -41,7 +41,17 @@ def parse_rfc3339_ns(text: str, *, where: str = "time") -> int:
             reason="bad_time",
         )
     year, month, day, hour, minute, second = (int(g) for g in match.group(1, 2, 3, 4, 5, 6))
-    if not (1 <= month <= 12 and 1 <= day <= 31 and hour < 24 and minute < 60 and second < 61):
+    # Checked field by field against the real calendar: timegm would roll 2026-02-31 over to
+    # 3 March, and fails outright on year 0 (which RFC 3339 allows and the calendar lacks).
+    if not (
+        year >= 1
+        and 1 <= month <= 12
+        and 1 <= day <= calendar.monthrange(year, month)[1]
+        and hour < 24
+        and minute < 60
+        and second < 61
+        and (not match.group(9) or (int(match.group(10)) < 24 and int(match.group(11)) < 60))
+    ):
         raise DecodeError(
             f"timestamp {text!r} has a field out of range", where=where, reason="bad_time"
         )

@@ -80,11 +80,12 @@ def get_asset(asset_id: PathId, session: SessionDep, _: Reader) -> AssetPublic:
 def update_asset(
     asset_id: PathId, body: AssetUpdate, session: SessionDep, principal: Staff
 ) -> AssetPublic:
-    """Change an asset's description, criticality or area."""
+    """Change an asset's description, criticality or area (`null` clears area and date)."""
     asset = get_or_404(session, Asset, asset_id, lock=True)
+    # Explicit nulls reach here only for the nullable fields (the schema refuses the others).
     changes = body.model_dump(exclude_unset=True)
     _check_area(session, asset.site_id, changes.get("area_id"))
-    apply(asset, {k: v for k, v in changes.items() if v is not None or k == "area_id"})
+    apply(asset, changes)
     audit.record(session, principal.actor, "update", "asset", asset.id, changes)
     session.commit()
     return AssetPublic.model_validate(asset)

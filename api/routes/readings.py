@@ -54,6 +54,14 @@ def _influx_ns(when: datetime) -> int:
     return min(max(ns, _INFLUX_MIN_NS), _INFLUX_MAX_NS)
 
 
+def _limit(wait: float, what: str) -> None:
+    if wait > 0:
+        raise RateLimitedError(
+            f"too many {what} from this gateway; nothing was stored",
+            headers={"Retry-After": str(math.ceil(wait))},
+        )
+
+
 async def _read_capped(request: Request, limit: int) -> bytes:
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
@@ -97,7 +105,10 @@ _BODY_DOC: dict[str, Any] = {
     openapi_extra=_BODY_DOC,
     responses={
         413: {"model": Problem, "description": "Body larger than the gateway limit."},
-        429: {"model": Problem, "description": "Rate limit; see Retry-After."},
+        429: {
+            "model": Problem,
+            "description": "Rate limit of pushes, body bytes or readings; see Retry-After.",
+        },
         503: {"model": Problem, "description": "InfluxDB unavailable; see Retry-After."},
     },
 )
@@ -113,12 +124,10 @@ async def push_readings(
     when InfluxDB is unavailable: keep the batch and retry.
     """
     settings = state.settings.api
-    wait = state.limiter.acquire(principal.actor)
-    if wait > 0:
-        raise RateLimitedError(
-            "too many pushes from this gateway", headers={"Retry-After": str(math.ceil(wait))}
-        )
+    _limit(state.limiter.acquire(principal.actor), "pushes")
     body = await _read_capped(request, settings.max_body_bytes)
+    # Charged before decoding: decoding is the work the byte limit bounds.
+    _limit(state.byte_limiter.acquire(principal.actor, len(body)), "bytes")
     content_type = request.headers.get("content-type", "")
 
     def validate() -> list[Any]:
@@ -138,6 +147,7 @@ async def push_readings(
     except InvalidError as exc:
         state.metrics.batches_rejected.labels(str(exc.extra.get("reason", "invalid"))).inc()
         raise
+    _limit(state.reading_limiter.acquire(principal.actor, len(readings)), "readings")
     try:
         await run_in_threadpool(state.influx.write_readings, readings)
     except InfluxRetryableError as exc:

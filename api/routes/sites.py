@@ -55,7 +55,7 @@ def update_site(
 ) -> SitePublic:
     """Change a site's name or time zone."""
     site = get_or_404(session, Site, site_id, lock=True)
-    changes = body.model_dump(exclude_unset=True, exclude_none=True)
+    changes = body.model_dump(exclude_unset=True)
     apply(site, changes)
     audit.record(session, principal.actor, "update", "site", site.id, changes)
     session.commit()

@@ -2,48 +2,47 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 import sqlalchemy as sa
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Request, Response
 
 from api.crud import get_or_404
-from api.deps import Admin, SessionDep, SettingsDep
-from api.errors import InvalidError, UnauthorizedError
+from api.deps import Admin, SessionDep, StateDep, client_address
+from api.errors import InvalidError
 from api.models import ApiToken, Site, User, utcnow
 from api.pagination import Limit, Offset, PathId, paginate
 from api.schemas.auth import LoginRequest, TokenCreate, TokenIssued, TokenPublic
-from api.schemas.common import Page
-from api.security import DUMMY_PASSWORD_HASH, hash_token, new_token, verify_password
+from api.schemas.common import Page, Problem
+from api.security import hash_token, new_token
 from api.services import audit
+from api.services import login as login_service
 
 router = APIRouter(tags=["tokens"])
 
 
-@router.post("/auth/login", summary="Exchange a password for a bearer token")
-def login(body: LoginRequest, session: SessionDep, settings: SettingsDep) -> TokenIssued:
-    """A token for the user, valid for the configured time (401 on wrong credentials)."""
-    user = session.scalar(sa.select(User).where(User.username == body.username))
-    # Verify even for unknown users, so timing does not reveal which names exist.
-    valid = verify_password(body.password, user.password_hash if user else DUMMY_PASSWORD_HASH)
-    if user is None or not valid or not user.active:
-        raise UnauthorizedError(
-            "wrong username or password", headers={"WWW-Authenticate": "Bearer"}
-        )
-    secret = new_token()
-    token = ApiToken(
-        name=f"login:{user.username}",
-        token_hash=hash_token(secret),
-        role=user.role,
-        user_id=user.id,
-        expires_at=utcnow() + timedelta(seconds=settings.api.login_token_ttl_s),
-    )
-    session.add(token)
-    session.flush()
-    audit.record(session, f"user:{user.username}", "login", "token", token.id)
-    session.commit()
-    return TokenIssued.model_validate(
-        {**TokenPublic.model_validate(token).model_dump(), "token": secret}
+@router.post(
+    "/auth/login",
+    summary="Exchange a password for a bearer token",
+    responses={
+        429: {
+            "model": Problem,
+            "description": "Too many failed logins for this name or address; see Retry-After.",
+        }
+    },
+)
+def login(
+    body: LoginRequest, request: Request, session: SessionDep, state: StateDep
+) -> TokenIssued:
+    """A token for the user, valid for the configured time (401 on wrong credentials).
+
+    Failures are throttled per user name and per client address: after a few, each locks
+    them out for longer (429 with Retry-After), whether or not the name exists.
+    """
+    return login_service.login(
+        session,
+        body,
+        settings=state.settings.api,
+        throttle=state.login_throttle,
+        address=client_address(request),
     )
 
 

@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, cast
 
 import sqlalchemy as sa
 from fastapi import APIRouter, Query
+from sqlalchemy.orm import Session
 
 from api.crud import conflicts_as_409, get_or_404
 from api.deps import Admin, Anyone, SessionDep
 from api.errors import NotFoundError
-from api.models import AuditEntry, User
+from api.models import ApiToken, AuditEntry, User, utcnow
 from api.pagination import Limit, Offset, PathId, QueryId, QueryText, paginate
 from api.schemas.auth import UserCreate, UserPublic, UserUpdate
 from api.schemas.common import Page, PublicSchema, Role
@@ -91,18 +92,37 @@ def get_user(user_id: PathId, session: SessionDep, _: Admin) -> UserPublic:
 def update_user(
     user_id: PathId, body: UserUpdate, session: SessionDep, principal: Admin
 ) -> UserPublic:
-    """Change role, name, password, or deactivate (which also stops their tokens)."""
+    """Change role, name, password, or deactivate (which also stops their tokens).
+
+    A new password revokes the user's login tokens (browser sessions included): whoever knew
+    the old one is logged out. Tokens an admin issued for the user stay valid.
+    """
     user = get_or_404(session, User, user_id, lock=True)
-    changes = body.model_dump(exclude_unset=True, exclude_none=True)
+    changes = body.model_dump(exclude_unset=True)
     if "password" in changes:
         user.password_hash = hash_password(changes.pop("password"))
         changes["password"] = "(changed)"  # noqa: S105 (audit marker)
+        changes["login_tokens_revoked"] = _revoke_login_tokens(session, user)
     for name, value in changes.items():
-        if name != "password":
+        if name not in ("password", "login_tokens_revoked"):
             setattr(user, name, value)
     audit.record(session, principal.actor, "update", "user", user.id, changes)
     session.commit()
     return UserPublic.model_validate(user)
+
+
+def _revoke_login_tokens(session: Session, user: User) -> int:
+    """Revoke the user's unrevoked login tokens; how many."""
+    result = session.execute(
+        sa.update(ApiToken)
+        .where(
+            ApiToken.user_id == user.id,
+            ApiToken.name == f"login:{user.username}",
+            ApiToken.revoked_at.is_(None),
+        )
+        .values(revoked_at=utcnow())
+    )
+    return cast(sa.CursorResult[Any], result).rowcount
 
 
 @router.get("/audit", summary="The audit log")

@@ -16,6 +16,7 @@ from api.db import run_in_transaction
 from api.deps import Crew, SessionDep, SessionsDep, SettingsDep
 from api.errors import (
     ConflictError,
+    ForbiddenError,
     InvalidError,
     NotFoundError,
     PreconditionFailedError,
@@ -201,6 +202,9 @@ def _new_order(
             f"work order {existing.id} is already open for this asset and failure mode",
             work_order_id=existing.id,
         )
+    if principal.role == "technician" and body.assignee_id not in (None, principal.user_id):
+        # As in transitions: a technician takes work for themselves, never hands it out.
+        raise ForbiddenError("technicians may only assign work orders to themselves")
     if body.assignee_id is not None and session.get(User, body.assignee_id) is None:
         raise InvalidError(f"user {body.assignee_id} does not exist", where="assignee_id")
     fields = body.model_dump(exclude={"checklist"})

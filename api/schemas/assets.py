@@ -6,7 +6,17 @@ from datetime import date, datetime
 
 from pydantic import Field, model_validator
 
-from api.schemas.common import Code, Criticality, Id, OptText, PublicSchema, Schema, Text
+from api.schemas.common import (
+    Code,
+    Criticality,
+    Id,
+    Keep,
+    OptText,
+    PublicSchema,
+    Schema,
+    Text,
+    UpdateSchema,
+)
 
 
 class SiteCreate(Schema):
@@ -17,11 +27,11 @@ class SiteCreate(Schema):
     timezone: str = Field("UTC", min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_+\-/]+$")
 
 
-class SiteUpdate(Schema):
-    """Changes to a site (the code is permanent: readings refer to it)."""
+class SiteUpdate(UpdateSchema):
+    """Changes to a site (the code is permanent: readings refer to it); `null` is refused."""
 
-    name: str | None = OptText(200, 1)
-    timezone: str | None = Field(None, min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_+\-/]+$")
+    name: str = OptText(200, 1)
+    timezone: str = Keep(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_+\-/]+$")
 
 
 class SitePublic(PublicSchema):
@@ -67,18 +77,19 @@ class AssetCreate(Schema):
     installed_on: date | None = None
 
 
-class AssetUpdate(Schema):
-    """Changes to an asset; absent fields stay as they are."""
+class AssetUpdate(UpdateSchema):
+    """Changes to an asset; absent fields stay as they are, `null` clears `area_id` and
+    `installed_on` and is refused elsewhere."""
 
-    area_id: Id | None = None
-    name: str | None = OptText(200, 1)
-    asset_type: str | None = OptText(64, 1)
-    criticality: Criticality | None = None
-    location: str | None = OptText(200)
-    make: str | None = OptText(100)
-    model: str | None = OptText(100)
-    serial: str | None = OptText(100)
-    installed_on: date | None = None
+    area_id: Id | None = Field(None, description="`null` takes the asset out of its area.")
+    name: str = OptText(200, 1)
+    asset_type: str = OptText(64, 1)
+    criticality: Criticality = Keep()
+    location: str = OptText(200)
+    make: str = OptText(100)
+    model: str = OptText(100)
+    serial: str = OptText(100)
+    installed_on: date | None = Field(None, description="`null` clears the date.")
 
 
 class AssetPublic(PublicSchema):

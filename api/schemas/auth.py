@@ -6,7 +6,17 @@ from datetime import datetime
 
 from pydantic import Field
 
-from api.schemas.common import Id, OptText, PublicSchema, Role, Schema, Text, UtcDatetime
+from api.schemas.common import (
+    Id,
+    Keep,
+    OptText,
+    PublicSchema,
+    Role,
+    Schema,
+    Text,
+    UpdateSchema,
+    UtcDatetime,
+)
 
 USERNAME = r"^[A-Za-z0-9_.@\-]+$"
 
@@ -20,13 +30,13 @@ class UserCreate(Schema):
     password: str = Field(min_length=8, max_length=256, pattern=r"^[^\x00]*$")
 
 
-class UserUpdate(Schema):
-    """Changes to a user."""
+class UserUpdate(UpdateSchema):
+    """Changes to a user; `null` is refused (leave a field out to keep it)."""
 
-    display_name: str | None = OptText(200)
-    role: Role | None = None
-    password: str | None = Field(None, min_length=8, max_length=256, pattern=r"^[^\x00]*$")
-    active: bool | None = None
+    display_name: str = OptText(200)
+    role: Role = Keep()
+    password: str = Keep(min_length=8, max_length=256, pattern=r"^[^\x00]*$")
+    active: bool = Keep()
 
 
 class UserPublic(PublicSchema):

@@ -34,6 +34,12 @@ def OptText(max_length: int, min_length: int = 0) -> Any:  # noqa: N802 (reads l
     return Field(None, min_length=min_length, max_length=max_length, pattern=NO_NUL)
 
 
+def Keep(**constraints: Any) -> Any:  # noqa: N802 (reads like a type)
+    """A PATCH field that may be left out (default None: keep the value) but not set to null:
+    the field's own type, which lacks None, refuses an explicit null with 422."""
+    return Field(None, **constraints)
+
+
 def _to_utc(value: datetime) -> datetime:
     try:
         return value.astimezone(UTC)
@@ -50,6 +56,31 @@ class Schema(BaseModel):
     """Base of every schema: no NaN/inf (JSON cannot carry them), ORM objects readable."""
 
     model_config = ConfigDict(from_attributes=True, allow_inf_nan=False, extra="forbid")
+
+
+def _drop_null_defaults(schema: dict[str, Any]) -> None:
+    # A field that may be left out but not set to null defaults to None in Python only; the
+    # document shows no `default: null` next to a non-nullable type (clients would send it).
+    for prop in schema.get("properties", {}).values():
+        if prop.get("default", ...) is None and "anyOf" not in prop:
+            del prop["default"]
+
+
+class UpdateSchema(Schema):
+    """Base of PATCH bodies: absent fields stay as they are, and `null` is no value.
+
+    A field typed without `None` (``title: str = OptText(...)``) may be left out, but an
+    explicit `null` is refused with 422 by its type, so no NOT NULL column ever sees one. A
+    field typed ``X | None`` is nullable in the database, and `null` clears it. Routes apply
+    ``model_dump(exclude_unset=True)``.
+    """
+
+    model_config = ConfigDict(
+        from_attributes=True,
+        allow_inf_nan=False,
+        extra="forbid",
+        json_schema_extra=_drop_null_defaults,
+    )
 
 
 class PublicSchema(Schema):

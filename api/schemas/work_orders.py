@@ -5,9 +5,18 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
-from api.schemas.common import Id, OptText, PublicSchema, Schema, Text, UtcDatetime
+from api.schemas.common import (
+    Id,
+    Keep,
+    OptText,
+    PublicSchema,
+    Schema,
+    Text,
+    UpdateSchema,
+    UtcDatetime,
+)
 
 WorkOrderState = Literal[
     "requested",
@@ -73,18 +82,21 @@ class WorkOrderCreate(Schema):
     checklist: list[ChecklistItem] = Field(default_factory=list, max_length=100)
 
 
-class WorkOrderUpdate(Schema):
-    """Changes to a work order's fields (its state changes through transitions)."""
+class WorkOrderUpdate(UpdateSchema):
+    """Changes to a work order's fields (its state changes through transitions).
 
-    title: str | None = OptText(200, 1)
-    description: str | None = OptText(10_000)
-    priority: int | None = Field(None, ge=1, le=4)
-    due_at: UtcDatetime | None = None
-    checklist: list[ChecklistItem] | None = Field(None, max_length=100)
-    parts_used: list[PartUsed] | None = Field(None, max_length=100)
-    labour_minutes: int | None = Field(None, ge=0, le=1_000_000)
-    downtime_minutes: int | None = Field(None, ge=0, le=1_000_000)
-    note: str | None = Field(None, min_length=1, max_length=10_000, pattern=r"^[^\x00]*$")
+    Only `due_at` may be `null` (no due date); every other field refuses it with 422.
+    """
+
+    title: str = OptText(200, 1)
+    description: str = OptText(10_000)
+    priority: int = Keep(ge=1, le=4)
+    due_at: UtcDatetime | None = Field(None, description="`null` removes the due date.")
+    checklist: list[ChecklistItem] = Keep(max_length=100)
+    parts_used: list[PartUsed] = Keep(max_length=100)
+    labour_minutes: int = Keep(ge=0, le=1_000_000)
+    downtime_minutes: int = Keep(ge=0, le=1_000_000)
+    note: str = Keep(min_length=1, max_length=10_000, pattern=r"^[^\x00]*$")
 
 
 class WorkOrderTransition(Schema):
@@ -118,6 +130,13 @@ class EvidencePublic(PublicSchema):
 
 class WorkOrderPublic(PublicSchema):
     """A work order."""
+
+    @field_validator("checklist", "notes", "parts_used", mode="before")
+    @classmethod
+    def _no_null_lists(cls, value: object) -> object:
+        # Rows written before PATCH refused `null` hold JSON null here; reading one must not
+        # fail (it once made every list page holding that order answer 500).
+        return [] if value is None else value
 
     id: int
     site_id: int

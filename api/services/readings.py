@@ -23,22 +23,32 @@ NS = 1_000_000_000
 
 @dataclass(frozen=True, slots=True)
 class PushTarget:
-    """What a gateway may write: one site (by code), or any when unbound."""
+    """What a gateway may write: one site, by code."""
 
-    site_code: str | None
+    site_code: str
 
 
 def gateway_site(session: Session, principal: Principal) -> PushTarget:
-    """The site a gateway token is bound to."""
+    """The site a gateway credential is bound to; 403 for a credential bound to none.
+
+    Every gateway credential writes exactly one site: machine tokens (site_id), tokens issued
+    for a gateway-role user (site_id), and the bootstrap token (EQUIPMON_GATEWAY_SITE). A
+    gateway user's login token carries no site, so it cannot push at all.
+    """
     if principal.site_id is not None:
         code = session.scalar(sa.select(Site.code).where(Site.id == principal.site_id))
         if code is None:
             raise ForbiddenError("the gateway's site no longer exists")
         return PushTarget(code)
+    if principal.site_code is None:
+        raise ForbiddenError(
+            "this gateway credential is bound to no site: issue a token with 'site_id' "
+            "(POST /api/v1/tokens), or set EQUIPMON_GATEWAY_SITE for the bootstrap token"
+        )
     return PushTarget(principal.site_code)
 
 
-def decode(body: bytes, content_type: str, precision: str, site: str | None) -> list[Reading]:
+def decode(body: bytes, content_type: str, precision: str, site: str) -> list[Reading]:
     """Decode a JSON or line-protocol body; all or nothing (InvalidError names the record)."""
     media = content_type.split(";", 1)[0].strip().lower()
     try:

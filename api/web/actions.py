@@ -18,17 +18,23 @@ from sqlalchemy.orm.exc import StaleDataError
 
 from api.crud import get_or_404
 from api.db import run_in_transaction
-from api.deps import StateDep
-from api.errors import ApiError, ForbiddenError, PreconditionFailedError, UnauthorizedError
+from api.deps import StateDep, client_address
+from api.errors import (
+    ApiError,
+    ForbiddenError,
+    PreconditionFailedError,
+    RateLimitedError,
+    UnauthorizedError,
+)
 from api.models import Alert, AlertEvent, utcnow
 from api.pagination import PathId
 from api.routes import alerts as alert_routes
-from api.routes import tokens
 from api.routes import work_orders as order_routes
 from api.schemas.alerts import AlertAction
 from api.schemas.auth import LoginRequest
 from api.schemas.work_orders import WorkOrderTransition, WorkOrderUpdate
 from api.services import audit
+from api.services import login as login_service
 from api.web.pages import Viewer
 from api.web.render import page
 from api.web.session import (
@@ -90,9 +96,19 @@ def login(
     try:
         body = LoginRequest(username=username, password=password)
         with state.sessions() as session:
-            issued = tokens.login(body, session, state.settings)
+            issued = login_service.login(
+                session,
+                body,
+                settings=state.settings.api,
+                throttle=state.login_throttle,
+                address=client_address(request),
+            )
     except (ValidationError, UnauthorizedError):
         return again("Wrong username or password.", 401)
+    except RateLimitedError as exc:
+        locked = again("Too many failed logins; wait a while and try again.", 429)
+        locked.headers.update(exc.headers)
+        return locked
     if issued.role not in CREW:
         return again("This account is for machines; it cannot use the dashboard.", 403)
     principal_home = f"{UI}/my" if issued.role == "technician" else f"{UI}/fleet"

@@ -57,7 +57,11 @@ def login_page(request: Request, state: StateDep, next: str | None = None) -> Re
 
 @router.get(f"{UI}/fleet")
 def fleet_page(request: Request, session: SessionDep, principal: Viewer) -> Response:
-    """Every asset's health and state, with the counts that matter at the top."""
+    """Every asset's health and state, with the counts that matter at the top.
+
+    For the whole crew: technicians see the fleet read-only (the page has no actions), as
+    `GET /api/v1/asset-status` serves them.
+    """
     if (unchanged := not_modified(request, session)) is not None:
         return unchanged
     return page(request, "fleet.html", principal, {"fleet": views.fleet(session, utcnow())})
@@ -81,7 +85,7 @@ def alert_page(
     if (unchanged := not_modified(request, session)) is not None:
         return unchanged
     alert = get_or_404(session, Alert, alert_id)
-    return page(request, "alert.html", principal, views.alert_detail(session, alert))
+    return page(request, "alert.html", principal, views.alert_detail(session, alert, principal))
 
 
 @router.get(f"{UI}/kpis")
@@ -100,7 +104,7 @@ def board_page(request: Request, session: SessionDep, principal: Viewer) -> Resp
     """Open work orders in columns by state."""
     if (unchanged := not_modified(request, session)) is not None:
         return unchanged
-    return page(request, "board.html", principal, {"columns": views.board(session)})
+    return page(request, "board.html", principal, {"columns": views.board(session, principal)})
 
 
 @router.get(f"{UI}/my")

@@ -101,7 +101,7 @@ def set_session(response: Response, request: Request, token: str, max_age: int) 
         path="/",
         httponly=True,
         samesite="strict",
-        secure=request.url.scheme == "https",
+        # Secure is added by SecureCookieMiddleware, for this cookie and the others alike.
     )
 
 

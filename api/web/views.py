@@ -22,7 +22,8 @@ from api.models import (
     WorkOrderEvidence,
 )
 from api.schemas.common import SEVERITY_RANK
-from api.services.work_orders import chart_url
+from api.security import Principal
+from api.services.work_orders import chart_url, visible_to
 
 # Alerts that still ask something of an operator, most urgent state first.
 ATTENTION_STATES = ("active_unacknowledged", "rtn_unacknowledged", "active_acknowledged")
@@ -130,14 +131,23 @@ def alerts(session: Session) -> tuple[list[dict[str, Any]], list[dict[str, Any]]
     return attention, parked
 
 
-def alert_detail(session: Session, alert: Alert) -> dict[str, Any]:
-    """An alert with its asset, site, sensors, history, work order and chart link."""
+def alert_detail(session: Session, alert: Alert, principal: Principal) -> dict[str, Any]:
+    """An alert with its asset, site, sensors, history, work order and chart link.
+
+    The work order shows only if the viewer may see it (the work-order API's rule).
+    """
     asset = session.get(Asset, alert.asset_id)
     site = session.get(Site, alert.site_id)
     history = session.scalars(
         sa.select(AlertEvent).where(AlertEvent.alert_id == alert.id).order_by(AlertEvent.id.desc())
     ).all()
-    order = session.get(WorkOrder, alert.work_order_id) if alert.work_order_id else None
+    order = (
+        session.scalar(
+            sa.select(WorkOrder).where(WorkOrder.id == alert.work_order_id, visible_to(principal))
+        )
+        if alert.work_order_id
+        else None
+    )
     return {
         "alert": alert,
         "asset": asset,
@@ -174,9 +184,14 @@ def _order_views(session: Session, stmt: sa.Select[Any]) -> list[dict[str, Any]]
     return [{"order": o, "asset": a, "site": s, "assignee": u} for o, a, s, u in rows]
 
 
-def board(session: Session) -> list[tuple[str, str, list[dict[str, Any]]]]:
-    """Work orders not yet closed, in the board's columns: (key, title, cards)."""
-    views = _order_views(session, sa.select(WorkOrder).where(WorkOrder.state.not_in(CLOSED_ORDERS)))
+def board(session: Session, principal: Principal) -> list[tuple[str, str, list[dict[str, Any]]]]:
+    """Work orders not yet closed that the viewer may see, in the board's columns.
+
+    Visibility is `visible_to`, the rule of `GET /api/v1/work-orders` itself: technicians see
+    their own and unassigned orders, never other technicians'.
+    """
+    stmt = sa.select(WorkOrder).where(WorkOrder.state.not_in(CLOSED_ORDERS), visible_to(principal))
+    views = _order_views(session, stmt)
     return [
         (key, title, [v for v in views if v["order"].state in states])
         for key, title, states in BOARD_COLUMNS

@@ -27,14 +27,29 @@ from telemetry.timeutil import parse_rfc3339_ns, precision_factor
 
 
 def _reject_constant(name: str) -> float:
+    # The scanner does not say where the constant was; "payload" is honest.
     raise DecodeError(
-        f"{name} is not a valid sensor value; values must be finite numbers", reason="non_finite"
+        f"{name} is not a valid sensor value; values must be finite numbers",
+        where="payload",
+        reason="non_finite",
     )
+
+
+def _bounded_int(text: str) -> int | float:
+    # Python refuses to convert integers of more than 4,300 digits (a CPU guard) with a bare
+    # ValueError. Such a number is far outside every range a value or a time may take, so it
+    # becomes ±inf, which validation rejects as it does 1e400 (non_finite, time_out_of_range).
+    try:
+        return int(text)
+    except ValueError:
+        return -math.inf if text.startswith("-") else math.inf
 
 
 # One decoder for every call: ``json.loads`` with a hook builds a new JSONDecoder (and its scanner)
 # on each call, which costs about as much as decoding a small payload.
 _DECODER = json.JSONDecoder(parse_constant=_reject_constant)
+# Only for documents holding such a huge integer: a parse_int hook costs every integer a call.
+_HUGE_INT_DECODER = json.JSONDecoder(parse_constant=_reject_constant, parse_int=_bounded_int)
 
 
 def _loads(payload: bytes | str) -> Any:
@@ -42,7 +57,12 @@ def _loads(payload: bytes | str) -> Any:
     try:
         if text.startswith("\ufeff"):  # as json.loads does for str input
             raise json.JSONDecodeError("Unexpected UTF-8 BOM (decode using utf-8-sig)", text, 0)
-        return _DECODER.decode(text)
+        try:
+            return _DECODER.decode(text)
+        except json.JSONDecodeError:
+            raise
+        except ValueError:  # an integer literal over the digit limit (the only other cause)
+            return _HUGE_INT_DECODER.decode(text)
     except json.JSONDecodeError as exc:
         raise DecodeError(
             f"invalid JSON: {exc.msg}",
@@ -50,7 +70,7 @@ def _loads(payload: bytes | str) -> Any:
             reason="invalid_json",
         ) from exc
     except RecursionError as exc:
-        raise DecodeError("JSON nested too deeply", reason="invalid_json") from exc
+        raise DecodeError("JSON nested too deeply", where="payload", reason="invalid_json") from exc
 
 
 def _record_time(record: Mapping[str, Any], factor: int, where: str, default_ns: int | None) -> int:
@@ -69,8 +89,16 @@ def _record_time(record: Mapping[str, Any], factor: int, where: str, default_ns:
         )
     if isinstance(raw, float):
         if not math.isfinite(raw):
-            raise ValidationError("time must be finite", where=f"{where}time", reason="wrong_type")
-        return round(raw * factor)
+            raise ValidationError(
+                "time must be a finite number", where=f"{where}time", reason="time_out_of_range"
+            )
+        scaled = raw * factor
+        # 1e300 s is a finite float whose nanoseconds overflow to inf (round() would raise).
+        if not math.isfinite(scaled):
+            raise ValidationError(
+                f"time {raw!r} is out of range", where=f"{where}time", reason="time_out_of_range"
+            )
+        return round(scaled)
     return raw * factor
 
 

@@ -100,6 +100,15 @@ class _Scanner:
         raise self.error("string field value has no closing quote", at=opening)
 
 
+# InfluxDB's integer fields are int64 (`i`) and uint64 (`u`); timestamps are int64 nanoseconds.
+_INT_RANGE = range(-(2**63), 2**63)
+_UINT_RANGE = range(2**64)
+# 19 digits hold every int64: a longer timestamp is out of range without converting it (int()
+# of a 5,000-digit string costs time, and above 4,300 digits raises).
+_MAX_TIMESTAMP_DIGITS = 19
+_MAX_INT_DIGITS = 20  # uint64 has 20
+
+
 def _field_value(raw: str, scanner: _Scanner, start: int) -> FieldValue:
     if raw in _TRUE:
         return True
@@ -108,17 +117,22 @@ def _field_value(raw: str, scanner: _Scanner, start: int) -> FieldValue:
     if "_" in raw:  # Python's int()/float() accept digit separators; line protocol does not
         raise scanner.error(f"field value {raw!r} is not a number, boolean or string", at=start)
     try:
-        if raw.endswith("i"):
-            return int(raw[:-1])
-        if raw.endswith("u"):
-            value = int(raw[:-1])
-            if value < 0:
-                raise ValueError(raw)
+        if raw.endswith(("i", "u")):
+            digits = raw[:-1].removeprefix("-")
+            # Longer than any 64-bit integer: out of range without converting (see above).
+            value = int(raw[:-1]) if len(digits) <= _MAX_INT_DIGITS else 2**64
+            if value not in (_INT_RANGE if raw.endswith("i") else _UINT_RANGE):
+                kind = "int64" if raw.endswith("i") else "uint64"
+                raise scanner.error(
+                    f"integer field value {raw[:40]!r} is outside the {kind} range",
+                    reason="non_finite",
+                    at=start,
+                )
             return value
         number = float(raw)
     except ValueError:
         raise scanner.error(
-            f"field value {raw!r} is not a number, boolean or string", at=start
+            f"field value {raw[:40]!r} is not a number, boolean or string", at=start
         ) from None
     if not math.isfinite(number):
         raise scanner.error(f"field value {raw!r} is not finite", reason="non_finite", at=start)
@@ -131,12 +145,13 @@ def _fast_value(raw: str) -> FieldValue | None:
         return True
     if raw in _FALSE:
         return False
-    if "_" in raw:
+    # Digit separators, and integers longer than any 64-bit one (sign, digits, suffix).
+    if "_" in raw or (raw[-1] in "iu" and len(raw) > _MAX_INT_DIGITS + 2):
         return None
     try:
         if raw[-1] in "iu":
             number = int(raw[:-1])
-            return None if raw[-1] == "u" and number < 0 else number
+            return number if number in (_INT_RANGE if raw[-1] == "i" else _UINT_RANGE) else None
         value = float(raw)
     except ValueError:
         return None
@@ -165,7 +180,8 @@ def _parse_simple(line: str) -> Point | None:
 
 
 def _is_integer(text: str) -> bool:
-    return text.lstrip("-").isdigit()
+    digits = text.removeprefix("-")
+    return digits.isdigit() and len(digits) <= _MAX_TIMESTAMP_DIGITS
 
 
 def parse_line(line: str, line_no: int = 1) -> Point:
@@ -207,8 +223,13 @@ def parse_line(line: str, line_no: int = 1) -> Point:
     if scan.pos < len(line):
         scan.expect(" ", "before the timestamp")
         raw = line[scan.pos :]
-        if not raw.lstrip("-").isdigit():
-            raise scan.error(f"timestamp {raw!r} is not an integer")
+        digits = raw.removeprefix("-")
+        if not digits.isdigit():
+            raise scan.error(f"timestamp {raw[:40]!r} is not an integer")
+        if len(digits) > _MAX_TIMESTAMP_DIGITS or int(raw) not in _INT_RANGE:
+            raise scan.error(
+                f"timestamp {raw[:40]!r} is outside the int64 range", reason="time_out_of_range"
+            )
         timestamp = int(raw)
     return Point(measurement, tags, fields, timestamp)
 
@@ -221,7 +242,11 @@ def parse_lines(text: str, *, max_lines: int = DEFAULT_LIMITS.max_batch) -> list
         if not line or line.startswith("#"):
             continue
         if len(points) >= max_lines:
-            raise DecodeError(f"more than {max_lines} lines in one body", reason="batch_too_large")
+            raise DecodeError(
+                f"more than {max_lines} lines in one body",
+                where=f"line {line_no}",
+                reason="batch_too_large",
+            )
         points.append(parse_line(line, line_no))
     return points
 
@@ -246,7 +271,7 @@ def decode_line_protocol(
     text = payload_text(payload)
     points = parse_lines(text, max_lines=limits.max_batch)
     if not points:
-        raise DecodeError("the body holds no lines", reason="empty_batch")
+        raise DecodeError("the body holds no lines", where="body", reason="empty_batch")
     current = now_ns() if now is None else now
     readings = []
     for index, point in enumerate(points, start=1):

@@ -14,5 +14,6 @@ def payload_text(payload: bytes | bytearray | memoryview | str) -> str:
     except UnicodeDecodeError as exc:
         raise DecodeError(
             f"payload is not valid UTF-8 ({exc.reason} at byte {exc.start})",
+            where=f"byte {exc.start}",
             reason="invalid_utf8",
         ) from exc

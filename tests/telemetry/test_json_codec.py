@@ -108,7 +108,7 @@ def test_malformed_json() -> None:
 
 
 def test_invalid_utf8() -> None:
-    reject(b'{"site": "\xff\xfe"}', DecodeError, "invalid_utf8", "", "not valid UTF-8")
+    reject(b'{"site": "\xff\xfe"}', DecodeError, "invalid_utf8", "byte 10", "not valid UTF-8")
 
 
 def test_missing_sensors() -> None:
@@ -176,7 +176,7 @@ def test_nan_literal() -> None:
         b'{"site":"s","asset":"a","time":1,"sensors":{"x":NaN}}',
         DecodeError,
         "non_finite",
-        "",
+        "payload",
         "NaN is not a valid sensor value",
     )
 

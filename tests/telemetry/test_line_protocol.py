@@ -242,7 +242,7 @@ def test_missing_asset() -> None:
 
 
 def test_empty_body() -> None:
-    reject("\n# only a comment\n", DecodeError, "empty_batch", "", "no lines")
+    reject("\n# only a comment\n", DecodeError, "empty_batch", "body", "no lines")
 
 
 def test_too_many_lines() -> None:
@@ -253,14 +253,14 @@ def test_too_many_lines() -> None:
         body,
         DecodeError,
         "batch_too_large",
-        "",
+        "line 4",
         "more than 3 lines",
         limits=ValidationLimits(max_batch=3),
     )
 
 
 def test_invalid_utf8() -> None:
-    reject(b"telemetry,site=\xff v=1", DecodeError, "invalid_utf8", "", "not valid UTF-8")
+    reject(b"telemetry,site=\xff v=1", DecodeError, "invalid_utf8", "byte 15", "not valid UTF-8")
 
 
 def test_digit_separators_are_not_numbers() -> None:
