@@ -67,21 +67,6 @@ class CausalFeatures:
             names += [f"{sensors[i]}~{sensors[j]}:corr" for i, j in self._pair_list(len(sensors))]
         return names
 
-    def sensor_weights(self, n_sensors: int) -> FloatArray:
-        """Matrix (n_features, n_sensors) mapping each feature to the raw sensors it is built on.
-
-        Rows sum to 1: a per-sensor feature belongs to its sensor, a pair feature half to each.
-        Per-feature anomaly shares times this matrix give per-sensor shares.
-        """
-        n_per = len(PER_SENSOR)
-        pairs = self._pair_list(n_sensors) if self.relations else []
-        weights = np.zeros((n_sensors * n_per + len(pairs), n_sensors))
-        for s in range(n_sensors):
-            weights[s * n_per : (s + 1) * n_per, s] = 1.0
-        for k, (i, j) in enumerate(pairs):
-            weights[n_sensors * n_per + k, [i, j]] = 0.5
-        return weights
-
     @staticmethod
     def _pair_list(n: int) -> list[tuple[int, int]]:
         return list(itertools.combinations(range(n), 2))

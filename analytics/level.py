@@ -39,6 +39,8 @@ import numpy.typing as npt
 from analytics.recovery import ExcursionMemory
 
 FloatArray = npt.NDArray[np.float64]
+# Training rows with a full window and lag, at the least (the service asks for many more).
+MIN_READY_ROWS = 5
 BoolArray = npt.NDArray[np.bool_]
 
 
@@ -115,8 +117,11 @@ class SensorLevels:
             devs.append(self._deviation(row, float(t)))
             self._step(float(t), True)
         ready = times - times[0] >= 2 * self.window_s  # window and lag both filled
-        if ready.sum() < 10:
-            raise ValueError("too few training rows for the level window")
+        if ready.sum() < MIN_READY_ROWS:
+            raise ValueError(
+                f"too few training rows for the level window: n_samples={len(vals)}, of which "
+                f"{int(ready.sum())} have a full window (need {MIN_READY_ROWS})"
+            )
         every = np.asarray(devs)
         train = every[ready]
         self.center_ = np.asarray(np.median(train, axis=0), dtype=np.float64)
@@ -245,8 +250,14 @@ class TrainingEnvelope:
         quantile: float = 0.001,
         min_span_s: float = 86400.0,
         threshold: float = 3.0,
+        fast_fraction: float = 0.05,
     ) -> None:
         self.tau_s = tau_s
+        # Return to normal: the excess counts only while a faster level (time constant
+        # ``fast_fraction`` x ``tau_s``) is out of the envelope too. A slow drift has both out;
+        # once a fault has ended the slow EWMA only lags behind a machine already back inside
+        # its range (device_sims cavitation: an hour of alarm after the fault ended, before).
+        self.fast_fraction = fast_fraction
         self.quantile = quantile
         self.min_span_s = min_span_s
         # Excess (in robust training sd) at which the channel reaches the alarm threshold: three
@@ -264,6 +275,7 @@ class TrainingEnvelope:
         first = np.nanmedian(vals, axis=0)
         self._last = np.where(np.isfinite(first), first, 0.0)
         self.level_ = self._last.copy()
+        self.fast_ = self._last.copy()
         self._t: float | None = None
         slow = np.array([self._advance(row, float(t)) for row, t in zip(vals, times, strict=True)])
         # Skip the EWMA start-up (three time constants) when there is enough left.
@@ -292,6 +304,8 @@ class TrainingEnvelope:
         self._t = t if self._t is None else max(t, self._t)
         self._last = np.where(np.isfinite(row), row, self._last)
         self.level_ = self.level_ + _alpha(dt, self.tau_s) * (self._last - self.level_)
+        fast = _alpha(dt, self.tau_s * self.fast_fraction)
+        self.fast_ = self.fast_ + fast * (self._last - self.fast_)
         return self.level_
 
     def pause(self, t: float) -> None:
@@ -303,6 +317,7 @@ class TrainingEnvelope:
         if not self.active_:
             return np.zeros_like(self.level_)  # idle: not even the EWMA is needed
         slow = self._advance(np.asarray(row, dtype=np.float64), t)
-        low = np.maximum(self.lo_ - slow, 0.0) / self.scale_lo_
-        high = np.maximum(slow - self.hi_, 0.0) / self.scale_hi_
+        fast = getattr(self, "fast_", slow)  # models fitted before it existed: slow only
+        low = np.maximum(self.lo_ - np.maximum(slow, fast), 0.0) / self.scale_lo_
+        high = np.maximum(np.minimum(slow, fast) - self.hi_, 0.0) / self.scale_hi_
         return np.asarray(low + high, dtype=np.float64)

@@ -3,7 +3,7 @@
 A model is stored as the baseline it was fitted on (``<name>.npz``: float arrays only, read
 with ``allow_pickle=False``) and ``<name>.json`` (format version, site/asset, sensors, training
 window, rows, fit time, library versions, the threshold factor from feedback and the sha256 of
-the npz). Loading checks version and hash, then refits: ``StreamingScorer.fit`` is fast and
+the npz). Loading checks version and hash, then refits: ``AssetModel.fit`` is fast and
 deterministic, so the same rows give the same model, and nothing executable is ever read.
 Both files are written atomically (temporary file + rename, npz first so the JSON that names
 its hash is never ahead of it).
@@ -28,7 +28,8 @@ from urllib.parse import quote
 import numpy as np
 import numpy.typing as npt
 
-from analytics.scorer import SENSOR_POLICY, StreamingScorer
+from analytics.model import AssetModel
+from analytics.scorer import SENSOR_POLICY
 
 logger = logging.getLogger(__name__)
 
@@ -96,8 +97,8 @@ def build_baseline(
     return Baseline(sensors, np.array(times), np.array(rows, dtype=np.float64))
 
 
-def fit_scorer(baseline: Baseline, threshold_factor: float = 1.0) -> StreamingScorer:
-    """The default scorer fitted on a baseline, its threshold scaled by threshold_factor.
+def fit_scorer(baseline: Baseline, threshold_factor: float = 1.0) -> AssetModel:
+    """The default model fitted on a baseline, its threshold scaled by threshold_factor.
 
     The factor (feedback from "no fault found" outcomes) goes through the public constructor:
     the threshold is margin × tail quantile, so scaling the margin scales the threshold.
@@ -105,8 +106,8 @@ def fit_scorer(baseline: Baseline, threshold_factor: float = 1.0) -> StreamingSc
     policy = dataclasses.replace(
         SENSOR_POLICY, threshold_margin=SENSOR_POLICY.threshold_margin * threshold_factor
     )
-    return StreamingScorer(policy=policy).fit(
-        baseline.values, baseline.times_s, list(baseline.sensors)
+    return AssetModel(policy=policy).fit(
+        baseline.values, times_s=baseline.times_s, sensors=list(baseline.sensors)
     )
 
 

@@ -15,9 +15,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from analytics.alerts_client import alert_body, instrument_body
+from analytics.model import AssetModel
 from analytics.model_store import Baseline
 from analytics.rules import ASSET, STALE, InstrumentRules, RuleChange
-from analytics.scorer import Decision, StreamingScorer
+from analytics.scorer import Decision
 from analytics.source import AssetKey, AssetWindow
 from analytics.status_client import status_item
 
@@ -28,7 +29,7 @@ Points = list[tuple[int, dict[str, float]]]
 # this share of it (a broken relation spreads the anomaly over the sensors in that relation).
 BLAME_SHARE = 1 / 3
 # Fits a baseline from buffered points: (baseline, fitted scorer), or raises ValueError.
-Fitter = Callable[[AssetKey, Points], tuple[Baseline, StreamingScorer]]
+Fitter = Callable[[AssetKey, Points], tuple[Baseline, AssetModel]]
 
 
 @dataclass
@@ -52,7 +53,7 @@ class AssetMonitor:
         self.key = key
         self.train_after_ns = int(train_after_s * 1e9)
         self.rules = rules
-        self.scorer: StreamingScorer | None = None
+        self.scorer: AssetModel | None = None
         self.sensors: tuple[str, ...] = ()
         self.alarm = False  # equipment alarm as posted
         self.model_alarm = False  # the scorer's own alarm (may be an instrument problem)
@@ -70,7 +71,7 @@ class AssetMonitor:
     def install(
         self,
         baseline: Baseline,
-        scorer: StreamingScorer,
+        scorer: AssetModel,
         fitted_at_s: float,
         scored_until_s: float | None = None,
     ) -> None:

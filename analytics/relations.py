@@ -25,41 +25,65 @@ from typing import Self
 
 import numpy as np
 import numpy.typing as npt
-
-from analytics.detectors.base import MAD_TO_STD, FloatArray, check_2d, shares
+from sklearn.decomposition import PCA
+from sklearn.linear_model import LinearRegression
+from sklearn.model_selection import KFold, cross_val_predict
 
 logger = logging.getLogger(__name__)
 
+FloatArray = npt.NDArray[np.float64]
+
+# 1.4826 * MAD estimates the standard deviation of normal data and ignores a few outliers.
+MAD_TO_STD = 1.4826
+
+
+def check_2d(x: npt.ArrayLike) -> FloatArray:
+    """Return ``x`` as a finite 2-D float array or raise ValueError."""
+    arr = np.asarray(x, dtype=np.float64)
+    if arr.ndim == 1:
+        arr = arr.reshape(1, -1)
+    if arr.ndim != 2:
+        raise ValueError(f"expected a 2-D array, got shape {arr.shape}")
+    if not np.all(np.isfinite(arr)):
+        raise ValueError("input contains NaN or infinite values")
+    return arr
+
+
+def shares(parts: FloatArray) -> FloatArray:
+    """Normalise non-negative per-column parts so each row sums to 1 (uniform when all zero)."""
+    parts = np.clip(parts, 0.0, None)
+    total = parts.sum(axis=1, keepdims=True)
+    uniform = np.full_like(parts, 1.0 / parts.shape[1])
+    return np.asarray(np.divide(parts, total, out=uniform, where=total > 0), dtype=np.float64)
+
 
 def _principal(hz: FloatArray) -> FloatArray:
-    """Kept principal directions (n, k) of standardised rows.
+    """Kept principal directions (n, k) of standardised rows (scikit-learn's PCA).
 
     Components are kept by the Kaiser rule (eigenvalue of the correlation matrix > 1: the
     component explains more than one sensor's worth of variance), so only shared structure
     counts as a relation and a sensor's own noise never does.
     """
-    corr = np.atleast_2d(np.corrcoef(hz, rowvar=False))
-    eig, vec = np.linalg.eigh(np.nan_to_num(corr))
-    keep = eig > 1.0
-    return np.asarray(vec[:, keep], dtype=np.float64)
+    scaled = (hz - hz.mean(axis=0)) / np.maximum(hz.std(axis=0), 1e-12)
+    pca = PCA(svd_solver="full").fit(scaled)
+    # explained_variance_ divides by n - 1; the correlation matrix's eigenvalues by n.
+    eig = pca.explained_variance_ * (len(hz) - 1) / len(hz)
+    return np.asarray(pca.components_[eig > 1.0].T, dtype=np.float64)
 
 
 def _out_of_fold_r2(hz: FloatArray, folds: int) -> FloatArray:
-    """R² of predicting each column from the others, each contiguous block out of sample."""
+    """R² of predicting each column from the others (linear regression), each contiguous
+    block predicted by a model fitted on the other blocks."""
     n = hz.shape[1]
-    err = np.zeros(n)
-    for idx in np.array_split(np.arange(len(hz)), max(folds, 2)):
-        mask = np.ones(len(hz), dtype=bool)
-        mask[idx] = False
-        train, test = hz[mask], hz[idx]
-        mean = train.mean(axis=0)
-        for j in range(n):
-            others = np.delete(np.arange(n), j)
-            beta, *_ = np.linalg.lstsq(train[:, others] - mean[others], train[:, j] - mean[j])
-            pred = (test[:, others] - mean[others]) @ beta + mean[j]
-            err[j] += float(((test[:, j] - pred) ** 2).sum())
-    total = ((hz - hz.mean(axis=0)) ** 2).sum(axis=0)
-    return np.asarray(1.0 - err / np.maximum(total, 1e-12), dtype=np.float64)
+    cv = KFold(n_splits=max(folds, 2), shuffle=False)
+    r2 = np.zeros(n)
+    for j in range(n):
+        others = np.delete(hz, j, axis=1)
+        pred = cross_val_predict(LinearRegression(), others, hz[:, j], cv=cv)
+        err = float(((hz[:, j] - pred) ** 2).sum())
+        total = float(((hz[:, j] - hz[:, j].mean()) ** 2).sum())
+        r2[j] = 1.0 - err / max(total, 1e-12)
+    return r2
 
 
 class RelationResiduals:

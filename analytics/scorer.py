@@ -1,4 +1,4 @@
-"""Streaming scorer: fitted features + detector + adaptive baseline + alarm state for one asset.
+"""Streaming scorer: the per-asset level, relation and envelope channels and alarm state.
 
 Channels, each against its own threshold, combined into one score (the largest): the level
 channel (adaptive, for changes; scanned at its long window and at shorter ones, each scale with
@@ -30,8 +30,6 @@ from analytics.alarm import (
     baseline_threshold,
     health_score,
 )
-from analytics.detectors import DEFAULT_DETECTOR, BaseDetector, RobustStandardizer, make_detector
-from analytics.drift import AdaptiveBaseline
 from analytics.features import PER_SENSOR, CausalFeatures
 from analytics.level import SensorLevels, TrainingEnvelope
 from analytics.relations import RelationResiduals
@@ -52,7 +50,6 @@ FloatArray = npt.NDArray[np.float64]
 SENSOR_POLICY = AlarmPolicy(
     threshold_quantile=0.995, on_delay_s=5.0, off_delay_s=30.0, off_evidence_power=1.0
 )
-LEVEL_CHANNELS = ("sensor", "detector")
 
 
 @dataclass(frozen=True)
@@ -80,30 +77,17 @@ class StreamingScorer:
     def __init__(
         self,
         *,
-        detector: str | BaseDetector = DEFAULT_DETECTOR,
         features: CausalFeatures | None = None,
         policy: AlarmPolicy | None = None,
-        baseline_tau_s: float = 600.0,
-        frozen_tau_factor: float = 10.0,
         warmup_s: float = 30.0,
-        calibration_folds: int = 4,
         top_k: int = 3,
-        raw_scale_factor: float = 1.0,
-        freeze_z: float | None = 3.0,
-        lag_free: bool = False,
         relations: bool = True,
         relation_min_r2: float = 0.5,
-        level: str = "sensor",
         sensor_levels: SensorLevels | None = None,
         short_window_fractions: tuple[float, ...] = (0.5,),
         envelope: TrainingEnvelope | None = None,
         running: RunningState | None = None,
     ) -> None:
-        # ``level``: "sensor" = per-sensor level channel (analytics.level, the default);
-        # "detector" = multivariate detector on EWMA features with a gated baseline (session 1).
-        if level not in LEVEL_CHANNELS:
-            raise ValueError(f"level must be one of {LEVEL_CHANNELS}, got {level!r}")
-        self.level = level
         # Long-horizon channel against the frozen training envelope (analytics.level); idle
         # unless training spans its ``min_span_s``.
         self.envelope = envelope
@@ -122,16 +106,10 @@ class StreamingScorer:
         self.short_window_fractions = short_window_fractions
         self.relations = relations
         self.relation_min_r2 = relation_min_r2
-        self.freeze_z = freeze_z
-        self.lag_free = lag_free
-        self.raw_scale_factor = raw_scale_factor
-        self.detector = detector
+        # Causal features (analytics.features) feed the relation channel.
         self.features = features
         self.policy = policy
-        self.baseline_tau_s = baseline_tau_s
-        self.frozen_tau_factor = frozen_tau_factor
         self.warmup_s = warmup_s
-        self.calibration_folds = calibration_folds
         self.top_k = top_k
 
     # -- training -----------------------------------------------------------------------------
@@ -146,47 +124,9 @@ class StreamingScorer:
         self.features_ = copy.deepcopy(self.features) if self.features else CausalFeatures()
         self.features_.reset()
         feats = self.features_.transform(vals, times)
-        self.level_: SensorLevels | None = None
         self.envelope_ = copy.deepcopy(self.envelope or TrainingEnvelope()).fit(vals, times)
         self.running_ = copy.deepcopy(self.running or RunningState()).fit(vals, self.sensors_)
-        if self.level == "sensor":
-            return self._fit_sensor_levels(vals, times, feats)
-        self.policy_ = self.policy or AlarmPolicy()
-        # The baseline runs through training exactly as it will live, so the detector learns
-        # the residuals (features minus baseline) that it will be asked to score.
-        self.baseline_ = AdaptiveBaseline(
-            self.baseline_tau_s, self.frozen_tau_factor, self.lag_free
-        )
-        self.baseline_.start(feats[0], float(times[0]))
-        resid = np.empty_like(feats)
-        for k in range(len(feats)):
-            resid[k] = feats[k] - self.baseline_.center
-            self.baseline_.update(feats[k], float(times[k]), frozen=False)
-        # The first rows only describe the EWMA start-up, not the machine.
-        keep = times - times[0] >= self.warmup_s
-        if keep.sum() < max(20, len(times) // 2):
-            keep = np.ones(len(times), dtype=bool)
-        if not np.all(np.isfinite(resid[keep])):
-            raise ValueError("training rows contain missing values in every row of a sensor")
-        self.scaler_ = RobustStandardizer().fit(resid[keep], min_scale=self._scale_floor(vals))
-        z = self.scaler_.transform(resid[keep])
-        base = make_detector(self.detector) if isinstance(self.detector, str) else self.detector
-        self.detector_ = copy.deepcopy(base).fit(z)
-        self.calibration_scores_ = self._out_of_fold_scores(base, z)
-        # In-sample scores of every training row (for replay output; never for thresholds).
-        self.training_scores_ = self.detector_.score_samples(self.scaler_.transform(resid))
-        self.threshold_ = baseline_threshold(self.calibration_scores_, self.policy_)
-        self.sensor_weights_ = self.features_.sensor_weights(len(self.sensors_))
-        self._fit_relations(feats[keep])
-        self.alarm_ = AlarmStateMachine(self.threshold_, self.policy_)
-        logger.info(
-            "fitted %s on %d rows, %d features, threshold %.4g",
-            type(self.detector_).__name__,
-            int(keep.sum()),
-            z.shape[1],
-            self.threshold_,
-        )
-        return self
+        return self._fit_sensor_levels(vals, times, feats)
 
     def _fit_sensor_levels(self, vals: FloatArray, times: FloatArray, feats: FloatArray) -> Self:
         # Per-sensor level channel, its threshold (training-score quantile rule) and relations.
@@ -206,7 +146,6 @@ class StreamingScorer:
             short.fit(vals, times)
             self.short_levels_.append((short, self._level_threshold(short)))
         self.training_scores_ = self.level_.row_scores_
-        self.sensor_weights_ = np.eye(len(self.sensors_))
         keep = times - times[0] >= self.warmup_s
         self._fit_relations(feats[keep] if keep.sum() >= max(20, len(times) // 2) else feats)
         self.alarm_ = AlarmStateMachine(self.threshold_, self.policy_)
@@ -261,35 +200,6 @@ class StreamingScorer:
         levels, _ = self._levels(feats.reshape(1, -1))
         return float(self.relations_.score_samples(levels)[0]) / self.relation_threshold_
 
-    def _scale_floor(self, vals: FloatArray) -> FloatArray:
-        """Smallest scale per feature: the raw sensor's robust spread in training.
-
-        Smoothed features of 400 autocorrelated rows vary far less in training than they will
-        later; measuring every feature in units of its sensor's raw spread keeps a few minutes
-        of training from declaring tiny level changes extraordinary.
-        """
-        finite = np.where(np.isfinite(vals), vals, np.nanmedian(vals, axis=0))
-        raw = RobustStandardizer().fit(finite).scale_
-        weights = self.features_.sensor_weights(vals.shape[1])
-        return np.asarray(self.raw_scale_factor * (weights @ raw), dtype=np.float64)
-
-    def _out_of_fold_scores(self, base: BaseDetector, z: FloatArray) -> FloatArray:
-        """Scores of each contiguous block from a detector fitted on the other blocks.
-
-        In-sample scores are optimistic (the model has seen those rows); contiguous blocks
-        also include some of the slow change that the live data will show, so the threshold
-        is set on what unseen normal data looks like.
-        """
-        folds = self.calibration_folds
-        if folds < 2 or len(z) < 10 * folds:
-            return self.detector_.score_samples(z)
-        parts = []
-        for idx in np.array_split(np.arange(len(z)), folds):
-            mask = np.ones(len(z), dtype=bool)
-            mask[idx] = False
-            parts.append(copy.deepcopy(base).fit(z[mask]).score_samples(z[idx]))
-        return np.concatenate(parts)
-
     # -- streaming ----------------------------------------------------------------------------
 
     def update(self, row: npt.ArrayLike, time_s: float) -> Decision:
@@ -298,43 +208,11 @@ class StreamingScorer:
         running = getattr(self, "running_", None)  # models pickled before it existed
         if running is not None and running.update(row, time_s):
             return self._stopped(time_s)
-        if self.level_ is not None:
-            return self._update_sensor_levels(row, time_s, feats)
-        z = self.scaler_.transform((feats - self.baseline_.center).reshape(1, -1))
-        level_score = float(self.detector_.score_samples(z)[0])
-        rel_ratio = self._relation_ratio(feats)
-        env_z = self.envelope_.update(row, time_s)
-        env_ratio = float(env_z.max()) / self.envelope_.threshold
-        # One alarm on the largest channel, each measured against its own threshold.
-        score = max(level_score, rel_ratio * self.threshold_, env_ratio * self.threshold_)
-        state = self.alarm_.update(score, time_s)
-        frozen = self.alarm_.elevated(score)
-        broken = rel_ratio >= self.policy_.elevated_ratio
-        mask: bool | npt.NDArray[np.bool_] = frozen
-        if broken:
-            # Regime awareness: while the relations among sensors are broken nothing is learned.
-            mask = True
-        elif frozen and self.freeze_z is not None:
-            # Only the features that are themselves out of their normal range stop learning;
-            # unrelated sensors keep following their drift, so the alarm can clear once the
-            # faulty ones return instead of latching on everything that moved meanwhile.
-            mask = np.abs(z[0]) >= self.freeze_z
-        self.baseline_.update(feats, time_s, frozen=mask)
-        return Decision(
-            time_s=time_s,
-            score=score,
-            threshold=self.threshold_,
-            state=state,
-            alarm=self.alarm_.alarm,
-            health=health_score(score, self.threshold_),
-            top_sensors=self._top_sensors(z),
-            baseline_frozen=frozen,
-        )
+        return self._update_sensor_levels(row, time_s, feats)
 
     def _update_sensor_levels(
         self, row: npt.ArrayLike, time_s: float, feats: FloatArray
     ) -> Decision:
-        assert self.level_ is not None
         running = getattr(self, "running_", None)
         if running is not None and running.settling(time_s):
             return self._restarting(row, time_s)
@@ -407,8 +285,7 @@ class StreamingScorer:
         off-delay weighting treats a score of 0 as a condition that is gone).
         """
         self.envelope_.pause(time_s)
-        if self.level_ is not None:
-            self.level_.pause(time_s)
+        self.level_.pause(time_s)
         for short, _ in getattr(self, "short_levels_", ()):
             short.pause(time_s)
         state = self.alarm_.update(0.0, time_s)
@@ -426,7 +303,6 @@ class StreamingScorer:
 
     def _restarting(self, row: npt.ArrayLike, time_s: float) -> Decision:
         """Warm-up after a stop: the level baselines follow, the envelope waits, no alarm."""
-        assert self.level_ is not None
         self.envelope_.pause(time_s)
         z = self.level_.track(row, time_s)
         for short, _ in getattr(self, "short_levels_", ()):
@@ -448,22 +324,7 @@ class StreamingScorer:
             running="restarting",
         )
 
-    def _top_sensors(self, z: FloatArray) -> tuple[tuple[str, float], ...]:
-        per_sensor = (self.detector_.contributions(z) @ self.sensor_weights_)[0]
-        order = np.argsort(per_sensor)[::-1][: self.top_k]
-        return tuple((self.sensors_[i], round(float(per_sensor[i]), 4)) for i in order)
-
-    def sensor_contributions(self, row_features_z: FloatArray) -> FloatArray:
-        """Per-sensor shares for standardised feature rows (n_rows, n_features)."""
-        return np.asarray(
-            self.detector_.contributions(row_features_z) @ self.sensor_weights_, dtype=np.float64
-        )
-
     def baseline_shift(self) -> dict[str, float]:
         """Largest baseline move per sensor since training, in training robust-scale units."""
-        if self.level_ is not None:
-            shift = self.level_.baseline_shift()
-            return {s: round(float(v), 3) for s, v in zip(self.sensors_, shift, strict=True)}
-        moved = np.abs(self.baseline_.offset) / self.scaler_.scale_
-        per_sensor = np.max(moved[:, None] * (self.sensor_weights_ > 0), axis=0)
-        return {s: round(float(v), 3) for s, v in zip(self.sensors_, per_sensor, strict=True)}
+        shift = self.level_.baseline_shift()
+        return {s: round(float(v), 3) for s, v in zip(self.sensors_, shift, strict=True)}

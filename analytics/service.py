@@ -22,6 +22,7 @@ from analytics.alerts_client import AlertsClient, Outbox, rfc3339
 from analytics.api_reader import ApiReader, Periodic, SensorLimits
 from analytics.feedback import LabelStore
 from analytics.metrics import Metrics
+from analytics.model import AssetModel
 from analytics.model_store import (
     Baseline,
     ModelRejectedError,
@@ -32,7 +33,6 @@ from analytics.model_store import (
 from analytics.monitor import AssetMonitor, FeedResult, Points
 from analytics.ops_http import TrainRoute
 from analytics.rules import InstrumentRules
-from analytics.scorer import StreamingScorer
 from analytics.settings import ServiceSettings
 from analytics.source import AssetKey, AssetWindow, InfluxWindows
 from analytics.status_client import StatusClient, StatusSender
@@ -285,7 +285,7 @@ class DetectorService:
 
     # -- models -------------------------------------------------------------------------------
 
-    def _fit(self, key: AssetKey, points: Points) -> tuple[Baseline, StreamingScorer]:
+    def _fit(self, key: AssetKey, points: Points) -> tuple[Baseline, AssetModel]:
         """Fit a new asset's first baseline (fault periods and out-of-range points left out)."""
         now_s = self._clock_ns() / 1e9
         keep = make_keep(key, self.labels, self.limits.get(key, {}), now_s)

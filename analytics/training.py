@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from analytics.feedback import LabelStore
+from analytics.model import AssetModel
 from analytics.model_store import (
     Baseline,
     ModelRejectedError,
@@ -27,7 +28,6 @@ from analytics.model_store import (
     fit_scorer,
 )
 from analytics.rules import Limits
-from analytics.scorer import StreamingScorer
 from analytics.source import AssetKey, as_float, as_int
 from telemetry.errors import InfluxError
 from telemetry.influx.client import InfluxClient, quote_ident, quote_literal
@@ -57,7 +57,7 @@ class Trained:
 
     key: AssetKey
     baseline: Baseline
-    scorer: StreamingScorer
+    scorer: AssetModel
     fitted_at_s: float
     scored_until_s: float  # the warm-up replay fed rows up to here
 
@@ -180,9 +180,7 @@ class Trainer:
         }
         return Trained(request.key, baseline, scorer, meta["fitted_at_s"], scored_until)
 
-    def warm_up(
-        self, key: AssetKey, baseline: Baseline, scorer: StreamingScorer, now_s: float
-    ) -> float:
+    def warm_up(self, key: AssetKey, baseline: Baseline, scorer: AssetModel, now_s: float) -> float:
         """Feed the last warm_s of data after the baseline through the scorer; time reached."""
         since_s = max(baseline.end_s, now_s - self._warm_s)
         if since_s >= now_s:

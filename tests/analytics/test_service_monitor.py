@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 
+from analytics.model import AssetModel
 from analytics.model_store import Baseline, fit_scorer
 from analytics.monitor import AssetMonitor, FeedResult, Points
 from analytics.rules import InstrumentRules
-from analytics.scorer import StreamingScorer
 from analytics.settings import RuleSettings
 from analytics.source import AssetKey, AssetWindow
 from tests.analytics.helpers import SENSORS, make_correlated_rows
@@ -34,7 +34,7 @@ def window(values: np.ndarray, t0: int, drop: str | None = None) -> AssetWindow:
     return AssetWindow(times.astype(np.int64), tuple(SENSORS), vals)
 
 
-def no_fit(_key: AssetKey, _points: Points) -> tuple[Baseline, StreamingScorer]:
+def no_fit(_key: AssetKey, _points: Points) -> tuple[Baseline, AssetModel]:
     """The fitter of a monitor that must not fit."""
     raise AssertionError("a fitted monitor does not fit again")
 
