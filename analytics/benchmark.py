@@ -237,6 +237,8 @@ def run_all(
     root: Path, make_scorer: Callable[[], StreamingScorer] = StreamingScorer
 ) -> list[FoldResult]:
     """Every fold found under ``root``, in discovery order."""
+    if not root.is_dir():
+        raise FileNotFoundError(f"no such folder: {root}")
     folds = list(discover(root))
     if not folds:
         raise FileNotFoundError(f"no data sets (CSV files) under {root}")

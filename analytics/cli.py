@@ -124,7 +124,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "replay":
             table = read_sensor_csv(args.input, time_col=args.time_col, strict=args.strict)
-            result = replay(table, args.train_rows)
+            result = replay(table, args.train_rows, show_progress=True)
             write_decisions(args.out, table, result)
             logger.info("wrote %s (%d alarm rows)", args.out, int(result.alarm.sum()))
         elif args.command == "evaluate":

@@ -10,6 +10,7 @@ import numpy as np
 import numpy.typing as npt
 
 from analytics.data import SensorTable
+from analytics.progress import progress
 from analytics.scorer import StreamingScorer
 
 logger = logging.getLogger(__name__)
@@ -25,9 +26,13 @@ class ReplayResult:
 
 
 def replay(
-    table: SensorTable, train_rows: int, scorer: StreamingScorer | None = None
+    table: SensorTable,
+    train_rows: int,
+    scorer: StreamingScorer | None = None,
+    show_progress: bool = False,
 ) -> ReplayResult:
-    """Fit on rows [0, train_rows) and feed the remaining rows one by one in time order."""
+    """Fit on rows [0, train_rows) and feed the remaining rows one by one in time order
+    (``show_progress``: a progress bar on a terminal)."""
     n = len(table.times_s)
     if not 0 < train_rows < n:
         raise ValueError(f"train rows must be between 1 and {n - 1}, got {train_rows}")
@@ -37,7 +42,8 @@ def replay(
     alarm = np.zeros(n, dtype=np.int_)
     score = np.full(n, np.nan)
     score[:train_rows] = model.training_scores_
-    for k in range(train_rows, n):
+    rows = range(train_rows, n)
+    for k in progress(rows, "replay") if show_progress else rows:
         decision = model.update(table.values[k], float(table.times_s[k]))
         alarm[k] = int(decision.alarm)
         score[k] = decision.score
