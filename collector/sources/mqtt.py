@@ -329,8 +329,6 @@ class MqttSource:
 
     def _on_publish_batch(self, messages: list[Publish]) -> None:
         """One read burst of PUBLISHes (network thread): decode, then queue them for the commit."""
-        self._metrics.received.inc(len(messages))
-        self.received += len(messages)
         # Read without the lock (an int read is atomic): a burst of the old connection sees the
         # old generation or the one on_disconnect set, never the one the next on_connect sets
         # (the lean client hands a burst over before it handles any other packet), so its acks
@@ -338,10 +336,12 @@ class MqttSource:
         generation = self._generation
         topic_bytes, payloads, mids, qos = zip(*messages, strict=True)
         if self._presence_bytes is not None and self._presence_bytes in topic_bytes:
-            messages = self._presence(messages)
+            messages = self._presence(messages)  # announcements are not telemetry
             if not messages:
                 return
             topic_bytes, payloads, mids, qos = zip(*messages, strict=True)
+        self._metrics.received.inc(len(messages))
+        self.received += len(messages)
         cache = self._topics
         topics = [cache.get(name) or self._topic(name) for name in topic_bytes]
         items = self._intake.process_many(topics, list(payloads))
