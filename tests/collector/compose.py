@@ -21,6 +21,7 @@ import re
 import shutil
 import subprocess
 import sys
+import tempfile
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -80,19 +81,44 @@ class Runtime:
             targets.append(target)
         return targets
 
+    def value(self, raw: str, mounted: Sequence[str]) -> str:
+        """One environment value or argument, interpolated, with addresses and paths mapped."""
+        value = interpolate(raw, self.variables)
+        for address, local in self.addresses.items():
+            # In URLs: scheme://host:port and user:password@host:port.
+            value = value.replace(f"//{address}", f"//{local}").replace(f"@{address}", f"@{local}")
+        for target in mounted:
+            if value == target or value.startswith(target.rstrip("/") + "/"):
+                value = str(self.path(target)) + value[len(target.rstrip("/")) :]
+        return value
+
     def environment(self, service: Mapping[str, Any]) -> dict[str, str]:
         """The service's environment, interpolated, with addresses and volume paths mapped."""
         mounted = self.mount(service)
-        env: dict[str, str] = {}
-        for key, raw in (service.get("environment") or {}).items():
-            value = interpolate(str(raw), self.variables)
-            for address, local in self.addresses.items():
-                value = value.replace(f"//{address}", f"//{local}")
-            for target in mounted:
-                if value == target or value.startswith(target.rstrip("/") + "/"):
-                    value = str(self.path(target)) + value[len(target.rstrip("/")) :]
-            env[key] = value
-        return env
+        return {
+            key: self.value(str(raw), mounted)
+            for key, raw in (service.get("environment") or {}).items()
+        }
+
+    def command(self, service: Mapping[str, Any]) -> list[str]:
+        """The service's command, mapped like its environment; a service host name given to a
+        ``--...host`` option (``--mqtt-host mosquitto``) and that service's port after it too."""
+        mounted = [v.split(":")[1] for v in service.get("volumes", [])]
+        hosts = {a.split(":")[0]: a for a in self.addresses}
+        out: list[str] = []
+        last_host = ""
+        previous = ""
+        for raw in service["command"]:
+            arg = self.value(str(raw), mounted)
+            after_host_option = previous.startswith("--") and previous.endswith("host")
+            previous = arg
+            if arg in hosts and after_host_option:
+                last_host = hosts[arg]
+                arg = "127.0.0.1"
+            elif last_host and arg == last_host.split(":")[1]:
+                arg = self.addresses[last_host].split(":")[1]
+            out.append(arg)
+        return python_command(out)
 
     def rewrite_paths(self, text: str, prefix: str) -> str:
         """A config or script with the container paths under ``prefix`` mapped here."""
@@ -169,12 +195,18 @@ class ComposeReplica(ManagedProcess):
     ) -> None:
         super().__init__(log)
         self.name = name
-        self.hostname: str = service["hostname"]
+        # Without one, a container gets its id as host name; any valid name does here.
+        self.hostname: str = service.get("hostname", name.replace("_", "-"))
         self.compose_command: list[str] = list(service["command"])
         self.argv = in_uts_namespace(self.hostname, python_command(self.compose_command))
         self.env = {**base_environment(), **env}
         self.http_port = 0
         self.ready_check: Callable[[], bool] | None = None
+
+    def set_command(self, argv: Sequence[str]) -> None:
+        """Run ``argv`` (a mapped compose command) instead."""
+        self.compose_command = list(argv)
+        self.argv = in_uts_namespace(self.hostname, python_command(argv))
 
     def run_once(self, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
         """The service's command with ``args`` added, as a one-off in this replica's namespace
@@ -196,3 +228,55 @@ class ComposeReplica(ManagedProcess):
 
     def is_ready(self) -> bool:
         return self.ready_check() if self.ready_check else True
+
+
+class LocalPostgres(ManagedProcess):
+    """The ``postgres`` service: the local PostgreSQL server, with the compose file's user,
+    password and database. Run as the ``postgres`` system user (the server refuses root), in a
+    folder of its own that user can enter."""
+
+    name = "postgres"
+
+    def __init__(self, port: int, env: Mapping[str, str]) -> None:
+        self.folder = Path(tempfile.mkdtemp(prefix="equipmon-compose-pg-"))
+        super().__init__(self.folder / "postgres.log")
+        self.port = port
+        self.user, self.password, self.database = (
+            env["POSTGRES_USER"], env["POSTGRES_PASSWORD"], env["POSTGRES_DB"],
+        )  # fmt: skip
+        self.data = self.folder / "data"
+
+    def prepare(self) -> None:
+        if self.data.exists():
+            return
+        shutil.chown(self.folder, "postgres", "postgres")
+        pwfile = self.folder / "pw"
+        pwfile.write_text(self.password)
+        shutil.chown(pwfile, "postgres", "postgres")
+        subprocess.run(
+            ["runuser", "-u", "postgres", "--", require_binary("initdb", "postgresql"),
+             "-D", str(self.data), "-U", self.user, f"--pwfile={pwfile}", "-A", "scram-sha-256"],
+            check=True, capture_output=True,
+        )  # fmt: skip
+
+    def command(self) -> Sequence[str]:
+        return ["runuser", "-u", "postgres", "--", require_binary("postgres", "postgresql"),
+                "-D", str(self.data), "-p", str(self.port), "-k", str(self.folder),
+                "-c", "listen_addresses=127.0.0.1"]  # fmt: skip
+
+    def is_ready(self) -> bool:
+        return port_open("127.0.0.1", self.port)
+
+    def create_database(self) -> None:
+        """What the image's POSTGRES_DB does at first start."""
+        import psycopg
+
+        with psycopg.connect(
+            host="127.0.0.1", port=self.port, user=self.user, password=self.password,
+            dbname="postgres", autocommit=True,
+        ) as conn:  # fmt: skip
+            conn.execute(f'CREATE DATABASE "{self.database}"')
+
+    def remove(self) -> None:
+        """Delete the server's folder (after ``stop``)."""
+        shutil.rmtree(self.folder, ignore_errors=True)

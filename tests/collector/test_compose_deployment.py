@@ -1,18 +1,18 @@
-"""docker-compose.yml's broker and collector replicas, run as local processes, lose nothing.
+"""docker-compose.yml's services, run as local processes, start and lose nothing.
 
 Read from the compose file and ``.env.example``: the ``mosquitto`` service (its conf, ACL and
-entrypoint, which builds the password file) and every service that runs ``python -m
-collector`` (``collector-1``, ``collector-2``), each with its command, its environment and its
-``hostname``, in its own UTS namespace (tests/collector/compose.py says what else is mapped).
-The one substitution: InfluxDB 1.6.7 (Debian's) with ``EQUIPMON_INFLUX__API=v1`` instead of
-``influxdb:2.7`` with ``v2``: InfluxDB 2.x is not installable here, and 1.6.7 has no v2 write
-API. Not run here (yet): postgres, api, analytics, seed and device_sims; the gateways are
-this test's publishers, logged in as the compose file's gateway users.
+entrypoint, which builds the password file), PostgreSQL (the local server) and every equipmon
+service with its command, its environment and its ``hostname``, each in its own UTS namespace
+(tests/collector/compose.py says what else is mapped). The one substitution: InfluxDB 1.6.7
+(Debian's) with ``EQUIPMON_INFLUX__API=v1`` instead of ``influxdb:2.7`` with ``v2``: InfluxDB
+2.x is not installable here, and 1.6.7 has no v2 write API.
 
-The story: both replicas take a share; a gateway publishing to another site's topic is refused
-(PUBACK 0x87); one replica is SIGKILLed and restarted (its queued share comes back with its
-session); the other stops and leaves for good with ``python -m collector leave`` while
-publishing continues; every reading published is stored once.
+The counting story (broker and both collector replicas, the gateways being this test's
+publishers, logged in as the compose file's gateway users): both replicas take a share; a
+gateway publishing to another site's topic is refused (PUBACK 0x87); one replica is SIGKILLed
+and restarted (its queued share comes back with its session); the other stops and leaves for
+good with ``python -m collector leave`` while publishing continues; every reading published is
+stored once. The start story: postgres, api, seed, analytics and device_sims too.
 """
 
 from __future__ import annotations
@@ -22,6 +22,8 @@ import os
 import re
 import sqlite3
 import threading
+import urllib.error
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -33,12 +35,14 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 from stack.influxdb import InfluxDBServer
-from stack.process import free_port
+from stack.process import free_port, port_open
+from telemetry.errors import InfluxRejectedError
 from telemetry.influx.client import InfluxClient
 from telemetry.influx.settings import InfluxSettings
 from tests.collector.compose import (
     ComposeMosquitto,
     ComposeReplica,
+    LocalPostgres,
     Runtime,
     env_example,
     load_compose,
@@ -60,14 +64,17 @@ class Deployment:
         self.runtime = Runtime(root, self.variables)
         self.influx = InfluxDBServer(root / "influxdb")  # the substitution (see the docstring)
         self.influx.start()
-        mqtt_port = free_port()
+        mqtt_port, self.postgres_port, self.api_port = free_port(), free_port(), free_port()
         self.runtime.addresses = {
             "mosquitto:1883": f"127.0.0.1:{mqtt_port}",
             "influxdb:8086": f"127.0.0.1:{self.influx.port}",
+            "postgres:5432": f"127.0.0.1:{self.postgres_port}",
+            "api:8080": f"127.0.0.1:{self.api_port}",
         }
         self.mosquitto = ComposeMosquitto(self.runtime, services["mosquitto"], mqtt_port)
         self.mosquitto.start()
         self.collectors: dict[str, ComposeReplica] = {}
+        self.others: list[ComposeReplica] = []
         for name, service in sorted(services.items()):
             if service.get("command", [])[:3] != ["python", "-m", "collector"]:
                 continue
@@ -90,8 +97,21 @@ class Deployment:
     def mqtt_port(self) -> int:
         return self.mosquitto.port
 
+    def service(self, name: str, log: Path, **listen: str) -> ComposeReplica:
+        """Another equipmon service, with its command and environment mapped; ``listen`` sets
+        the variables of the ports it listens on (its own in a container, shared here)."""
+        service = self.compose["services"][name]
+        env = self.runtime.environment(service)
+        if env.get("EQUIPMON_INFLUX__API") == "v2":
+            env["EQUIPMON_INFLUX__API"] = "v1"  # InfluxDB 1.6.7 for influxdb:2.7
+        env.update(listen)
+        replica = ComposeReplica(name, service, env, log)
+        replica.set_command(self.runtime.command(service))
+        self.others.append(replica)
+        return replica
+
     def stop(self) -> None:
-        for replica in self.collectors.values():
+        for replica in [*reversed(self.others), *self.collectors.values()]:
             replica.stop()
         self.mosquitto.stop()
         self.influx.stop()
@@ -243,3 +263,91 @@ def test_compose_broker_and_two_collector_replicas_lose_nothing(
         for gateway in gateways.values():
             gateway.close()
         influx.close()
+
+
+def _answers(port: int, path: str) -> int | None:
+    """The HTTP status of GET path (None when nothing answers)."""
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=2) as response:
+            return int(response.status)
+    except urllib.error.HTTPError as exc:
+        return int(exc.code)
+    except OSError:
+        return None
+
+
+def _points(influx: InfluxClient, site: str) -> int:
+    """Points of a site in any field (0 until a collector created the database)."""
+    try:
+        series = influx.query(f"SELECT COUNT(*) FROM telemetry WHERE site = '{site}'")
+    except InfluxRejectedError:
+        return 0
+    if not series or not series[0].values:
+        return 0
+    return max(int(v or 0) for v in series[0].values[0][1:])
+
+
+def test_compose_services_start_seed_the_plant_and_store_the_simulators_readings(
+    deployment: Deployment, tmp_path: Path
+) -> None:
+    """postgres, api, seed, both collectors, analytics and device_sims as the compose file
+    starts them: the plant is registered, both answer /healthz, the simulated gateways' MQTT
+    readings of both sites are stored through the authenticated broker by both replicas."""
+    variables = deployment.variables
+    postgres = LocalPostgres(
+        deployment.postgres_port,
+        deployment.runtime.environment(deployment.compose["services"]["postgres"]),
+    )
+    try:
+        postgres.start()
+        postgres.create_database()
+        api_port = deployment.api_port
+        api = deployment.service("api", tmp_path / "api.log", EQUIPMON_API__PORT=str(api_port))
+        api.ready_check = lambda: _answers(api_port, "/healthz") == 200
+        api.start()
+        for replica in deployment.collectors.values():
+            replica.start()
+        seed = deployment.service("seed", tmp_path / "seed.log").run_once()
+        assert seed.returncode == 0, seed.stdout + seed.stderr
+        analytics_port = free_port()
+        analytics = deployment.service(
+            "analytics", tmp_path / "analytics.log", EQUIPMON_HTTP_PORT=str(analytics_port)
+        )
+        analytics.ready_check = lambda: _answers(analytics_port, "/healthz") is not None
+        analytics.start()
+        sims = deployment.service("device_sims", tmp_path / "sims.log")
+        control = free_port()  # its own 9103 in a container
+        argv = sims.compose_command
+        argv[argv.index("--control-port") + 1] = str(control)
+        sims.set_command(argv)
+        sims.ready_check = lambda: port_open("127.0.0.1", control)
+        sims.start()
+
+        influx = deployment.influx_client()
+        try:
+            wait_for(lambda: _points(influx, "plant-a") > 0 and _points(influx, "plant-b") > 0,
+                     60, "simulated readings of both sites")  # fmt: skip
+        finally:
+            influx.close()
+        received = "equipmon_collector_messages_received_total"
+        replicas = list(deployment.collectors.values())
+
+        def both_shares() -> bool:
+            return all(scrape(r.http_port).get(received, 0) > 0 for r in replicas)
+
+        wait_for(both_shares, 60, "both replicas taking a share")
+        token = variables["EQUIPMON_ADMIN_TOKEN"]
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{api_port}/api/v1/assets?limit=100",
+            headers={"Authorization": f"Bearer {token}"},
+        )
+        with urllib.request.urlopen(request, timeout=10) as response:
+            assets = json.loads(response.read())
+        items = assets["items"] if isinstance(assets, dict) else assets
+        assert len(items) >= 20  # the demo plant, registered by the seed job
+        assert _answers(api_port, "/healthz") == 200
+        assert _answers(analytics_port, "/healthz") is not None
+    finally:
+        deployment.stop()
+        postgres.stop()
+        postgres.remove()
