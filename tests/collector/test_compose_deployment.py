@@ -287,6 +287,7 @@ def _points(influx: InfluxClient, site: str) -> int:
     return max(int(v or 0) for v in series[0].values[0][1:])
 
 
+@pytest.mark.slow  # about a minute: every service starts, the simulators run in real time
 def test_compose_services_start_seed_the_plant_and_store_the_simulators_readings(
     deployment: Deployment, tmp_path: Path
 ) -> None:
