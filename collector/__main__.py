@@ -1,4 +1,4 @@
-"""Command line: ``python -m collector [run] [--config FILE]`` and ``dead-letters [--limit N]``."""
+"""Command line: ``python -m collector [run] [--config FILE]``, ``leave`` and ``dead-letters``."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from types import FrameType
 from pydantic import ValidationError
 
 from collector.errors import CollectorError
+from collector.leave import leave
 from collector.service import CollectorService
 from collector.settings import CollectorSettings, load_settings
 from collector.spool import Spool
@@ -28,6 +29,15 @@ def _parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command")
     run = sub.add_parser("run", help="collect MQTT telemetry into InfluxDB (default)")
     run.add_argument("--config", type=Path, default=argparse.SUPPRESS, help="config file")
+    leave_cmd = sub.add_parser(
+        "leave",
+        help="leave the shared group for good: take over the stopped replica's queued share, "
+        "end its session, drain its spool (scaling down)",
+    )
+    leave_cmd.add_argument("--config", type=Path, default=argparse.SUPPRESS, help="config file")
+    leave_cmd.add_argument(
+        "--drain-timeout", type=float, default=300.0, help="seconds to drain the spool at most"
+    )
     dead = sub.add_parser("dead-letters", help="print the newest dead letters as JSON lines")
     dead.add_argument("--config", type=Path, default=argparse.SUPPRESS, help="config file")
     dead.add_argument("--limit", type=int, default=20, help="how many (newest first)")
@@ -40,6 +50,9 @@ def _parser() -> argparse.ArgumentParser:
 # interval a group commit waited ~40 ms for the GIL on a loaded machine (and the broker's window
 # waits on the commit); 1 ms measured +60 % messages/s (docs/collector.md, "Where the time goes").
 _SWITCH_INTERVAL_S = 0.001
+
+
+_REFUSED_FLUSH_S = 2.0
 
 
 def run(settings: CollectorSettings) -> int:
@@ -58,7 +71,9 @@ def run(settings: CollectorSettings) -> int:
     while not stop.wait(1.0):
         if service.source.refused:
             log.error("the broker refused us for good (%s): exiting", service.source.refused)
-            service.stop()
+            # Briefly: a process taken over must be gone within seconds (what it spooled
+            # stays for the next start under this identity).
+            service.stop(flush_s=min(settings.shutdown_flush_s, _REFUSED_FLUSH_S))
             return 3
     service.stop()
     return 0
@@ -107,6 +122,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "dead-letters":
             return dead_letters(settings, args.limit, args.payload_bytes)
+        if args.command == "leave":
+            return leave(settings, drain_timeout_s=args.drain_timeout)
         return run(settings)
     except CollectorError as exc:
         log.error("%s", exc)

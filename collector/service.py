@@ -19,6 +19,7 @@ from collector.capacity import (
 )
 from collector.committer import DeadLetterLog, GroupCommitter
 from collector.errors import SpoolError
+from collector.identity import SpoolLock
 from collector.intake import Intake
 from collector.metrics import Metrics
 from collector.settings import CollectorSettings
@@ -51,10 +52,12 @@ class CollectorService:
         sink_factory: SinkFactory = _influx_sink,
         clock_ns: Callable[[], int] = time.time_ns,
         metrics: Metrics | None = None,
+        leaving: bool = False,
     ) -> None:
         self.settings = settings
         self.metrics = metrics or Metrics()
-        self.spool, self.capacity = _open_spool(settings)
+        self.spool_lock = SpoolLock(settings.spool_path)
+        self.spool, self.capacity = _open_spool(settings, self.spool_lock)
         self.supervisor = Supervisor(
             self.metrics.thread_restarts,
             restart_min_s=settings.supervise.restart_min_s,
@@ -96,7 +99,9 @@ class CollectorService:
             supervisor=self.supervisor,
         )
         self.source = MqttSource(
-            settings.mqtt,
+            # The client id is the replica's (settings.client_id), unless set explicitly.
+            settings.mqtt.model_copy(update={"client_id": settings.client_id}),
+            leaving=leaving,
             intake=intake,
             submit=self.committer.submit,
             metrics=self.metrics,
@@ -187,15 +192,19 @@ class CollectorService:
         self.serial.start()
         self.source.start()
 
-    def stop(self, flush_s: float | None = None) -> None:
-        """Graceful stop: commit and ack what arrived, disconnect, drain the spool briefly."""
+    def stop(self, flush_s: float | None = None, *, end_session: bool = False) -> None:
+        """Graceful stop: commit and ack what arrived, disconnect, drain the spool briefly.
+
+        The broker keeps the session (a stop is a restart) unless ``end_session``: then the
+        DISCONNECT asks it to drop the session at once (``leave``).
+        """
         if self._stopped.is_set():
             return
         self._stopped.set()
         flush = self.settings.shutdown_flush_s if flush_s is None else flush_s
         self.serial.stop()  # every reading it took is in the spool when this returns
         self.committer.stop()  # commits and acks the last group while still connected
-        self.source.stop()
+        self.source.stop(end_session=end_session)
         self.writer.stop()
         if self.spool.rows and flush > 0:
             drained = self.writer.drain(flush)
@@ -210,6 +219,7 @@ class CollectorService:
         if callable(close):
             close()
         self.spool.close()
+        self.spool_lock.release()
 
 
 def _database_hint(influx: InfluxSettings) -> str:
@@ -220,17 +230,20 @@ def _database_hint(influx: InfluxSettings) -> str:
     )
 
 
-def _open_spool(settings: CollectorSettings) -> tuple[Spool, SpoolCapacity]:
+def _open_spool(settings: CollectorSettings, lock: SpoolLock) -> tuple[Spool, SpoolCapacity]:
     """The spool, its reserve and its capacity; a spool that cannot be written is one clear error.
 
     The error names the setting that chose the file (``spool.path``, or ``data_dir`` when it is
-    empty), since that is what the operator has to change.
+    empty) and its variable, since that is what the operator has to change. The spool is locked
+    first: a second collector on the same file refuses here.
     """
     path = settings.spool_path
-    setting = "spool.path" if settings.spool.path else "data_dir"
-    where = f"the spool {path} (set by {setting}) cannot be written"
+    setting = settings.spool_setting
+    variable = "EQUIPMON_" + setting.upper().replace(".", "__")
+    where = f"the spool {path} (set by {setting}, {variable}) cannot be written"
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
+        lock.acquire()
         total = measure_fs(path.parent)[1]
         spool = Spool(
             path,
@@ -242,8 +255,10 @@ def _open_spool(settings: CollectorSettings) -> tuple[Spool, SpoolCapacity]:
             dead_letter_max_bytes=settings.spool.dead_letter_max_bytes,
         )
     except OSError as exc:
+        lock.release()
         raise SpoolError(f"{where}: {exc}") from exc
     except SpoolError as exc:
+        lock.release()
         raise SpoolError(f"{where}: {exc.__cause__ or exc}") from exc
     reserve = Reserve(Path(f"{path}.reserve"), reserve_size(settings.spool.reserve_bytes, total))
     if not reserve.restore():

@@ -6,6 +6,7 @@ Precedence (highest first): keyword arguments, ``EQUIPMON_*`` environment variab
 
 from __future__ import annotations
 
+import re
 import tomllib
 from contextvars import ContextVar
 from pathlib import Path
@@ -18,6 +19,7 @@ from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from collector.errors import ConfigError
+from collector.identity import CLIENT_ID_PREFIX, REPLICA_PATTERN, host_replica_name, spool_file
 from collector.serial.settings import SerialPortSettings
 from telemetry.influx.settings import InfluxSettings
 from telemetry.topics import DEFAULT_PREFIX
@@ -28,8 +30,10 @@ class MqttSettings(BaseModel):
 
     url: str = Field("mqtt://127.0.0.1:1883", description="mqtt://host:port or mqtts://host:port.")
     client_id: str = Field(
-        "equipmon-collector",
-        description="Fixed client id: the broker keeps this id's session (and its queue).",
+        "",
+        description="Fixed client id: the broker keeps this id's session (and its queue); "
+        "empty = equipmon-collector-<replica>, so replicas never share one. Set "
+        "equipmon-collector to keep a session made before replicas had names.",
     )
     protocol: Literal["5", "3.1.1"] = Field("5", description="MQTT protocol version.")
     session_expiry_s: int = Field(
@@ -42,6 +46,14 @@ class MqttSettings(BaseModel):
     site: str = Field("+", description="Subscribe to one site only ('+' = all): split by site.")
     shared_group: str = Field(
         "", description="Join the shared subscription group $share/<group>/... (empty = none)."
+    )
+    presence_topic: str = Field(
+        "equipmon-collectors",
+        description="Each collector announces itself (retained) on <this>/<client id> when it "
+        "starts; one that finds a later announcement after a reconnect has been taken over by "
+        "a newer process with its client id, and exits instead of taking it back (Mosquitto "
+        "2.0 closes the old connection without saying why). Empty = off; the broker user "
+        "needs read and write access to it.",
     )
     username: str = Field("", description="Broker user name (empty = anonymous).")
     password: SecretStr | None = Field(None, description="Broker password.")
@@ -91,7 +103,12 @@ class MqttSettings(BaseModel):
 class SpoolSettings(BaseModel):
     """The durable spool between the broker and InfluxDB."""
 
-    path: str = Field("", description="SQLite file; empty = <data_dir>/collector/spool.sqlite.")
+    path: str = Field(
+        "",
+        description="A folder (one that exists, or ending in /): the spool is <replica>.sqlite "
+        "in it, so replicas can share a volume; anything else is the SQLite file itself; "
+        "empty = <data_dir>/collector/spool.sqlite.",
+    )
     max_bytes: int = Field(
         256 * 1024 * 1024,
         ge=1024,
@@ -231,6 +248,11 @@ class CollectorSettings(BaseSettings):
     )
 
     data_dir: str = Field("var", description="Folder for the spool (unless spool.path is set).")
+    replica: str = Field(
+        "",
+        description="This replica's stable name, which picks its MQTT client id and its file "
+        "in a spool folder; empty = the host name (compose sets one per service).",
+    )
     shutdown_flush_s: float = Field(
         10.0, ge=0, description="On SIGTERM, time allowed to drain the spool into InfluxDB."
     )
@@ -257,12 +279,35 @@ class CollectorSettings(BaseSettings):
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         return (init_settings, env_settings, _FileSource(settings_cls))
 
+    @field_validator("replica")
+    @classmethod
+    def _check_replica(cls, value: str) -> str:
+        if value and not re.match(REPLICA_PATTERN, value):
+            raise ValueError(
+                "replica must be 1-64 letters, digits, '.', '_' or '-' (it names the MQTT "
+                f"client id and the spool file): {value!r}"
+            )
+        return value
+
+    @property
+    def replica_name(self) -> str:
+        """This replica's name: ``replica``, else the host name."""
+        return self.replica or host_replica_name()
+
+    @property
+    def client_id(self) -> str:
+        """The MQTT client id: ``mqtt.client_id``, else one derived from the replica name."""
+        return self.mqtt.client_id or f"{CLIENT_ID_PREFIX}-{self.replica_name}"
+
     @property
     def spool_path(self) -> Path:
-        """Where the spool lives."""
-        if self.spool.path:
-            return Path(self.spool.path)
-        return Path(self.data_dir) / "collector" / "spool.sqlite"
+        """Where the spool lives (see ``spool.path``)."""
+        return spool_file(self.spool.path, self.data_dir, self.replica_name)[0]
+
+    @property
+    def spool_setting(self) -> str:
+        """The setting that chose the spool file, for messages that tell what to change."""
+        return spool_file(self.spool.path, self.data_dir, self.replica_name)[1]
 
 
 def read_config_file(path: Path) -> dict[str, Any]:

@@ -4,10 +4,15 @@ runs here, so these checks are what keeps the compose file honest)."""
 from __future__ import annotations
 
 import re
+import sys
+from importlib import metadata
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
 from pydantic import BaseModel
 
 from analytics.settings import ServiceSettings
@@ -33,7 +38,8 @@ def test_compose_services_have_healthchecks_and_existing_entry_points() -> None:
         "influxdb",
         "postgres",
         "api",
-        "collector",
+        "collector-1",
+        "collector-2",
         "analytics",
         "device_sims",
     } <= set(services)
@@ -76,7 +82,12 @@ def _field_path_exists(model: type[BaseModel], path: list[str]) -> bool:
 
 @pytest.mark.parametrize(
     ("service", "settings"),
-    [("api", ApiSettings), ("collector", CollectorSettings), ("analytics", ServiceSettings)],
+    [
+        ("api", ApiSettings),
+        ("collector-1", CollectorSettings),
+        ("collector-2", CollectorSettings),
+        ("analytics", ServiceSettings),
+    ],
 )
 def test_compose_settings_of_each_service_are_settings_it_reads(
     service: str, settings: type[BaseModel]
@@ -92,3 +103,85 @@ def test_compose_settings_of_each_service_are_settings_it_reads(
         and not _field_path_exists(settings, key.removeprefix("EQUIPMON_").lower().split("__"))
     ]
     assert not unknown, f"{service} does not read {unknown}"
+
+
+def _equipmon_services(document: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """The services that run the equipmon image (the others are third-party images)."""
+    return {
+        name: service
+        for name, service in document["services"].items()
+        if service.get("image", "").startswith("equipmon")
+    }
+
+
+def test_every_equipmon_volume_is_created_in_the_image_and_owned_by_its_user() -> None:
+    """Docker creates a named volume's mount point root-owned unless the image has it."""
+    document = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    dockerfile = (ROOT / "Dockerfile").read_text().replace("\\\n", " ")
+    users = re.findall(r"^USER (\S+)$", dockerfile, re.M)
+    assert users, "the image must not run as root"
+    user = users[-1]
+    assert user not in ("root", "0")
+    created: set[str] = set()
+    owned: set[str] = set()
+    for line in re.findall(r"^RUN (.*)$", dockerfile, re.M):
+        for step in line.split("&&"):
+            words = step.split()
+            if words[:2] == ["mkdir", "-p"]:
+                created.update(w.rstrip("/") for w in words[2:])
+            if words[:1] == ["chown"]:
+                who, paths = (words[2], words[3:]) if words[1] == "-R" else (words[1], words[2:])
+                if who.split(":")[0] == user:
+                    owned.update(p.rstrip("/") for p in paths)
+    mounts = {
+        (name, mount.split(":")[1].rstrip("/"))
+        for name, service in _equipmon_services(document).items()
+        for mount in service.get("volumes", [])
+        if not mount.startswith(".")
+    }
+    assert mounts, "the collector, analytics and seed services mount volumes"
+    for name, target in sorted(mounts):
+        assert target in created, f"{name} mounts {target}, which the Dockerfile does not create"
+        parents = [target, *(str(p) for p in Path(target).parents)]
+        assert any(p in owned for p in parents), f"{target} ({name}) is not owned by {user}"
+
+
+def lock_lines() -> list[str]:
+    """``name==version`` for every runtime dependency of equipmon, as installed here."""
+    todo: list[tuple[str, frozenset[str]]] = [("equipmon", frozenset())]
+    done: set[tuple[str, frozenset[str]]] = set()
+    pins: dict[str, str] = {}
+    while todo:
+        name, extras = todo.pop()
+        key = (canonicalize_name(name), extras)
+        if key in done:
+            continue
+        done.add(key)
+        dist = metadata.distribution(name)
+        if key[0] != "equipmon":
+            pins[key[0]] = dist.version
+        for text in dist.requires or []:
+            req = Requirement(text)
+            envs = [{"extra": e} for e in extras] or [{"extra": ""}]
+            if req.marker is None or any(req.marker.evaluate(env) for env in envs):
+                todo.append((req.name, frozenset(req.extras)))
+    return [f"{name}=={version}" for name, version in sorted(pins.items())]
+
+
+def test_the_image_installs_the_versions_the_tests_use() -> None:
+    lock = (ROOT / "deploy/requirements.lock").read_text()
+    pinned = [line for line in lock.splitlines() if line and not line.startswith("#")]
+    assert pinned == lock_lines(), (
+        "deploy/requirements.lock differs from the test environment: "
+        ".venv/bin/python -m tests.test_deployment_files > deploy/requirements.lock"
+    )
+    assert "requirements.lock" in (ROOT / "Dockerfile").read_text()
+
+
+if __name__ == "__main__":
+    sys.stdout.write(
+        "# The runtime dependencies of equipmon at the versions the tests ran with (Python 3.11,\n"
+        "# Linux). Regenerate: .venv/bin/python -m tests.test_deployment_files > "
+        "deploy/requirements.lock\n"
+    )
+    sys.stdout.write("".join(f"{line}\n" for line in lock_lines()))

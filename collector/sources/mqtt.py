@@ -9,10 +9,12 @@ nothing; InfluxDB's idempotent writes make the replay harmless).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import ssl
 import threading
 import time
+import uuid
 from collections.abc import Callable, Sequence
 from itertools import repeat
 from operator import itemgetter
@@ -35,6 +37,9 @@ log = logging.getLogger(__name__)
 
 # CONNACK reason codes that will not change by retrying: stop instead of spinning.
 _REFUSED_FOR_GOOD = frozenset((0x84, 0x85, 0x86, 0x87, 0x8C))  # version, id, credentials, authz
+# DISCONNECT "Session taken over": another process connected with our client id. Reconnecting
+# would take it back, and the two would flap for ever; the newer one carries on, we stop.
+_SESSION_TAKEN_OVER = 0x8E
 
 ClientFactory = Callable[[MqttSettings], mqtt.Client]
 
@@ -93,8 +98,12 @@ class MqttSource:
         submit: Callable[[Sequence[SpoolEntry | DeadLetter], Sequence[object]], None],
         metrics: Metrics,
         client_factory: ClientFactory = make_client,
+        leaving: bool = False,
     ) -> None:
         self._settings = settings
+        # Leaving the group for good: on connect, unsubscribe instead of subscribing, so the
+        # broker stops dealing us a share but still delivers what it queued in our session.
+        self._leaving = leaving
         self._intake = intake
         self._submit = submit
         self._metrics = metrics
@@ -106,7 +115,16 @@ class MqttSource:
         self._lock = threading.Lock()
         self.connected = threading.Event()
         self.subscribed = threading.Event()  # set once the broker confirmed our subscriptions
+        self.unsubscribed = threading.Event()  # leaving: set once the broker confirmed that
         self.refused: str | None = None
+        self.received = 0  # messages received (read by ``leave`` to see the queue run dry)
+        # Who we are among processes with our client id: the newest announcement wins.
+        self._instance = uuid.uuid4().hex.encode()
+        self._announced = False
+        self.presence_topic = (
+            f"{settings.presence_topic}/{settings.client_id}" if settings.presence_topic else ""
+        )
+        self._presence_bytes = self.presence_topic.encode() if self.presence_topic else None
         self.filters = subscription_filters(
             settings.topic_prefix, settings.site, settings.shared_group or None
         )
@@ -117,6 +135,7 @@ class MqttSource:
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
         client.on_subscribe = self._on_subscribe
+        client.on_unsubscribe = self._on_unsubscribe
         client.on_message = self._on_message
         if isinstance(client, FastClient):
             client.on_publish_batch = self._on_publish_batch
@@ -139,13 +158,34 @@ class MqttSource:
         self._client = client
         client.loop_start()
 
-    def stop(self) -> None:
-        """Disconnect (unacknowledged messages stay with the broker) and stop the network thread."""
+    def stop(self, *, end_session: bool = False) -> None:
+        """Disconnect (unacknowledged messages stay with the broker) and stop the network thread.
+
+        The session stays for ``session_expiry_s`` (a restart picks it up) unless
+        ``end_session``: then the DISCONNECT sets its expiry to 0 (MQTT v5), so the broker
+        drops it and queues nothing more for this client id.
+        """
         client = self._client
         if client is None:
             return
         was_connected = self.connected.is_set()
-        client.disconnect()
+        properties = None
+        if end_session:
+            if self._settings.protocol == "5":
+                properties = Properties(PacketTypes.DISCONNECT)  # type: ignore[no-untyped-call]
+                properties.SessionExpiryInterval = 0
+            else:
+                log.warning(
+                    "MQTT 3.1.1 cannot end a session on disconnect: the broker keeps %s's "
+                    "until its persistent_client_expiration",
+                    self._settings.client_id,
+                )
+        if end_session and self.presence_topic and was_connected:
+            # Leaving for good: nobody holds this identity now.
+            info = client.publish(self.presence_topic, b"", qos=1, retain=True)
+            with contextlib.suppress(RuntimeError, ValueError):
+                info.wait_for_publish(_DISCONNECT_WAIT_S)
+        client.disconnect(properties=properties)
         if was_connected:
             # The last group's PUBACKs are queued ahead of the DISCONNECT: let the network
             # thread write them (on_disconnect clears ``connected``) before stopping it, or the
@@ -217,8 +257,23 @@ class MqttSource:
                 "broker has no stored session for %s: messages queued while away may be lost",
                 self._settings.client_id,
             )
+        presence = []
+        if self.presence_topic:
+            if not self._announced:
+                # Published before we subscribe to it: the broker handles our packets in order,
+                # so the retained copy we then get is ours, unless a newer process's.
+                client.publish(self.presence_topic, self._instance, qos=1, retain=True)
+                self._announced = True
+            presence = [(self.presence_topic, 0)]
+        if self._leaving:
+            if presence:
+                client.subscribe(presence)
+            log.info("connected to %s; leaving: unsubscribing from %s", self._settings.url,
+                     self.filters)  # fmt: skip
+            client.unsubscribe(list(self.filters))
+            return
         log.info("connected to %s; subscribing to %s", self._settings.url, self.filters)
-        client.subscribe([(f, 1) for f in self.filters])
+        client.subscribe([(f, 1) for f in self.filters] + presence)
 
     def _on_disconnect(
         self,
@@ -234,7 +289,14 @@ class MqttSource:
             self.subscribed.clear()
         self._metrics.connected.set(0)
         self._metrics.subscribed.set(0)
-        if reason.is_failure:
+        if reason.value == _SESSION_TAKEN_OVER:
+            self.refused = (
+                f"session taken over: another client connected as {self._settings.client_id} "
+                "(two collectors with one identity; set EQUIPMON_REPLICA or mqtt.client_id)"
+            )
+            log.error("%s: not reconnecting", self.refused)
+            client.disconnect()  # stops paho's reconnect loop
+        elif reason.is_failure:
             log.warning("disconnected from %s: %s; reconnecting", self._settings.url, reason)
 
     def _on_subscribe(
@@ -251,25 +313,56 @@ class MqttSource:
         self.subscribed.set()
         self._metrics.subscribed.set(1)
 
+    def _on_unsubscribe(
+        self,
+        client: mqtt.Client,
+        userdata: Any,
+        mid: int,
+        reason_codes: list[ReasonCode],
+        properties: Properties | None,
+    ) -> None:
+        self.unsubscribed.set()
+
     def _on_message(self, client: mqtt.Client, userdata: Any, message: mqtt.MQTTMessage) -> None:
         """The stock client's callback (when the lean receive path is unavailable)."""
         self._on_publish_batch([(message._topic, bytes(message.payload), message.mid, message.qos)])
 
     def _on_publish_batch(self, messages: list[Publish]) -> None:
         """One read burst of PUBLISHes (network thread): decode, then queue them for the commit."""
-        self._metrics.received.inc(len(messages))
         # Read without the lock (an int read is atomic): a burst of the old connection sees the
         # old generation or the one on_disconnect set, never the one the next on_connect sets
         # (the lean client hands a burst over before it handles any other packet), so its acks
         # can never go out on a new connection.
         generation = self._generation
         topic_bytes, payloads, mids, qos = zip(*messages, strict=True)
+        if self._presence_bytes is not None and self._presence_bytes in topic_bytes:
+            messages = self._presence(messages)  # announcements are not telemetry
+            if not messages:
+                return
+            topic_bytes, payloads, mids, qos = zip(*messages, strict=True)
+        self._metrics.received.inc(len(messages))
+        self.received += len(messages)
         cache = self._topics
         topics = [cache.get(name) or self._topic(name) for name in topic_bytes]
         items = self._intake.process_many(topics, list(payloads))
         for letter in [item for item in items if type(item) is DeadLetter]:
             self._metrics.rejected.labels(letter.reason).inc()
         self._submit(items, list(zip(mids, qos, repeat(generation), strict=False)))
+
+    def _presence(self, messages: list[Publish]) -> list[Publish]:
+        """Handle announcements on our presence topic (QoS 0: no ack); return the others."""
+        rest = []
+        for message in messages:
+            if message[0] != self._presence_bytes:
+                rest.append(message)
+            elif message[1] and message[1] != self._instance and self._client is not None:
+                self.refused = (
+                    f"session taken over: another client connected as {self._settings.client_id}"
+                    " (two collectors with one identity; set EQUIPMON_REPLICA or mqtt.client_id)"
+                )
+                log.error("%s: a newer process announced itself; not reconnecting", self.refused)
+                self._client.disconnect()
+        return rest
 
     def _topic(self, topic_bytes: bytes) -> str:
         """A topic as text (cached: topics repeat; bounded for fleets with churn)."""

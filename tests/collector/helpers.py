@@ -37,7 +37,14 @@ def wait_for(predicate: Callable[[], bool], timeout_s: float, what: str) -> None
 class Publisher:
     """A paho QoS 1 publisher that keeps at most ``window`` messages unacknowledged."""
 
-    def __init__(self, host: str, port: int, client_id: str, window: int = 100) -> None:
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        client_id: str,
+        window: int = 100,
+        auth: tuple[str, str] | None = None,
+    ) -> None:
         self.window = window
         self._cond = threading.Condition()
         self._unacked: set[int] = set()
@@ -50,6 +57,8 @@ class Publisher:
             reconnect_on_failure=True,
         )
         self.client.reconnect_delay_set(1, 2)
+        if auth is not None:
+            self.client.username_pw_set(*auth)
         self.client.on_publish = self._on_publish
         self.connected = threading.Event()
         self.client.on_connect = lambda *_: self.connected.set()
