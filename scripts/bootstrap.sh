@@ -1,7 +1,7 @@
 # Sourced by scripts/test and scripts/run: makes a fresh Debian machine ready, idempotently.
 # Installs the Debian packages the project runs against (mosquitto, influxdb, python3-venv, and
 # chromium for the browser tests) when missing, creates .venv and installs the project with its
-# dev tools when pyproject.toml changed.
+# dev tools when pyproject.toml or deploy/requirements.lock changed.
 
 need_packages=()
 command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ] || need_packages+=(mosquitto)
@@ -41,11 +41,13 @@ if [ ! -x .venv/bin/python ]; then
   "$PYTHON" -m venv .venv
 fi
 stamp=.venv/.equipmon-installed
-want=$(sha256sum pyproject.toml | cut -d' ' -f1)
+# The runtime versions are those the image installs (deploy/requirements.lock), so the tests run
+# on exactly what ships; the dev tools resolve freely.
+want=$(cat pyproject.toml deploy/requirements.lock | sha256sum | cut -d' ' -f1)
 if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
   echo "equipmon: installing the project and its tools into .venv"
   .venv/bin/python -m pip install -q --upgrade pip 2>&1 | grep -v '^WARNING: Location' || true
-  .venv/bin/python -m pip install -q -e '.[dev]' 2>&1 | grep -v '^WARNING: Location' || true
+  .venv/bin/python -m pip install -q -c deploy/requirements.lock -e '.[dev]' 2>&1 | grep -v '^WARNING: Location' || true
   .venv/bin/python -c 'import telemetry, paho.mqtt, influxdb_client, fastapi, sklearn, serial, pymodbus' \
     || { echo "equipmon: installing the Python packages failed" >&2; exit 1; }
   echo "$want" > "$stamp"
