@@ -3,6 +3,8 @@
 Each tick asks for ``SELECT * FROM telemetry WHERE time > <cursor - lateness> GROUP BY site,
 asset`` and hands back, per asset, only the points newer than the last point already handed out
 for that asset; re-reading ``lateness_s`` lets points that arrive a little late be scored once.
+A sharded process (analytics.shard) adds its site condition to the query and drops the series
+of assets it does not own before parsing their rows.
 """
 
 from __future__ import annotations
@@ -44,9 +46,14 @@ class InfluxWindows:
         lookback_s: float,
         lateness_s: float,
         clock_ns: Callable[[], int],
+        where: str | None = None,
+        owns: Callable[[AssetKey], bool] | None = None,
     ) -> None:
         self._client = client
         self._measurement = measurement
+        self._where = f"{where} AND " if where else ""
+        self._owns = owns
+        self.skipped = 0  # series read but owned by another shard (the hash split's cost)
         self._lateness_ns = int(lateness_s * 1e9)
         self._cursor_ns = clock_ns() - int(lookback_s * 1e9)
         self._last_ns: dict[AssetKey, int] = {}
@@ -56,11 +63,14 @@ class InfluxWindows:
         since = self._cursor_ns - self._lateness_ns
         query = (
             f"SELECT * FROM {quote_ident(self._measurement)} "  # noqa: S608 (quoted identifier)
-            f"WHERE time > {since} GROUP BY site, asset"
+            f"WHERE {self._where}time > {since} GROUP BY site, asset"
         )
         windows: dict[AssetKey, AssetWindow] = {}
         for series in self._client.query(query):
             key = (series.tags.get("site", ""), series.tags.get("asset", ""))
+            if self._owns is not None and not self._owns(key):
+                self.skipped += 1
+                continue
             window = self._window(key, series.columns, series.values)
             if window is not None:
                 windows[key] = window
