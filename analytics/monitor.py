@@ -86,12 +86,10 @@ class AssetMonitor:
     def feed(self, window: AssetWindow, fitter: Fitter) -> FeedResult:
         """Take new rows in time order; alert posts and counts for this window."""
         out = FeedResult()
-        for k, t in enumerate(window.times_ns.tolist()):
-            row = {
-                s: float(v)
-                for s, v in zip(window.sensors, window.values[k], strict=True)
-                if math.isfinite(v)
-            }
+        sensors = window.sensors
+        # Python floats once per window: a numpy scalar per cell cost ~2 µs a row more.
+        for t, values in zip(window.times_ns.tolist(), window.values.tolist(), strict=True):
+            row = {s: v for s, v in zip(sensors, values, strict=True) if math.isfinite(v)}
             self.first_ns = t if self.first_ns is None else self.first_ns
             self.last_ns = t
             self._rules(t, self.rules.observe(t / 1e9, row), out)

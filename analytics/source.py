@@ -24,6 +24,7 @@ logger = logging.getLogger(__name__)
 AssetKey = tuple[str, str]  # (site, asset)
 # Columns of the telemetry measurement that are not sensors.
 NON_SENSOR_COLUMNS = frozenset({"time", "quality", "site", "asset"})
+_NUMERIC_CELLS = frozenset({int, float, type(None)})
 
 
 @dataclass(frozen=True)
@@ -80,23 +81,65 @@ class InfluxWindows:
         self, key: AssetKey, columns: list[str], rows: list[list[object]]
     ) -> AssetWindow | None:
         last = self._last_ns.get(key, -1)
-        fresh = [row for row in rows if as_int(row[0]) > last]
-        if not fresh:
-            return None
-        fresh.sort(key=lambda row: as_int(row[0]))
-        # SELECT * returns the union of every asset's fields; keep the ones this asset has.
-        picked = [
-            (i, name)
-            for i, name in enumerate(columns)
-            if name not in NON_SENSOR_COLUMNS and any(_is_number(row[i]) for row in fresh)
-        ]
-        times = np.array([as_int(row[0]) for row in fresh], dtype=np.int64)
-        values = np.array(
-            [[as_float(row[i]) for i, _ in picked] for row in fresh], dtype=np.float64
-        ).reshape(len(fresh), len(picked))
-        self._last_ns[key] = int(times[-1])
-        self._cursor_ns = max(self._cursor_ns, int(times[-1]))
-        return AssetWindow(times, tuple(name for _, name in picked), values)
+        try:
+            window = _parse_table(columns, rows, last)
+        except (TypeError, ValueError):
+            # A non-numeric field value (a string where a sensor was expected): cell by cell.
+            window = _parse_rows(columns, rows, last)
+        if window is not None:
+            self._last_ns[key] = int(window.times_ns[-1])
+            self._cursor_ns = max(self._cursor_ns, int(window.times_ns[-1]))
+        return window
+
+
+def _parse_table(columns: list[str], rows: list[list[object]], last: int) -> AssetWindow | None:
+    """The rows after ``last`` as arrays, converted in bulk by numpy (the usual case).
+
+    Converting the JSON rows cell by cell in Python cost ~10 µs per row of 8 sensors; one
+    object array and two ``astype`` calls do the same in C (None becomes NaN). Raises
+    TypeError for a cell that is not an int, float or null (bools and strings go through
+    ``_parse_rows``, which makes them NaN).
+    """
+    table = np.array(rows, dtype=object)
+    if table.ndim != 2 or not len(table):
+        return None
+    times = table[:, 0].astype(np.int64)
+    fresh = times > last
+    if not fresh.any():
+        return None
+    table, times = table[fresh], times[fresh]
+    if np.any(times[1:] < times[:-1]):
+        order = np.argsort(times, kind="stable")
+        table, times = table[order], times[order]
+    index = [i for i, name in enumerate(columns) if name not in NON_SENSOR_COLUMNS]
+    cells = table[:, index]
+    # numpy would read True as 1.0 and "2.5" as 2.5; only ints, floats and nulls are numbers.
+    if not set(map(type, cells.ravel().tolist())) <= _NUMERIC_CELLS:
+        raise TypeError("a field value that is not a number")
+    values = cells.astype(np.float64).reshape(len(times), len(index))
+    values[~np.isfinite(values)] = np.nan
+    # SELECT * returns the union of every asset's fields; keep the ones this asset has.
+    has = np.asarray(~np.isnan(values).all(axis=0), dtype=bool)
+    sensors = tuple(columns[i] for i, keep in zip(index, has.tolist(), strict=True) if keep)
+    return AssetWindow(times, sensors, np.ascontiguousarray(values[:, has]))
+
+
+def _parse_rows(columns: list[str], rows: list[list[object]], last: int) -> AssetWindow | None:
+    """The rows after ``last``, cell by cell (non-numeric values become NaN)."""
+    fresh = [row for row in rows if as_int(row[0]) > last]
+    if not fresh:
+        return None
+    fresh.sort(key=lambda row: as_int(row[0]))
+    picked = [
+        (i, name)
+        for i, name in enumerate(columns)
+        if name not in NON_SENSOR_COLUMNS and any(_is_number(row[i]) for row in fresh)
+    ]
+    times = np.array([as_int(row[0]) for row in fresh], dtype=np.int64)
+    values = np.array(
+        [[as_float(row[i]) for i, _ in picked] for row in fresh], dtype=np.float64
+    ).reshape(len(fresh), len(picked))
+    return AssetWindow(times, tuple(name for _, name in picked), values)
 
 
 def as_int(value: object) -> int:
