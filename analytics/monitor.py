@@ -162,9 +162,14 @@ class AssetMonitor:
         decision = self.scorer.update([self._good[s] for s in self.sensors], t / 1e9)
         self.decision = decision
         self.model_alarm = decision.alarm
-        leading = decision.top_sensors[0][0] if decision.top_sensors else None
-        doubtful = sum(share for s, share in decision.top_sensors if s in suspect)
-        blamed = decision.alarm and (leading in suspect or doubtful >= BLAME_SHARE)
+        blamed = False
+        if decision.alarm and suspect:
+            # Only an alarm can be blamed (and only on suspects): the explanation is not read
+            # on the other rows, so a scorer may compute it lazily.
+            top = decision.top_sensors
+            leading = top[0][0] if top else None
+            doubtful = sum(share for s, share in top if s in suspect)
+            blamed = leading in suspect or doubtful >= BLAME_SHARE
         if blamed and not self._blamed:
             out.reclassified += 1
         self._blamed = blamed
