@@ -19,6 +19,11 @@ class Metrics:
         self.rows_buffered = Counter(
             f"{NS}_rows_buffered", "Rows kept as baseline of assets not yet fitted.", registry=r
         )
+        self.series_skipped = Counter(
+            f"{NS}_series_skipped",
+            "Asset series read from InfluxDB and dropped unparsed: another shard's assets.",
+            registry=r,
+        )
         self.fits = Counter(
             f"{NS}_fits", "Asset baselines fitted, by result.", ["result"], registry=r
         )

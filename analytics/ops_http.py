@@ -4,8 +4,8 @@
     Authorization: Bearer <the service token>
 
 The fit runs on the trainer's thread; the request waits for it (up to ``wait_s``) and answers
-200 with what was fitted, 400 for a bad body, 401/403 without the right token, 422 when the
-range holds too little usable data, 504 when the fit is still running.
+200 with what was fitted, 400 for a bad body or an asset of another shard, 401/403 without the
+right token, 422 when the range holds too little usable data, 504 when the fit is still running.
 """
 
 from __future__ import annotations

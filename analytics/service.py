@@ -7,6 +7,8 @@ Models are loaded from ``data_dir`` on first sight of an asset (refitted from th
 baseline), fitted after ``train_after_s`` of data otherwise, retrained on schedule or on
 request (``POST /train``), and refitted with a higher threshold after "no fault found"
 outcomes. Background threads: outbox, status sender, trainer, feedback and limits pollers.
+A process configured with a shard (``shard.sites``, ``shard.count``/``shard.index``) reads,
+scores, trains and takes feedback for its own assets only (analytics.shard).
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from analytics.monitor import AssetMonitor, FeedResult, Points
 from analytics.ops_http import TrainRoute
 from analytics.rules import InstrumentRules
 from analytics.settings import ServiceSettings
+from analytics.shard import Shard
 from analytics.source import AssetKey, AssetWindow, InfluxWindows
 from analytics.status_client import StatusClient, StatusSender
 from analytics.training import Trainer, TrainRequest, make_keep
@@ -95,12 +98,15 @@ class DetectorService:
                 retry_s=settings.api.retry_min_s,
                 on_result=lambda outcome, n: self.metrics.status_posts.labels(outcome).inc(n),
             )
+        self.shard = Shard(settings.shard)
         self.source = InfluxWindows(
             self._influx,
             measurement=settings.measurement,
             lookback_s=settings.effective_lookback_s,
             lateness_s=settings.lateness_s,
             clock_ns=clock_ns,
+            where=self.shard.where(),
+            owns=None if self.shard.everything else self.shard.owns,
         )
         self.store = ModelStore(settings.data_dir / "models")
         self.labels = LabelStore(settings.data_dir / "labels.json", settings.lifecycle)
@@ -191,7 +197,11 @@ class DetectorService:
     def run(self, stop: threading.Event) -> None:
         """Tick every tick_s until stop is set."""
         self.start()
-        logger.info("detector service running, tick %.3g s", self.settings.tick_s)
+        logger.info(
+            "detector service running, tick %.3g s, shard: %s",
+            self.settings.tick_s,
+            self.shard.describe(),
+        )
         while not stop.is_set():
             began = time.monotonic()
             try:
@@ -208,12 +218,14 @@ class DetectorService:
         """Read new points of all assets, score them, queue alert and status posts; rows read."""
         with self.metrics.tick_seconds.time():
             self._swap_models()
+            skipped = self.source.skipped
             try:
                 windows = self.source.fetch()
             except InfluxError as exc:
                 logger.warning("tick skipped, InfluxDB read failed: %s", exc)
                 self.metrics.ticks.labels("influx_error").inc()
                 return 0
+            self.metrics.series_skipped.inc(self.source.skipped - skipped)
             rows = 0
             for key, window in windows.items():
                 rows += len(window.times_ns)
@@ -356,6 +368,9 @@ class DetectorService:
         self, key: AssetKey, start_ns: int, end_ns: int, reason: str
     ) -> TrainRequest:
         """Queue a fit of key on [start_ns, end_ns] (the HTTP /train endpoint calls this)."""
+        if not self.shard.owns(key):
+            # Another process scores it: a model fitted here would never be used.
+            raise ValueError(f"{key[0]}/{key[1]} is not in this shard ({self.shard.describe()})")
         return self.trainer.submit(key, start_ns, end_ns, reason)
 
     # -- API sync (background threads) ---------------------------------------------------------
@@ -374,6 +389,9 @@ class DetectorService:
         started_s = self._clock_ns() / 1e9
         since = self.labels.since or rfc3339(int((started_s - FIRST_FEEDBACK_S) * 1e9))
         items = self._reader.outcomes(since)
+        if not self.shard.everything:
+            # Another shard's outcomes are its labels (in its own data_dir), not ours.
+            items = [i for i in items if self.shard.owns((str(i.get("site")), str(i.get("asset"))))]
         applied, retune = self.labels.apply_outcomes(items, started_s)
         self.labels.since = rfc3339(int((started_s - FEEDBACK_OVERLAP_S) * 1e9))
         self._save_labels()
@@ -413,6 +431,7 @@ class DetectorService:
         return ok, {
             "last_tick_age_s": age,
             "assets": len(self.assets),
+            "shard": self.shard.describe(),
             "alarms": sum(1 for m in self.assets.values() if m.alarm),
             "outbox_pending": self.outbox.pending(),
         }

@@ -7,10 +7,12 @@ Tests build ``ServiceSettings(...)`` directly.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
+from typing import Annotated, Any
 
 from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from telemetry.influx.settings import InfluxSettings
 
@@ -101,6 +103,63 @@ class LifecycleSettings(BaseModel):
     )
 
 
+class ShardSettings(BaseModel):
+    """Which part of the fleet this process scores, so several processes share the fleet.
+
+    An asset belongs to the shard when its site is listed (or no site is) and, with
+    ``count`` > 1, when the stable hash of ``site/asset`` (analytics.shard) modulo ``count``
+    is ``index``. Processes with the same sites and count and indexes 0 .. count-1, or with
+    disjoint site lists that name every site, score every asset exactly once. Each process
+    keeps its own ``data_dir`` (models and labels of the assets it owns).
+    """
+
+    # NoDecode: the environment gives a comma-separated list ("plant-a,plant-b"); a JSON list
+    # is accepted too (the validator below reads both).
+    sites: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Score only these sites, comma-separated (e.g. 'plant-a,plant-b'); empty "
+        "= every site. The InfluxDB read asks for these sites only.",
+    )
+    count: int = Field(
+        1,
+        ge=1,
+        description="Split the assets (of the listed sites) into this many shards by a stable "
+        "hash of site/asset; 1 = no hash split. The read still returns every asset of the "
+        "sites, and the others' series are skipped unparsed.",
+    )
+    index: int = Field(
+        0,
+        ge=0,
+        description="Which hash shard this process scores: 0 .. count-1 (0-based, like a "
+        "StatefulSet ordinal). Every shard process needs its own data_dir.",
+    )
+
+    @field_validator("sites", mode="before")
+    @classmethod
+    def _split_sites(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            text = value.strip()
+            if text.startswith("["):
+                return json.loads(text)
+            return [part.strip() for part in text.split(",") if part.strip()]
+        return value
+
+    @field_validator("sites")
+    @classmethod
+    def _check_sites(cls, value: list[str]) -> list[str]:
+        if any(not site for site in value):
+            raise ValueError("shard.sites must not contain an empty site")
+        return list(dict.fromkeys(value))  # duplicates mean nothing; keep the given order
+
+    @model_validator(mode="after")
+    def _check_index(self) -> ShardSettings:
+        if self.index >= self.count:
+            raise ValueError(
+                f"shard.index must be below shard.count ({self.count}), got {self.index}"
+            )
+        return self
+
+
 class ServiceSettings(BaseSettings):
     """Everything the detector service needs; components take their own section."""
 
@@ -139,6 +198,7 @@ class ServiceSettings(BaseSettings):
     )
     rules: RuleSettings = Field(default_factory=RuleSettings)
     lifecycle: LifecycleSettings = Field(default_factory=LifecycleSettings)
+    shard: ShardSettings = Field(default_factory=ShardSettings)
     status_posts: bool = Field(True, description="Post every asset's status each tick.")
     http_host: str = Field("127.0.0.1", description="Listen address of /healthz and /metrics.")
     http_port: int = Field(9102, ge=0, le=65535, description="0 = an ephemeral port.")

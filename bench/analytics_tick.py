@@ -7,11 +7,18 @@ instrument decisions + status items). Prints read / rest-of-tick / total latency
 number of InfluxQL queries per tick, as JSON too (``bench/results/analytics_tick.json``).
 
     .venv/bin/python -m bench.analytics_tick [--assets 1000] [--ticks 20] [--influx-url URL]
+        [--profile FILE]
+
+``--profile FILE`` runs the timed ticks (not the first, loading one) under cProfile, writes
+the stats to FILE (``python -m pstats FILE``, or snakeviz) and prints the top functions; the
+tick figures of a profiled run include the profiler's own overhead.
 """
 
 from __future__ import annotations
 
 import argparse
+import cProfile
+import pstats
 import statistics
 import tempfile
 import time
@@ -94,13 +101,17 @@ def run_ticks(
     probe = Probe(client, service)
     results: dict[str, Any] = {}
     totals, cpu, queries = [], [], []
+    profiler = cProfile.Profile() if args.profile else None
     for tick in range(args.ticks + 1):
         rows = range(BASELINE_S + tick * args.tick_s, BASELINE_S + (tick + 1) * args.tick_s)
         client.write_lines(line_protocol(list(data), data, rows, t0))
         clock[0] = (t0 + rows.stop) * 10**9
         before = probe.queries
         began, began_cpu = time.perf_counter(), time.process_time()
-        scored = service.tick()
+        if profiler is not None and tick > 0:
+            scored = profiler.runcall(service.tick)
+        else:
+            scored = service.tick()
         elapsed = time.perf_counter() - began
         if tick == 0:  # loads and refits every stored model
             results["first_tick_load_and_refit_s"] = round(elapsed, 2)
@@ -109,6 +120,9 @@ def run_ticks(
         cpu.append(time.process_time() - began_cpu)
         queries.append(probe.queries - before)
         assert scored == args.assets * args.tick_s, scored
+    if profiler is not None:
+        profiler.dump_stats(args.profile)
+        pstats.Stats(args.profile).sort_stats("tottime").print_stats(30)
     tick_s, read_s = statistics.median(totals), statistics.median(probe.reads[1:])
     results.update(
         {
@@ -134,6 +148,7 @@ def main() -> None:
     parser.add_argument("--ticks", type=int, default=20)
     parser.add_argument("--tick-s", type=int, default=10, help="seconds of 1 Hz data per tick")
     parser.add_argument("--influx-url", help="an InfluxDB to use (default: start one)")
+    parser.add_argument("--profile", help="cProfile the timed ticks into this stats file")
     parser.add_argument("--json", help="result file (default bench/results/analytics_tick.json)")
     args = parser.parse_args()
     assets = [f"a{n:04d}" for n in range(args.assets)]

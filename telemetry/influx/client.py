@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlencode
 
+import orjson
 import urllib3
 from urllib3.exceptions import HTTPError as Urllib3Error
 
@@ -294,7 +295,9 @@ class InfluxClient:
 def _chunk_series(line: bytes) -> Iterator[tuple[int, dict[str, Any]]]:
     if not line.strip():
         return
-    document = json.loads(line)
+    # orjson: the analytics tick reads every asset's new rows in one response, and the stdlib
+    # decoder was the largest cost of that read (about half of it).
+    document = orjson.loads(line)
     if "error" in document:
         raise InfluxRejectedError(
             f"InfluxDB query failed: {document['error']}", server_reason=str(document["error"])
