@@ -128,17 +128,30 @@ def validate_value(value: object, *, where: str) -> float:
     return number
 
 
+def _shown(time_ns: int) -> str:
+    """A timestamp for an error message: whole when short, its size when absurdly long (an
+    integer of more than 4,300 digits cannot even be printed by default)."""
+    digits = len(str(abs(time_ns))) if abs(time_ns).bit_length() < 4000 else None
+    if digits is not None and digits <= 30:
+        return str(time_ns)
+    sign = "-" if time_ns < 0 else ""
+    size = digits if digits is not None else int(abs(time_ns).bit_length() * math.log10(2)) + 1
+    return f"{sign}<a {size}-digit number>"
+
+
 def validate_time(time_ns: int, *, where: str, limits: ValidationLimits, now: int) -> int:
     """Reject timestamps absurdly far in the past or future (usually a unit mix-up)."""
     if time_ns < now - int(limits.max_age_s * NS_PER_S):
         raise ValidationError(
-            f"timestamp {time_ns} ns is more than {limits.max_age_s / 86400:.0f} days in the past",
+            f"timestamp {_shown(time_ns)} ns is more than "
+            f"{limits.max_age_s / 86400:.0f} days in the past",
             where=where,
             reason="time_out_of_range",
         )
     if time_ns > now + int(limits.max_future_s * NS_PER_S):
         raise ValidationError(
-            f"timestamp {time_ns} ns is more than {limits.max_future_s:.0f} s in the future",
+            f"timestamp {_shown(time_ns)} ns is more than "
+            f"{limits.max_future_s:.0f} s in the future",
             where=where,
             reason="time_out_of_range",
         )
