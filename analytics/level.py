@@ -29,6 +29,8 @@ range of the whole training span, for faults that develop too slowly for the ada
 from __future__ import annotations
 
 import copy
+import functools
+import math
 from collections import deque
 from statistics import NormalDist
 from typing import Self
@@ -220,11 +222,15 @@ class SensorLevels:
         return np.asarray(np.abs(self.baseline_ - self.fit_baseline_) / self.scale0_)
 
 
+@functools.lru_cache(maxsize=256)
 def _alpha(dt: float, tau_s: float) -> float:
-    """EWMA weight for a step of ``dt`` seconds (0 for tau <= 0 or infinite)."""
-    if not np.isfinite(tau_s) or tau_s <= 0:
+    """EWMA weight for a step of ``dt`` seconds (0 for tau <= 0 or infinite).
+
+    Memoised: readings come at a few fixed intervals, and this runs six times a row.
+    """
+    if not math.isfinite(tau_s) or tau_s <= 0:
         return 0.0
-    return float(1.0 - np.exp(-dt / tau_s))
+    return -math.expm1(-dt / tau_s)
 
 
 class TrainingEnvelope:

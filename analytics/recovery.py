@@ -87,6 +87,9 @@ class ExcursionMemory:
         self._recent.append((t, np.asarray(raw, dtype=np.float64).copy()))
         while self._recent and self._recent[0][0] < t - self.hold_windows * self.trend_s:
             self._recent.popleft()
+        if not (out.any() or self.active_.any()):
+            # Nothing out of range and no excursion open: the usual row, and the cheapest.
+            return np.zeros(len(out), dtype=bool), np.zeros(len(out), dtype=bool)
         begin = out & ~self.active_
         self.active_ |= begin
         # The reference is the baseline the sensor left, kept as it was: the frozen baseline
