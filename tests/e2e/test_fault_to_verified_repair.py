@@ -30,7 +30,7 @@ from telemetry.influx.client import InfluxClient
 from telemetry.influx.settings import InfluxSettings
 from tests.fixtures.services import Service
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.e2e]
 
 SITE = "plant-e2e"
 FAULTY, HEALTHY = "pump-01", "pump-02"
