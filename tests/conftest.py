@@ -1,3 +1,45 @@
-"""Shared pytest configuration: real-service fixtures and plain typed factories."""
+"""Shared pytest configuration: real-service fixtures, plain typed factories, lanes and ordering."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
 
 pytest_plugins = ["tests.fixtures.services", "tests.fixtures.sql", "tests.fixtures.factories"]
+
+# The markers of the slow lane: `scripts/test --quick` leaves these out, `scripts/test` runs them
+# after the quick lane (DESIGN.md, "Time in tests is compressed").
+SLOW_LANE = ("slow", "stack", "e2e", "browser")
+SLOW_LANE_EXPR = " or ".join(SLOW_LANE)
+
+# Tests hash a few passwords each (a user per role, then its login). At the production scrypt
+# cost (n=2**14, 16 MiB) one hash takes 0.1-0.5 s on this machine, so the API tests spent more
+# time in scrypt than in the API. A test cost of n=2**10 keeps the real algorithm, format and
+# verification (the parameters are stored in each hash) at ~1/16 of the time, as Django's test
+# settings do with their password hasher. The production cost itself is not a test's business.
+TEST_SCRYPT_N = 2**10
+
+
+def in_slow_lane(item: pytest.Item) -> bool:
+    """Whether a collected test belongs to the slow lane."""
+    return any(item.get_closest_marker(name) for name in SLOW_LANE)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Run the slow lane's tests first (stable otherwise).
+
+    Under pytest-xdist the first tests are handed out round-robin before any finishes, so the
+    minute-long ones start at once on separate workers and the many short ones fill in around
+    them, instead of one long test starting last and holding the whole run.
+    """
+    items.sort(key=lambda item: not in_slow_lane(item))
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _cheap_password_hashes() -> Iterator[None]:
+    from api import security
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(security, "_SCRYPT_N", TEST_SCRYPT_N)
+        yield

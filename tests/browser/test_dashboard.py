@@ -26,6 +26,8 @@ PHONE: ViewportSize = {"width": 390, "height": 844}
 # The live poll runs every 4 s; an update must show within a few polls.
 LIVE_TIMEOUT_MS = 20_000
 
+pytestmark = pytest.mark.browser
+
 
 @pytest.fixture
 def stack(tmp_path: Path, influx_settings: InfluxSettings) -> Iterator[Stack]:

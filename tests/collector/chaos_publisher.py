@@ -75,7 +75,7 @@ def main() -> int:
         sent += readings
         ahead = sent / args.rate - (time.monotonic() - started)
         if ahead > 0:
-            time.sleep(ahead)
+            time.sleep(ahead)  # pacing: a device fleet publishing at its rate
     pub.flush(timeout_s=120)
     pub.close()
     print(f"DONE {sent} {len(plan)} {time.monotonic() - started:.1f}", flush=True)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 from typing import Any
 
 from telemetry.influx.client import InfluxClient
@@ -38,9 +37,21 @@ def test_full_spool_holds_acks_until_influxdb_returns(
         publisher.publish(topic, json.dumps(body).encode())
     publisher.flush()  # the broker has every message (and acknowledged it to the publisher)
 
+    def write_errors() -> float:
+        return sum(
+            s.value
+            for metric in registry.collect()
+            if metric.name == "equipmon_collector_write_errors"
+            for s in metric.samples
+            if s.name.endswith("_total")
+        )
+
     wait_for(lambda: sample("backpressure") == 1, 20, "backpressure")
     held = sample("messages_acknowledged_total")
-    time.sleep(2.0)
+    # Not a fixed wait: the writer fails three more times against the stopped InfluxDB (with its
+    # backoff, over a second), and all that while nothing more may be acknowledged.
+    failed = write_errors()
+    wait_for(lambda: write_errors() >= failed + 3, 20, "three more failed writes")
     # Acks stopped; beyond them at most one held group, one window of waiting messages and one
     # read burst (at most a window too) were taken in.
     assert sample("messages_acknowledged_total") == held

@@ -26,7 +26,8 @@ RATE = 2000.0  # readings/s: about 50 s of publishing, so every fault hits live 
 
 
 def _at(started: float, t: float) -> None:
-    time.sleep(max(0.0, started + t - time.monotonic()))
+    """Wait for second ``t`` of the fault timeline (faults land at set points of live traffic)."""
+    time.sleep(max(0.0, started + t - time.monotonic()))  # pacing: the fault timeline
 
 
 @pytest.mark.slow

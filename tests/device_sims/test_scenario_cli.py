@@ -18,6 +18,7 @@ from device_sims.fleet import TransportOptions
 from device_sims.formats import line_protocol, lp_escape, parse_serial_frame, serial_frame
 from device_sims.runner import Runner, RunOptions, backfill_bytes
 from device_sims.scenario import ScenarioError, load_scenario, parse_scenario
+from device_sims.timefmt import parse_rfc3339_ns
 
 ROOT = Path(__file__).resolve().parents[2]
 DEMO = ROOT / "scenarios" / "demo.yaml"
@@ -151,7 +152,12 @@ def test_inject_and_clear_on_a_running_simulation(tmp_path: Path) -> None:
         assert fault["fault"]["source"] == "inject"
         with pytest.raises(RuntimeError, match="cannot have cavitation"):
             call(url, "/faults", {"asset": "fan-01", "kind": "cavitation"})
-        time.sleep(0.3)  # ~18 simulated minutes
+        # Let simulated time run on (10 minutes at 3600x is ~0.2 s) before the repair.
+        onset = parse_rfc3339_ns(call(url, "/status")["sim_time"])
+        deadline = time.monotonic() + 30
+        while parse_rfc3339_ns(call(url, "/status")["sim_time"]) < onset + 600 * 10**9:
+            assert time.monotonic() < deadline, "simulated time did not advance"
+            time.sleep(0.02)
         cleared = call(url, "/faults/clear", {"asset": "fan-01"})
         assert cleared["cleared"] == [fault["fault"]["fault_id"]]
         status = call(url, "/status")

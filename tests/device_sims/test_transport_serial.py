@@ -14,6 +14,7 @@ from device_sims.formats import FrameError, checksum, parse_serial_frame
 from device_sims.registers import builtin_map
 from device_sims.transports.modbus_rtu import ModbusRtuLine
 from device_sims.transports.serial_ascii import SerialAsciiLine
+from stack.process import wait_until
 
 T0 = 1_795_392_000_000_000_000
 
@@ -35,7 +36,8 @@ def test_serial_reader_receives_valid_checksummed_frames(listen: str | None) -> 
     try:
         port = serial.serial_for_url(line.url, baudrate=19200, timeout=0.5)
         try:
-            time.sleep(0.1) if listen else None  # let the server accept the TCP client
+            if listen:  # frames go to accepted TCP clients only: wait for the accept
+                wait_until(lambda: bool(line._clients), timeout=10, what="the TCP client accepted")
             for i in range(5):
                 for asset in ("conv-01", "conv-02"):
                     line.send(

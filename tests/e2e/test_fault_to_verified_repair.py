@@ -30,7 +30,7 @@ from telemetry.influx.client import InfluxClient
 from telemetry.influx.settings import InfluxSettings
 from tests.fixtures.services import Service
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.e2e]
 
 SITE = "plant-e2e"
 FAULTY, HEALTHY = "pump-01", "pump-02"
@@ -185,6 +185,14 @@ def _points(influx: InfluxSettings, asset: str) -> int:
     return int(series[0].values[0][1]) if series and series[0].values else 0
 
 
+def _rows_scored(metrics_url: str) -> float:
+    """How many rows analytics has scored (its Prometheus counter)."""
+    for line in httpx.get(metrics_url).text.splitlines():
+        if line.startswith("equipmon_analytics_rows_scored_total "):
+            return float(line.split()[1])
+    return 0.0
+
+
 def _alerts(plant: Plant, asset: str) -> list[dict[str, Any]]:
     page = plant.call("fred", "GET", "/alerts", params={"asset_id": plant.asset_ids[asset]})
     return list(page["items"])
@@ -233,7 +241,9 @@ def _sensor_to_verified_repair(plant: Plant) -> None:
         lambda: 'equipmon_analytics_assets{phase="scored"} 2.0' in httpx.get(metrics).text,
         90,
     )
-    time.sleep(30)  # a minute of healthy live scoring: no alert may come from it
+    # Healthy live scoring (15 readings of each pump, half a minute): no alert may come from it.
+    scored = _rows_scored(metrics)
+    _eventually("healthy live scoring", lambda: _rows_scored(metrics) >= scored + 30, 120)
     assert _equipment_alert(plant) is None
 
     control = f"http://127.0.0.1:{plant.control_port}"

@@ -145,7 +145,12 @@ def test_a_gateway_receives_no_telemetry(secured: tuple[MosquittoServer, BrokerU
         assert snoop.subscribed.wait(10)
         gateway.client.publish("equipmon/plant-a/pump-02/telemetry", b"{}", qos=1)
         assert _eventually(lambda: bool(collector.received), 10)
-        time.sleep(0.5)  # the same broker loop would have delivered to both by now
+        # A barrier instead of a wait: the broker routed the message to every subscriber before
+        # the collector got it, and it writes a client's packets in order, so a SUBACK the snoop
+        # asks for now arrives after the message would have (paho calls back in order too).
+        snoop.subscribed.clear()
+        snoop.client.subscribe("equipmon/barrier", qos=1)
+        assert snoop.subscribed.wait(10)
         assert snoop.received == []
     finally:
         for session in (collector, snoop, gateway):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-import time
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
@@ -23,6 +22,7 @@ class Collecting:
         self.received: list[bytes] = []
         self.lock = threading.Lock()
         self.broker, self.topic, self.client_id = broker, topic, client_id
+        self.subscribed = threading.Event()  # set by the SUBACK of the latest connection
         self.client = self._new_client()
 
     def _new_client(self) -> mqtt.Client:
@@ -32,6 +32,7 @@ class Collecting:
         )
         client.on_message = self._on_message
         client.on_connect = lambda c, u, f, rc, p: c.subscribe(self.topic, qos=1)
+        client.on_subscribe = lambda c, u, mid, rcs, p: self.subscribed.set()
         return client
 
     def _on_message(self, client: mqtt.Client, userdata: object, message: mqtt.MQTTMessage) -> None:
@@ -42,6 +43,7 @@ class Collecting:
         props = Properties(PacketTypes.CONNECT)
         props.SessionExpiryInterval = 3600
         self.client = self._new_client()
+        self.subscribed.clear()
         self.client.connect(self.broker.host, self.broker.port, clean_start=False, properties=props)
         self.client.loop_start()
 
@@ -73,8 +75,8 @@ def test_broker_queues_more_than_1000_messages_for_an_offline_client_across_a_re
     topic = f"{topic_prefix}/plant/pump/telemetry"
     subscriber = Collecting(mosquitto, f"collector-{topic_prefix[-12:]}", topic)
     subscriber.connect()
-    wait_until(subscriber.client.is_connected, timeout=10, what="subscriber connected")
-    time.sleep(0.2)  # let the SUBACK land before going offline
+    # The subscription must be in the broker's session before going offline.
+    assert subscriber.subscribed.wait(10), "no SUBACK"
     subscriber.disconnect()
 
     publish_all(mosquitto, topic, 3_000)  # 3x Mosquitto's default max_queued_messages

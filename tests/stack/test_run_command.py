@@ -11,8 +11,11 @@ import urllib.request
 from pathlib import Path
 
 import httpx
+import pytest
 
 from stack.process import free_port, port_open
+
+pytestmark = pytest.mark.stack
 
 
 def test_stack_starts_broker_and_influxdb_and_stops_cleanly(tmp_path: Path) -> None:
