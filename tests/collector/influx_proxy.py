@@ -118,7 +118,7 @@ class InfluxProxy:
                     self._answer(429, headers, b'{"error":"proxy: slow down"}')
                     return
                 if behaviour == "slow":
-                    time.sleep(proxy.slow_s)
+                    time.sleep(proxy.slow_s)  # pacing: a slow answer is what this proxy simulates
                 keep = {"content-type", "authorization", "accept", "accept-encoding"}
                 sent = {k: v for k, v in self.headers.items() if k.lower() in keep}
                 status, answer_headers, data = proxy._forward(self.command, self.path, sent, body)

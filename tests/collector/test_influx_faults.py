@@ -32,7 +32,7 @@ def _publish_steadily(publisher: Publisher, topic: str, seconds: float) -> int:
     for message in range(count):
         pause = started + message / RATE - time.monotonic()
         if pause > 0:
-            time.sleep(pause)  # pacing the load, not waiting for an event
+            time.sleep(pause)  # pacing: the steady publish rate, not waiting for an event
         first = message * LINES
         body = "\n".join(f"telemetry v={k} {T0 + k}" for k in range(first, first + LINES))
         publisher.publish(topic, body.encode())
