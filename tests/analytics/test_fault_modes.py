@@ -12,8 +12,12 @@ Run as a script for the per-fault report of every (machine type, fault) pair::
 
 from __future__ import annotations
 
+import fcntl
 import math
+import os
+import pickle
 import sys
+import tempfile
 from functools import cache
 from pathlib import Path
 
@@ -110,11 +114,34 @@ def run(
     return results, healthy, tables
 
 
-@cache
-def fleet() -> tuple[dict[str, FaultResult], dict[str, list[Episode]], dict[str, SensorTable]]:
-    """The test fleet, run once per session (two to three minutes on a busy machine)."""
+Fleet = tuple[dict[str, FaultResult], dict[str, list[Episode]], dict[str, SensorTable]]
+
+
+def _run_fleet() -> Fleet:
     results, healthy, tables = run(scenario([(t, k) for k, t in FAULT_HOSTS.items()]))
     return {r.kind: r for r in results}, healthy, tables
+
+
+@cache
+def fleet() -> Fleet:
+    """The test fleet, run once per test run (two to three minutes on a busy machine).
+
+    Under pytest-xdist the tests of this module land on several workers; the first to ask
+    computes the fleet under a file lock and the others load its result (a file of this run's
+    own, named by xdist's run id, in the temporary folder), instead of each spending minutes.
+    """
+    run_id = os.environ.get("PYTEST_XDIST_TESTRUNUID")
+    if run_id is None:
+        return _run_fleet()
+    path = Path(tempfile.gettempdir()) / f"equipmon-fault-fleet-{run_id}.pickle"
+    with path.with_suffix(".lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if path.exists():
+            loaded: Fleet = pickle.loads(path.read_bytes())
+            return loaded
+        value = _run_fleet()
+        path.write_bytes(pickle.dumps(value))
+        return value
 
 
 def max_delay_s(kind: str) -> float:
