@@ -18,6 +18,7 @@ import copy
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
+from statistics import NormalDist
 from typing import Self
 
 import numpy as np
@@ -34,6 +35,7 @@ from analytics.features import PER_SENSOR, CausalFeatures
 from analytics.level import SensorLevels, TrainingEnvelope
 from analytics.relations import RelationResiduals
 from analytics.running import RunningState
+from analytics.seasonal import SeasonalLevels, slow_series
 
 logger = logging.getLogger(__name__)
 
@@ -50,6 +52,10 @@ FloatArray = npt.NDArray[np.float64]
 SENSOR_POLICY = AlarmPolicy(
     threshold_quantile=0.995, on_delay_s=5.0, off_delay_s=30.0, off_evidence_power=1.0
 )
+# Alarm policy of slow series (analytics.seasonal): the score is already a residual smoothed
+# over hours, so no on-delay; six hours below the clear level before the alarm clears, so a
+# failing air conditioner's cool nights do not split one failure into a daily alarm.
+SEASONAL_POLICY = AlarmPolicy(threshold_quantile=0.995, on_delay_s=0.0, off_delay_s=6 * 3600.0)
 
 
 @dataclass(frozen=True)
@@ -87,7 +93,11 @@ class StreamingScorer:
         short_window_fractions: tuple[float, ...] = (0.5,),
         envelope: TrainingEnvelope | None = None,
         running: RunningState | None = None,
+        seasonal: SeasonalLevels | None = None,
     ) -> None:
+        # Baseline of slow series (analytics.seasonal), used instead of every other channel
+        # when the training data is slow (``slow_series``); None = the default.
+        self.seasonal = seasonal
         # Long-horizon channel against the frozen training envelope (analytics.level); idle
         # unless training spans its ``min_span_s``.
         self.envelope = envelope
@@ -121,12 +131,56 @@ class StreamingScorer:
         if vals.ndim != 2 or vals.shape[1] != len(sensors) or len(times) != len(vals):
             raise ValueError("values must be (n_rows, len(sensors)) with one time per row")
         self.sensors_ = list(sensors)
+        self.seasonal_: SeasonalLevels | None = None
+        if slow_series(times, len(self.sensors_)):
+            return self._fit_seasonal(vals, times)
         self.features_ = copy.deepcopy(self.features) if self.features else CausalFeatures()
         self.features_.reset()
         feats = self.features_.transform(vals, times)
         self.envelope_ = copy.deepcopy(self.envelope or TrainingEnvelope()).fit(vals, times)
         self.running_ = copy.deepcopy(self.running or RunningState()).fit(vals, self.sensors_)
         return self._fit_sensor_levels(vals, times, feats)
+
+    def _fit_seasonal(self, vals: FloatArray, times: FloatArray) -> Self:
+        """Slow series: the seasonal baseline alone (threshold by the same tail rule)."""
+        self.policy_ = self.policy or SEASONAL_POLICY
+        seasonal = copy.deepcopy(self.seasonal or SeasonalLevels()).fit(vals, times)
+        self.seasonal_ = seasonal
+        gauss = NormalDist().inv_cdf(
+            1.0 - (1.0 - self.policy_.threshold_quantile) / (2 * len(self.sensors_))
+        )
+        # Not "never below the highest training score" as the machine channels: a month of
+        # hourly residuals smoothed over hours holds only a few dozen independent values.
+        self.threshold_ = max(
+            baseline_threshold(seasonal.training_scores_, self.policy_),
+            gauss * self.policy_.threshold_margin,
+        )
+        self.training_scores_ = seasonal.row_scores_
+        self.alarm_ = AlarmStateMachine(self.threshold_, self.policy_)
+        logger.info(
+            "fitted a seasonal baseline on %d rows, threshold %.4g", len(vals), self.threshold_
+        )
+        return self
+
+    def _update_seasonal(
+        self, seasonal: SeasonalLevels, row: npt.ArrayLike, time_s: float
+    ) -> Decision:
+        z = seasonal.update(row, time_s)
+        score = float(np.abs(z).max())
+        state = self.alarm_.update(score, time_s)
+        sq = z**2
+        shares = sq / sq.sum() if sq.sum() > 0 else sq
+        order = np.argsort(shares)[::-1][: self.top_k]
+        return Decision(
+            time_s=time_s,
+            score=score,
+            threshold=self.threshold_,
+            state=state,
+            alarm=self.alarm_.alarm,
+            health=health_score(score, self.threshold_),
+            top_sensors=tuple((self.sensors_[i], round(float(shares[i]), 4)) for i in order),
+            baseline_frozen=bool((np.abs(z) >= seasonal.freeze_z).any()),
+        )
 
     def _fit_sensor_levels(self, vals: FloatArray, times: FloatArray, feats: FloatArray) -> Self:
         # Per-sensor level channel, its threshold (training-score quantile rule) and relations.
@@ -204,6 +258,9 @@ class StreamingScorer:
 
     def update(self, row: npt.ArrayLike, time_s: float) -> Decision:
         """Score one row (values in ``sensors_`` order) and advance the alarm state."""
+        seasonal = getattr(self, "seasonal_", None)  # models pickled before it existed: none
+        if seasonal is not None:
+            return self._update_seasonal(seasonal, row, time_s)
         feats = self.features_.update(np.asarray(row, dtype=np.float64), time_s)
         running = getattr(self, "running_", None)  # models pickled before it existed
         if running is not None and running.update(row, time_s):
@@ -326,5 +383,6 @@ class StreamingScorer:
 
     def baseline_shift(self) -> dict[str, float]:
         """Largest baseline move per sensor since training, in training robust-scale units."""
-        shift = self.level_.baseline_shift()
+        seasonal = getattr(self, "seasonal_", None)
+        shift = self.level_.baseline_shift() if seasonal is None else seasonal.baseline_shift()
         return {s: round(float(v), 3) for s, v in zip(self.sensors_, shift, strict=True)}

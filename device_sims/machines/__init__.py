@@ -6,9 +6,10 @@ from device_sims.machines.compressor import Compressor
 from device_sims.machines.conveyor import Conveyor
 from device_sims.machines.fan import Fan
 from device_sims.machines.pump import Pump
+from device_sims.machines.zone import Zone
 
 MACHINE_TYPES: dict[str, type[Machine]] = {
-    cls.TYPE: cls for cls in (Pump, Fan, Compressor, AirHandler, Conveyor)
+    cls.TYPE: cls for cls in (Pump, Fan, Compressor, AirHandler, Conveyor, Zone)
 }
 
 __all__ = ["MACHINE_TYPES", "Machine", "SensorSpec"]
