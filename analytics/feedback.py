@@ -6,6 +6,9 @@ From the API's ``GET /api/v1/alerts/outcomes``: a ``confirmed_fault`` marks the 
 model alarmed there) and raises that asset's threshold by ``nff_factor`` (bounded by
 ``nff_cap``; each NFF's effect fades with time constant ``nff_decay_s``). The service's own
 alarm periods are recorded too: a retrain leaves them out unless a label says they were normal.
+A ``confirmed_fault`` whose work order was completed also marks the asset as repaired at the
+completion time: the service then fits its next baseline on post-repair data only, instead of
+comparing the repaired machine with the worn one (``repairs_due``).
 """
 
 from __future__ import annotations
@@ -60,6 +63,9 @@ class LabelStore:
         self.periods: list[Period] = []
         self.nff: list[tuple[str, str, float, int]] = []  # site, asset, at_s, alert_id
         self.since: str | None = None
+        # Assets repaired (work order completed as fixed) whose post-repair baseline is still to
+        # be fitted: completion time in epoch seconds.
+        self.repairs: dict[AssetKey, float] = {}
         self._seen: set[tuple[int, str]] = set()
         self._lock = threading.Lock()
         self._load()
@@ -81,6 +87,8 @@ class LabelStore:
                     start = _parse_time(item["opened_at"])
                     cleared = item.get("cleared_at")
                     end = _parse_time(cleared) if cleared else None
+                    completed = item.get("completed_at")  # absent from older APIs
+                    repaired = _parse_time(completed) if completed else None
                 except (KeyError, TypeError, ValueError) as exc:
                     logger.warning("ignoring a malformed outcome %r: %s", item, exc)
                     continue
@@ -90,11 +98,14 @@ class LabelStore:
                     continue
                 self._seen.add((alert_id, outcome))
                 label = FAULT if outcome == "confirmed_fault" else NORMAL
-                # A fault still open is excluded up to now; it is closed at the next outcome.
-                self.periods.append(
-                    Period(site, asset, start, end if end is not None else now_s, label, alert_id)
-                )
+                # A fault still open is excluded up to its repair, else up to now.
+                if end is None:
+                    end = repaired if label == FAULT and repaired is not None else now_s
+                self.periods.append(Period(site, asset, start, end, label, alert_id))
                 applied.append(label)
+                if label == FAULT and repaired is not None:
+                    key = (site, asset)
+                    self.repairs[key] = max(repaired, self.repairs.get(key, repaired))
                 if outcome == "no_fault_found" and kind == "equipment_anomaly":
                     self.nff.append(
                         (site, asset, now_s, alert_id)
@@ -131,6 +142,23 @@ class LabelStore:
             or (p.label == ALARM and not any(p.overlaps(n, now_s) for n in normal))
         ]
 
+    def repairs_due(
+        self, post_repair_s: float, data_until_s: dict[AssetKey, float]
+    ) -> list[tuple[AssetKey, float]]:
+        """(asset, completion time) of repairs with ``post_repair_s`` of data since; taken out.
+
+        ``data_until_s`` is the time of each asset's latest reading.
+        """
+        with self._lock:
+            due = [
+                (key, at)
+                for key, at in self.repairs.items()
+                if data_until_s.get(key, -math.inf) - at >= post_repair_s
+            ]
+            for key, _ in due:
+                del self.repairs[key]
+        return due
+
     def threshold_factor(self, key: AssetKey, now_s: float) -> float:
         """Product of nff_factor per NFF, each fading with its age, capped at nff_cap."""
         s = self.settings
@@ -150,6 +178,7 @@ class LabelStore:
                 "periods": [asdict(p) for p in self.periods],
                 "nff": [list(n) for n in self.nff],
                 "seen": sorted([a, o] for a, o in self._seen),
+                "repairs": [[site, asset, at] for (site, asset), at in self.repairs.items()],
             }
         self.path.parent.mkdir(parents=True, exist_ok=True)
         tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
@@ -167,6 +196,8 @@ class LabelStore:
             self.nff = [(str(a), str(b), float(c), int(d)) for a, b, c, d in doc["nff"]]
             self._seen = {(int(a), str(o)) for a, o in doc["seen"]}
             self.since = doc.get("since")
+            # Files written before repairs were tracked have none.
+            self.repairs = {(str(a), str(b)): float(c) for a, b, c in doc.get("repairs", [])}
         except (OSError, ValueError, KeyError, TypeError) as exc:
             # Labels are precious but not vital: keep the bad file aside and start afresh.
             logger.error(

@@ -344,6 +344,7 @@ class DetectorService:
     def _schedule_retrains(self, now_s: float) -> None:
         lc = self.settings.lifecycle
         window_ns = int(lc.retrain_window_s * 1e9)
+        self._schedule_repair_baselines()
         for key, monitor in self.assets.items():
             fitted = monitor.fitted_at_s
             if monitor.scorer is None or fitted is None:
@@ -363,6 +364,22 @@ class DetectorService:
             monitor.fitted_at_s = now_s  # next attempt one period later, whatever the result
             end_ns = int(now_s * 1e9)
             self.trainer.submit(key, end_ns - window_ns, end_ns, "schedule")
+
+    def _schedule_repair_baselines(self) -> None:
+        """Refit repaired assets on their post-repair data once there is enough of it."""
+        lc = self.settings.lifecycle
+        latest = {k: m.last_ns / 1e9 for k, m in self.assets.items() if m.last_ns is not None}
+        due = self.labels.repairs_due(lc.post_repair_s, latest)
+        for key, repaired_s in due:
+            monitor = self.assets[key]
+            assert monitor.last_ns is not None  # in ``latest``
+            # The new baseline starts at the repair; the "grow" rule extends it to a full
+            # retrain window later, still all post-repair.
+            monitor.baseline_span_s = 0.0
+            self.trainer.submit(key, int(repaired_s * 1e9) + 1, monitor.last_ns, "repair")
+            logger.info("%s/%s: repaired; refitting on post-repair data", *key)
+        if due:
+            self._save_labels()
 
     def submit_training(
         self, key: AssetKey, start_ns: int, end_ns: int, reason: str

@@ -98,6 +98,13 @@ class LifecycleSettings(BaseModel):
         1.25, gt=1, description="Threshold multiplier per 'no fault found' outcome."
     )
     nff_cap: float = Field(2.0, gt=1, description="Largest threshold multiplier from feedback.")
+    post_repair_s: float = Field(
+        3600.0,
+        gt=0,
+        description="After a work order is completed as fixed, the asset's model is refitted on "
+        "this much post-repair data alone (the repaired machine is its own new normal); "
+        "scheduled retrains then grow that baseline.",
+    )
     nff_decay_s: float = Field(
         14 * 86400.0, gt=0, description="Time constant over which an NFF's effect fades."
     )

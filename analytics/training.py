@@ -18,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from analytics.feedback import LabelStore
+from analytics.feedback import ALARM, LabelStore
 from analytics.model import AssetModel
 from analytics.model_store import (
     Baseline,
@@ -72,10 +72,17 @@ def in_limits(row: dict[str, float], limits: Limits) -> bool:
 
 
 def make_keep(
-    key: AssetKey, labels: LabelStore, limits: Limits, now_s: float
+    key: AssetKey, labels: LabelStore, limits: Limits, now_s: float, *, own_alarms: bool = True
 ) -> Callable[[int, dict[str, float]], bool]:
-    """A point filter for baselines: not in an excluded period, within limits."""
+    """A point filter for baselines: not in an excluded period, within limits.
+
+    ``own_alarms=False`` keeps the service's own alarm periods (a post-repair fit: the old
+    model alarms on the repaired machine because it differs from the worn one, and that data is
+    exactly the new normal).
+    """
     periods = labels.excluded_periods(key, now_s)
+    if not own_alarms:
+        periods = [p for p in periods if p.label != ALARM]
 
     def keep(t_ns: int, row: dict[str, float]) -> bool:
         t = t_ns / 1e9
@@ -157,7 +164,13 @@ class Trainer:
             baseline = found[0]
         else:
             points = self.read(request.key, request.start_ns, request.end_ns)
-            keep = make_keep(request.key, self._labels, self._limits(request.key), now_s)
+            keep = make_keep(
+                request.key,
+                self._labels,
+                self._limits(request.key),
+                now_s,
+                own_alarms=request.reason != "repair",
+            )
             baseline = build_baseline(points, keep=keep, max_rows=self._max_rows)
         factor = self._labels.threshold_factor(request.key, now_s)
         scorer = fit_scorer(baseline, factor)

@@ -100,7 +100,14 @@ def outcomes(
     nothing; null: no order, or not completed yet.
     """
     stmt = (
-        sa.select(Alert, Site.code, Asset.code, WorkOrder.state, WorkOrder.resolution)
+        sa.select(
+            Alert,
+            Site.code,
+            Asset.code,
+            WorkOrder.state,
+            WorkOrder.resolution,
+            WorkOrder.completed_at,
+        )
         .join(Site, Site.id == Alert.site_id)
         .join(Asset, Asset.id == Alert.asset_id)
         .outerjoin(WorkOrder, WorkOrder.id == Alert.work_order_id)
@@ -109,7 +116,7 @@ def outcomes(
         .limit(limit)
     )
     result = []
-    for alert, site, asset, wo_state, resolution in session.execute(stmt).all():
+    for alert, site, asset, wo_state, resolution, completed in session.execute(stmt).all():
         done = wo_state in ("completed", "verified")
         outcome = None
         if done and resolution == "fixed":
@@ -127,6 +134,7 @@ def outcomes(
                 cleared_at=alert.cleared_at,
                 outcome=outcome,
                 work_order_id=alert.work_order_id,
+                completed_at=completed if done else None,
             )
         )
     return result

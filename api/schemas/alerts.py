@@ -155,6 +155,9 @@ class OutcomePublic(PublicSchema):
     cleared_at: datetime | None
     outcome: Literal["confirmed_fault", "no_fault_found"] | None
     work_order_id: int | None
+    # When the work order was completed (null while it is not): the analytics service fits a
+    # repaired asset's new baseline on the data after it.
+    completed_at: datetime | None = None
 
 
 class FloodPeriod(PublicSchema):

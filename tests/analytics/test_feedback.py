@@ -194,3 +194,94 @@ def test_the_factor_is_bounded_and_fades(tmp_path: Path) -> None:
     assert labels.threshold_factor(KEY, at) == 2.0  # 1.25^6 = 3.8, capped
     assert labels.threshold_factor(KEY, at + 30 * 86400) == pytest.approx(1.0, abs=1e-6)
     assert labels.threshold_factor(("plant-a", "other"), at) == 1.0
+
+
+def test_a_repaired_asset_is_refitted_on_post_repair_data(
+    api: Api, influx_settings: InfluxSettings, influx_client: InfluxClient, tmp_path: Path
+) -> None:
+    now = time.time()
+    # The stored model knew the worn pump; the repaired one runs at another level.
+    values, times = make_correlated_rows(800, seed=5)
+    ModelStore(tmp_path / "models").save(
+        KEY, Baseline(tuple(SENSORS), now - 1200 + times[:400], values[:400])
+    )
+    assert api.settings.service_token is not None
+    client = AlertsClient(
+        ApiSettings(url=str(api.client.base_url)), api.settings.service_token.get_secret_value()
+    )
+    fault = post_alert(client, "equipment_anomaly", "bearing_wear", "active", now - 700)
+    client.close()
+    close_order(api, fault, "fixed")
+    repaired = time.time()
+    after = values[400:800] + 0.3  # the new normal, 400 s of it after the repair
+    influx_client.write_readings(
+        [
+            Reading(
+                SITE,
+                ASSET,
+                int((repaired + 1 + k) * 1e9),
+                dict(zip(SENSORS, map(float, after[k]), strict=True)),
+            )
+            for k in range(400)
+        ]
+    )
+    clock = [int((repaired + 420) * 1e9)]
+    cfg = settings_for(api, influx_settings, tmp_path).model_copy(
+        update={"lifecycle": LifecycleSettings(post_repair_s=300, retrain_every_s=10**6)}
+    )
+    with DetectorService(cfg, clock_ns=lambda: clock[0]) as service:
+        service.start(http=False, pollers=False)
+        service.tick()
+        monitor = service.assets[KEY]
+        assert monitor.scorer is not None
+        assert monitor.baseline_start_s < repaired
+        service.poll_feedback()
+        assert service.labels.repairs == {KEY: pytest.approx(repaired, abs=2)}
+        # The confirmed fault ends at the repair: post-repair data may be fitted.
+        (period,) = [p for p in service.labels.periods if p.label == FAULT]
+        assert period.end_s is not None
+        assert period.end_s <= repaired + 1
+        service.tick()  # 400 s of post-repair data >= post_repair_s: the refit is queued
+        sample = service.metrics.registry.get_sample_value
+        done = {"reason": "repair", "result": "ok"}
+        deadline = time.monotonic() + 60
+        while not sample("equipmon_analytics_retrains_total", done):
+            assert not sample(
+                "equipmon_analytics_retrains_total", {"reason": "repair", "result": "failed"}
+            )
+            assert time.monotonic() < deadline, "the post-repair refit did not finish"
+            time.sleep(0.05)
+        service.tick()  # swapped in
+        assert monitor.baseline_start_s > repaired
+        stored = service.store.load(KEY)
+        assert stored is not None
+        assert stored[1]["reason"] == "repair"
+        assert stored[0].start_s > repaired
+        assert service.labels.repairs == {}  # done once
+    assert LabelStore(tmp_path / "labels.json", LifecycleSettings()).repairs == {}
+
+
+def test_a_pending_repair_survives_a_restart(tmp_path: Path) -> None:
+    store = LabelStore(tmp_path / "labels.json", LifecycleSettings())
+    store.apply_outcomes(
+        [
+            {
+                "alert_id": 7,
+                "outcome": "confirmed_fault",
+                "site": SITE,
+                "asset": ASSET,
+                "kind": "equipment_anomaly",
+                "opened_at": "2026-12-01T08:00:00Z",
+                "cleared_at": None,
+                "completed_at": "2026-12-01T10:00:00Z",
+            }
+        ],
+        now_s=1_800_000_000.0,
+    )
+    store.save()
+    reloaded = LabelStore(tmp_path / "labels.json", LifecycleSettings())
+    assert reloaded.repairs == {KEY: 1_796_119_200.0}
+    # Not due until an hour of post-repair data exists; then handed out once.
+    assert reloaded.repairs_due(3600, {KEY: 1_796_119_200.0 + 3599}) == []
+    assert reloaded.repairs_due(3600, {KEY: 1_796_119_200.0 + 3600}) == [(KEY, 1_796_119_200.0)]
+    assert reloaded.repairs_due(3600, {KEY: 1_796_126_000.0}) == []
