@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, TypeVar
@@ -12,6 +14,12 @@ from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 T = TypeVar("T")
+
+logger = logging.getLogger(__name__)
+
+# Longest a writer queues in-process before it goes on to SQLite's own busy timeout.
+WRITER_WAIT_S = 30.0
+_HOLDS_WRITE_LOCK = "equipmon_holds_write_lock"
 
 # How often a transaction that lost a race (unique violation, serialisation failure, deadlock)
 # is replayed; each replay sees the winner's row, so two attempts are almost always enough.
@@ -36,17 +44,57 @@ def make_engine(url: str) -> sa.Engine:
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection: sa.Connection) -> None:
+        if connection.get_execution_options().get(READ_ONLY):
+            # Readers never take the write lock: in WAL mode they read a snapshot beside the
+            # one writer. (BEGIN IMMEDIATE for every request queued each GET behind every
+            # other request, and SQLite's busy handler waits by sleeping, up to 100 ms a try:
+            # that was the API's p99, issue 20.) query_only makes a write in a read
+            # transaction an error at once instead of a rare SQLITE_BUSY under load.
+            connection.exec_driver_sql("PRAGMA query_only=1")
+            connection.exec_driver_sql("BEGIN")
+            return
         # A deferred transaction that reads and then writes can fail with SQLITE_BUSY at once
         # (the busy timeout does not apply to lock upgrades); taking the write lock up front
-        # serialises writers the way PostgreSQL's row locks do.
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        # serialises writers the way PostgreSQL's row locks do. Writers of this process queue
+        # on a lock first: SQLite's busy handler polls with sleeps of up to 100 ms, a queue
+        # wakes the next writer at once (another process still meets the busy timeout).
+        if writers.acquire(timeout=WRITER_WAIT_S):
+            connection.info[_HOLDS_WRITE_LOCK] = True
+        else:
+            logger.warning("a writer waited %s s for the in-process write queue", WRITER_WAIT_S)
+        try:
+            connection.exec_driver_sql("PRAGMA query_only=0")
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
+        except BaseException:
+            _release(connection.info)
+            raise
 
+    def _release(info: dict[Any, Any]) -> None:
+        if info.pop(_HOLDS_WRITE_LOCK, False):
+            writers.release()
+
+    # However the transaction ends: commit, rollback, or the pool's reset of a connection
+    # returned (or invalidated) without either.
+    event.listen(engine, "commit", lambda connection: _release(connection.info))
+    event.listen(engine, "rollback", lambda connection: _release(connection.info))
+    event.listen(engine, "reset", lambda _dbapi, record, *_: _release(record.info))
+    event.listen(engine, "invalidate", lambda _dbapi, record, *_: _release(record.info))
+    writers = threading.Lock()
     return engine
 
 
-def make_sessionmaker(engine: sa.Engine) -> sessionmaker[Session]:
-    """Sessions that keep loaded objects usable after commit (responses are built after it)."""
-    return sessionmaker(engine, expire_on_commit=False)
+# Execution option of the engine behind read-only sessions (``make_sessionmaker(read_only=True)``).
+READ_ONLY = "equipmon_read_only"
+
+
+def make_sessionmaker(engine: sa.Engine, *, read_only: bool = False) -> sessionmaker[Session]:
+    """Sessions that keep loaded objects usable after commit (responses are built after it).
+
+    ``read_only``: for requests that only read (GET) and token lookups. On SQLite they start a
+    deferred transaction and may not write; on PostgreSQL they are ordinary sessions.
+    """
+    bind = engine.execution_options(**{READ_ONLY: True}) if read_only else engine
+    return sessionmaker(bind, expire_on_commit=False)
 
 
 def is_race(exc: DBAPIError) -> bool:

@@ -55,9 +55,17 @@ def get_sessions(state: StateDep) -> sessionmaker[Session]:
     return state.sessions
 
 
-def get_session(state: StateDep) -> Iterator[Session]:
-    """A session for this request; routes commit explicitly, anything else is rolled back."""
-    with state.sessions() as session:
+# Methods whose routes only read: they get a read-only session (api.db.make_sessionmaker).
+READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+def get_session(state: StateDep, request: Request) -> Iterator[Session]:
+    """A session for this request; routes commit explicitly, anything else is rolled back.
+
+    GET (and HEAD, OPTIONS) requests get a read-only one: they never wait for writers.
+    """
+    sessions = state.read_sessions if request.method in READ_METHODS else state.sessions
+    with sessions() as session:
         yield session
 
 
@@ -83,7 +91,7 @@ def get_principal(
     digest = hash_token(credentials.credentials)
     if digest in state.bootstrap:
         return state.bootstrap[digest]
-    with state.sessions() as session:
+    with state.read_sessions() as session:
         row = session.execute(
             sa.select(ApiToken, User)
             .outerjoin(User, User.id == ApiToken.user_id)

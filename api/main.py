@@ -103,6 +103,7 @@ def create_app(
             settings=config,
             engine=engine,
             sessions=make_sessionmaker(engine),
+            read_sessions=make_sessionmaker(engine, read_only=True),
             influx=InfluxClient(config.influx, pool_size=16),
             limiter=RateLimiter(config.api.gateway_rate_per_s, config.api.gateway_burst, clock),
             byte_limiter=RateLimiter(

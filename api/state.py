@@ -26,6 +26,9 @@ class AppState:
     settings: Settings
     engine: sa.Engine
     sessions: sessionmaker[Session]
+    # Sessions that only read (GET requests, token lookups): on SQLite they never wait for the
+    # write lock (api.db.make_sessionmaker).
+    read_sessions: sessionmaker[Session]
     influx: InfluxClient
     limiter: RateLimiter
     # Gateway pushes are also limited by what they cost: body bytes and readings.

@@ -131,7 +131,7 @@ async def push_readings(
     content_type = request.headers.get("content-type", "")
 
     def validate() -> list[Any]:
-        with state.sessions() as session:
+        with state.read_sessions() as session:  # looks up the site and assets, writes nothing
             target = svc.gateway_site(session, principal)
             readings = svc.decode(body, content_type, precision, target.site_code)
             svc.check_assets(
