@@ -77,8 +77,15 @@ def make_engine(url: str) -> sa.Engine:
     # returned (or invalidated) without either.
     event.listen(engine, "commit", lambda connection: _release(connection.info))
     event.listen(engine, "rollback", lambda connection: _release(connection.info))
-    event.listen(engine, "reset", lambda _dbapi, record, *_: _release(record.info))
-    event.listen(engine, "invalidate", lambda _dbapi, record, *_: _release(record.info))
+
+    @event.listens_for(engine, "reset")
+    def _on_reset(dbapi_connection: Any, connection_record: Any, reset_state: Any) -> None:
+        _release(connection_record.info)
+
+    @event.listens_for(engine, "invalidate")
+    def _on_invalidate(dbapi_connection: Any, connection_record: Any, exception: Any) -> None:
+        _release(connection_record.info)
+
     writers = threading.Lock()
     return engine
 
