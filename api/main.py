@@ -26,6 +26,7 @@ from api.routes import (
     asset_status,
     assets,
     health,
+    pm,
     readings,
     reports,
     sites,
@@ -147,7 +148,7 @@ def create_app(
     app.add_middleware(MetricsMiddleware, metrics=metrics)
     app.include_router(health.router)
     v1 = APIRouter(prefix=PREFIX)
-    routers = [sites, assets, readings, alerts, asset_status, work_orders, reports]
+    routers = [sites, assets, readings, alerts, asset_status, work_orders, pm, reports]
     routers += [users, tokens, webhooks]
     for module in routers:
         document_roles(module.router)

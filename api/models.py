@@ -207,6 +207,10 @@ class WorkOrder(Base):
         sa.ForeignKey("users.id", ondelete="SET NULL"), index=True
     )
     alert_id: Mapped[int | None] = mapped_column(sa.ForeignKey("alerts.id", ondelete="SET NULL"))
+    # The preventive-maintenance plan that generated this order (None for the others).
+    pm_plan_id: Mapped[int | None] = mapped_column(
+        sa.ForeignKey("pm_plans.id", ondelete="SET NULL"), index=True
+    )
     checklist: Mapped[list[Any]] = mapped_column(default=list)
     notes: Mapped[list[Any]] = mapped_column(default=list)
     parts_used: Mapped[list[Any]] = mapped_column(default=list)
@@ -312,4 +316,86 @@ class AssetStatus(Base):
     message: Mapped[str] = mapped_column(sa.Text, default="")
     observed_at: Mapped[datetime]
     learning_until: Mapped[datetime | None]
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Meter(Base):
+    """A counter of an asset: running hours, starts, or any quantity that only grows.
+
+    ``value`` is what the meter shows (as read, or as analytics counts it); ``total`` is the
+    lifetime count across resets (a replaced hour-meter starts again at 0), which plans use.
+    """
+
+    __tablename__ = "meters"
+    __table_args__ = (sa.UniqueConstraint("asset_id", "name"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    asset_id: Mapped[int] = mapped_column(sa.ForeignKey("assets.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(sa.String(64))
+    unit: Mapped[str] = mapped_column(sa.String(32), default="")
+    value: Mapped[float] = mapped_column(sa.Double, default=0.0)
+    total: Mapped[float] = mapped_column(sa.Double, default=0.0)
+    read_at: Mapped[datetime | None]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class MeterReading(Base):
+    """One reading of a meter (manual, or counted from telemetry by analytics)."""
+
+    __tablename__ = "meter_readings"
+    __table_args__ = (sa.Index("ix_meter_readings_meter_at", "meter_id", "at"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    meter_id: Mapped[int] = mapped_column(sa.ForeignKey("meters.id", ondelete="CASCADE"))
+    at: Mapped[datetime]
+    value: Mapped[float] = mapped_column(sa.Double)
+    total: Mapped[float] = mapped_column(sa.Double)
+    reset: Mapped[bool] = mapped_column(default=False)
+    source: Mapped[str] = mapped_column(sa.String(200))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class PmPlan(Base):
+    """A preventive-maintenance plan: what to do, on which assets, when (calendar and/or meter)."""
+
+    __tablename__ = "pm_plans"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    site_id: Mapped[int] = mapped_column(sa.ForeignKey("sites.id", ondelete="CASCADE"), index=True)
+    # One asset, or every asset of a type in the site (a plan on "all pumps").
+    asset_id: Mapped[int | None] = mapped_column(sa.ForeignKey("assets.id", ondelete="CASCADE"))
+    asset_type: Mapped[str | None] = mapped_column(sa.String(64))
+    title: Mapped[str] = mapped_column(sa.String(200))
+    description: Mapped[str] = mapped_column(sa.Text, default="")
+    priority: Mapped[int] = mapped_column(default=3)
+    estimated_minutes: Mapped[int] = mapped_column(default=0)
+    checklist: Mapped[list[Any]] = mapped_column(default=list)
+    # Calendar trigger: every N days/weeks/months, from the last completion or on a fixed
+    # schedule from starts_at; lead_days before the due date the order is generated.
+    every: Mapped[int | None]
+    unit: Mapped[str | None] = mapped_column(sa.String(8))
+    anchor: Mapped[str] = mapped_column(sa.String(16), default="completion")
+    starts_at: Mapped[datetime]
+    lead_days: Mapped[float] = mapped_column(sa.Double, default=0.0)
+    # Meter trigger: every meter_every of meter_name (lifetime total), meter_lead before it.
+    meter_name: Mapped[str | None] = mapped_column(sa.String(64))
+    meter_every: Mapped[float | None] = mapped_column(sa.Double)
+    meter_lead: Mapped[float] = mapped_column(sa.Double, default=0.0)
+    active: Mapped[bool] = mapped_column(default=True)
+    created_by: Mapped[str] = mapped_column(sa.String(200))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class PmSchedule(Base):
+    """Where one plan stands on one asset: the baseline of its cycle and what is due next."""
+
+    __tablename__ = "pm_schedules"
+    __table_args__ = (sa.UniqueConstraint("plan_id", "asset_id"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    plan_id: Mapped[int] = mapped_column(sa.ForeignKey("pm_plans.id", ondelete="CASCADE"))
+    asset_id: Mapped[int] = mapped_column(sa.ForeignKey("assets.id", ondelete="CASCADE"))
+    next_due_at: Mapped[datetime | None]
+    next_due_meter: Mapped[float | None] = mapped_column(sa.Double)
+    last_done_at: Mapped[datetime | None]
+    # How the last cycle ended: "done" (completed), "late" (completed after it was due),
+    # "skipped" (cancelled); None before the first.
+    last_outcome: Mapped[str | None] = mapped_column(sa.String(16))
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)

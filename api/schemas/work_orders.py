@@ -33,11 +33,37 @@ WorkType = Literal["corrective", "instrument", "preventive", "inspection"]
 Resolution = Literal["fixed", "no_fault_found"]
 
 
+StepKind = Literal["check", "measurement", "pass_fail", "photo"]
+
+
 class ChecklistItem(Schema):
-    """One step to do; `done` is ticked by the technician."""
+    """One step to do; `done` is ticked by the technician.
+
+    A `measurement` step records `value` (in `unit`) and is `flagged` when it falls outside
+    [`min`, `max`]; a `pass_fail` step records `result`. A `required` step must be done before
+    the order can be completed. `photo` is a placeholder until attachments exist.
+    """
 
     item: str = Text(500, 1)
     done: bool = False
+    kind: StepKind = "check"
+    required: bool = False
+    unit: str = Text(32)
+    min: float | None = None
+    max: float | None = None
+    value: float | None = None
+    result: Literal["pass", "fail"] | None = None
+    # Set by the server: a measurement outside its limits, or a failed pass/fail step.
+    flagged: bool = False
+
+    @model_validator(mode="after")
+    def _flag(self) -> ChecklistItem:
+        if self.min is not None and self.max is not None and self.min > self.max:
+            raise ValueError("'min' must not exceed 'max'")
+        low = self.value is not None and self.min is not None and self.value < self.min
+        high = self.value is not None and self.max is not None and self.value > self.max
+        self.flagged = low or high or self.result == "fail"
+        return self
 
 
 class PartUsed(Schema):
@@ -150,6 +176,7 @@ class WorkOrderPublic(PublicSchema):
     due_at: datetime | None
     assignee_id: int | None
     alert_id: int | None
+    pm_plan_id: int | None = None
     checklist: list[ChecklistItem]
     notes: list[Note]
     parts_used: list[PartUsed]

@@ -12,7 +12,7 @@ from api.errors import ConflictError, ForbiddenError, IllegalTransitionError, In
 from api.models import Alert, Asset, User, WorkOrder, WorkOrderEvidence
 from api.schemas.work_orders import WorkOrderTransition, WorkOrderUpdate
 from api.security import Principal
-from api.services import audit, webhooks
+from api.services import audit, pm, webhooks
 from api.services.policy import decide, pick_assignee
 from api.settings import PolicySettings
 
@@ -206,6 +206,7 @@ def transition(  # noqa: PLR0912 (one branch per target state reads like the dia
     elif body.to == "in_progress" and order.started_at is None:
         order.started_at = now
     elif body.to == "completed":
+        pm.check_required_steps(order)
         _complete(order, body, policy, now)
     elif body.to == "verified":
         order.verified_at = now
@@ -219,6 +220,8 @@ def transition(  # noqa: PLR0912 (one branch per target state reads like the dia
                 raise ConflictError("another order is open for this asset and failure mode")
             order.open_key = key
     _set_state(order, body.to, now)
+    if body.to in ("completed", "cancelled"):
+        pm.close_cycle(session, order, now, skipped=body.to == "cancelled")
     if body.reason:
         order.notes = [*order.notes, _note(principal.actor, now, body.reason)]
     audit.record(

@@ -34,7 +34,13 @@ GROUPS: dict[str, frozenset[str] | None] = {
 # Ids that do not exist: allowed roles get 404/422 instead of changing real data.
 PARAMS = dict.fromkeys(
     ("site_id", "asset_id", "sensor_id", "alert_id", "order_id", "user_id", "token_id"), 999999
-) | {"webhook_id": 999999, "path": "app.css"}
+) | {
+    "webhook_id": 999999,
+    "plan_id": 999999,
+    "meter_id": 999999,
+    "name": "running_hours",
+    "path": "app.css",
+}
 LOGIN_ROUTES = {"/api/v1/auth/login", "/ui/login"}
 
 

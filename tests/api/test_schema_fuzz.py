@@ -70,10 +70,23 @@ def _existing_ids(api: Api) -> dict[str, int]:
     order = api.ok(
         "facilities", "POST", "/api/v1/work-orders", json={"asset_id": asset["id"], "title": "x"}
     )
+    plan = api.ok(
+        "facilities",
+        "POST",
+        "/api/v1/pm-plans",
+        json={
+            "site_id": site["id"],
+            "asset_id": asset["id"],
+            "title": "x",
+            "every": 1,
+            "unit": "weeks",
+        },
+    )
     return {
         "site_id": site["id"],
         "asset_id": asset["id"],
         "order_id": order["id"],
+        "plan_id": plan["id"],
         "user_id": api.user_ids["technician2"],
     }
 
@@ -117,7 +130,7 @@ def test_explicit_nulls_and_no_if_match_on_every_patch(
         assert isinstance(result, Ok), result
         operations.append(result.ok())
     patches = [op for op in operations if op.method.upper() == "PATCH"]
-    assert len(patches) == 4, [p.path for p in patches]
+    assert len(patches) == 5, [p.path for p in patches]
     failures: list[str] = []
     for op in patches:
         params = {name: ids[name] for name in ids if "{" + name + "}" in op.path}
