@@ -58,7 +58,10 @@ def finish(api: Api, order: dict[str, Any], to: str = "completed") -> dict[str, 
     path = f"{ORDERS}/{order['id']}/transitions"
     if to == "cancelled":
         return dict(api.ok("facilities", "POST", path, json={"to": "cancelled", "reason": "skip"}))
-    steps = [{"to": "in_progress"}, {"to": "completed", "resolution": "fixed"}]
+    steps: list[dict[str, Any]] = [
+        {"to": "in_progress"},
+        {"to": "completed", "resolution": "fixed"},
+    ]
     if order["state"] == "open":
         steps.insert(0, {"to": "assigned", "assignee_id": api.user_ids["technician"]})
     result: dict[str, Any] = {}
