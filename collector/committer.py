@@ -216,6 +216,8 @@ class GroupCommitter:
         self._metrics.readings_spooled.inc(sum(e.readings for e in entries))
         for letter in dead:
             self._metrics.dead_lettered.labels(letter.reason).inc()
+            if letter.reason == "unknown_topic":
+                self._metrics.unknown_topic.inc()
             self._dead_log.record(letter)
         acked = self._ack(tokens)
         self._metrics.acknowledged.inc(acked)

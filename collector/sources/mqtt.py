@@ -25,13 +25,13 @@ from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
+from paho.mqtt.subscribeoptions import SubscribeOptions
 
 from collector.intake import Intake
 from collector.metrics import Metrics
 from collector.settings import MqttSettings
 from collector.sources.paho_fast import FastClient, Publish, supported
 from collector.spool import DeadLetter, SpoolEntry
-from telemetry.topics import subscription_filters
 
 log = logging.getLogger(__name__)
 
@@ -82,6 +82,25 @@ def make_client(settings: MqttSettings) -> mqtt.Client:
     return client
 
 
+def subscription_filters(prefix: str, site: str = "+", shared_group: str = "") -> list[str]:
+    """The collector's one topic filter: the whole prefix, or one site's part of it.
+
+    Not only the telemetry topics: a message on any other topic under the prefix is received
+    and dead-lettered as ``unknown_topic`` (issue 15 item 8), where a narrower filter left the
+    gateway with a "no matching subscribers" PUBACK and its data gone without a trace.
+    """
+    topic_filter = f"{prefix}/#" if site == "+" else f"{prefix}/{site}/#"
+    return [f"$share/{shared_group}/{topic_filter}"] if shared_group else [topic_filter]
+
+
+def legacy_filters(prefix: str, site: str = "+", shared_group: str = "") -> list[str]:
+    """The telemetry-only filters collectors subscribed to before: a persistent session made
+    then still holds them, and a message matching both would come twice (Mosquitto 2.0 sends
+    one copy per matching subscription), so they are unsubscribed once the new one is in."""
+    filters = [f"{prefix}/{site}/+/telemetry", f"{prefix}/{site}/+/telemetry/lp"]
+    return [f"$share/{shared_group}/{f}" for f in filters] if shared_group else filters
+
+
 # What acknowledging a message needs: (packet id, QoS, connection generation). A plain tuple:
 # one is made per message, and a tuple costs a tenth of a frozen dataclass.
 AckToken = tuple[int, int, int]
@@ -126,8 +145,9 @@ class MqttSource:
         )
         self._presence_bytes = self.presence_topic.encode() if self.presence_topic else None
         self.filters = subscription_filters(
-            settings.topic_prefix, settings.site, settings.shared_group or None
+            settings.topic_prefix, settings.site, settings.shared_group
         )
+        self._legacy = legacy_filters(settings.topic_prefix, settings.site, settings.shared_group)
 
     def start(self) -> None:
         """Connect in the background; paho reconnects with bounded backoff."""
@@ -257,7 +277,7 @@ class MqttSource:
                 "broker has no stored session for %s: messages queued while away may be lost",
                 self._settings.client_id,
             )
-        presence = []
+        presence: list[tuple[str, int]] = []
         if self.presence_topic:
             if not self._announced:
                 # Published before we subscribe to it: the broker handles our packets in order,
@@ -270,10 +290,29 @@ class MqttSource:
                 client.subscribe(presence)
             log.info("connected to %s; leaving: unsubscribing from %s", self._settings.url,
                      self.filters)  # fmt: skip
-            client.unsubscribe(list(self.filters))
+            client.unsubscribe(list(self.filters) + self._legacy)
             return
         log.info("connected to %s; subscribing to %s", self._settings.url, self.filters)
-        client.subscribe([(f, 1) for f in self.filters] + presence)
+        self._subscribe(client, presence)
+        if flags.session_present:
+            # After the SUBSCRIBE (the broker handles packets in order): no gap in which a
+            # message would match neither.
+            client.unsubscribe(self._legacy)
+
+    def _subscribe(self, client: mqtt.Client, presence: list[tuple[str, int]]) -> None:
+        if self._settings.protocol != "5":
+            client.subscribe([(f, 1) for f in self.filters] + presence)
+            return
+        # Retained messages only for a subscription the session did not have yet: we subscribe
+        # again on every connect, and each resend would be another delivery (of a status topic,
+        # say: one more dead letter per reconnect). What was published while we were away is
+        # in the session's queue anyway. The presence subscription keeps the default: it relies
+        # on getting the retained announcement every time.
+        new_only = SubscribeOptions(qos=1, retainHandling=SubscribeOptions.RETAIN_SEND_IF_NEW_SUB)
+        client.subscribe(
+            [(f, new_only) for f in self.filters]
+            + [(topic, SubscribeOptions(qos=qos)) for topic, qos in presence]
+        )
 
     def _on_disconnect(
         self,
