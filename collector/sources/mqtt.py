@@ -3,8 +3,10 @@
 A message is acknowledged only after the group commit made it durable (``manual_ack=True``).
 Acks carry the connection generation they were received on: after a reconnect, an ack for an
 old packet id could acknowledge a different message the broker has since given that id, so
-stale acks are dropped and the broker redelivers those messages (the spool de-duplicates
-nothing; InfluxDB's idempotent writes make the replay harmless).
+stale acks are dropped and the broker redelivers those messages: InfluxDB's idempotent writes
+make the replay of good readings harmless, and a bad message's dead letter carries its delivery's
+identity (packet id, DUP flag, digest), by which the spool recognises a redelivery and stores no
+second one (``collector.redelivery``).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from itertools import repeat
 from operator import itemgetter
 from typing import Any, cast
@@ -31,7 +34,7 @@ from collector.intake import Intake
 from collector.metrics import Metrics
 from collector.settings import MqttSettings
 from collector.sources.paho_fast import FastClient, Publish, supported
-from collector.spool import DeadLetter, SpoolEntry
+from collector.spool import DeadLetter, SpoolEntry, message_identity
 
 log = logging.getLogger(__name__)
 
@@ -364,7 +367,10 @@ class MqttSource:
 
     def _on_message(self, client: mqtt.Client, userdata: Any, message: mqtt.MQTTMessage) -> None:
         """The stock client's callback (when the lean receive path is unavailable)."""
-        self._on_publish_batch([(message._topic, bytes(message.payload), message.mid, message.qos)])
+        dup = 8 if message.dup else 0
+        self._on_publish_batch(
+            [(message._topic, bytes(message.payload), message.mid, message.qos, dup)]
+        )
 
     def _on_publish_batch(self, messages: list[Publish]) -> None:
         """One read burst of PUBLISHes (network thread): decode, then queue them for the commit."""
@@ -373,20 +379,31 @@ class MqttSource:
         # (the lean client hands a burst over before it handles any other packet), so its acks
         # can never go out on a new connection.
         generation = self._generation
-        topic_bytes, payloads, mids, qos = zip(*messages, strict=True)
+        topic_bytes, payloads, mids, qos, dups = zip(*messages, strict=True)
         if self._presence_bytes is not None and self._presence_bytes in topic_bytes:
             messages = self._presence(messages)  # announcements are not telemetry
             if not messages:
                 return
-            topic_bytes, payloads, mids, qos = zip(*messages, strict=True)
+            topic_bytes, payloads, mids, qos, dups = zip(*messages, strict=True)
         self._metrics.received.inc(len(messages))
         self.received += len(messages)
         cache = self._topics
         topics = [cache.get(name) or self._topic(name) for name in topic_bytes]
         items = self._intake.process_many(topics, list(payloads))
-        for letter in [item for item in items if type(item) is DeadLetter]:
+        for i in [i for i, item in enumerate(items) if type(item) is DeadLetter]:
+            letter = cast(DeadLetter, items[i])
             self._metrics.rejected.labels(letter.reason).inc()
+            if qos[i]:
+                items[i] = self._identified(letter, mids[i], dups[i])
         self._submit(items, list(zip(mids, qos, repeat(generation), strict=False)))
+
+    def _identified(self, letter: DeadLetter, mid: int, dup: int) -> DeadLetter:
+        """The dead letter with its message's identity: what lets the spool recognise a
+        redelivery of it (after a crash between its commit and its ack) and store none."""
+        identity = message_identity(
+            self._settings.client_id, mid, bool(dup), letter.topic, letter.payload
+        )
+        return replace(letter, identity=identity)
 
     def _presence(self, messages: list[Publish]) -> list[Publish]:
         """Handle announcements on our presence topic (QoS 0: no ack); return the others."""
