@@ -182,15 +182,16 @@ class GroupCommitter:
 
     def _commit(
         self, items: list[SpoolEntry | DeadLetter]
-    ) -> tuple[list[SpoolEntry], list[DeadLetter]] | None:
-        """Commit a group: its entries and dead letters, or None when stopping first."""
+    ) -> tuple[list[SpoolEntry], list[DeadLetter], int] | None:
+        """Commit a group: its entries, the dead letters stored and how many bad messages were
+        redeliveries of stored ones (not stored again); None when stopping first."""
         entries: list[SpoolEntry] = []
         dead: list[DeadLetter] = []
         for item in items:
             (entries if type(item) is SpoolEntry else dead).append(item)  # type: ignore[arg-type]
         while True:
             try:
-                self._spool.append(entries, dead)
+                stored = self._spool.append(entries, dead, messages=len(items))
                 break
             except SpoolFullError:
                 # The disk filled before the limit did (another process, or the estimate was
@@ -206,16 +207,24 @@ class GroupCommitter:
                     return None
                 time.sleep(1.0)
         self.failed = None
-        return entries, dead
+        return entries, stored, len(dead) - len(stored)
 
     def _acknowledge(
-        self, entries: list[SpoolEntry], dead: list[DeadLetter], tokens: list[object]
+        self,
+        entries: list[SpoolEntry],
+        dead: list[DeadLetter],
+        redelivered: int,
+        tokens: list[object],
     ) -> None:
         """Count a committed group and acknowledge its messages."""
         self._metrics.commits.inc()
         self._metrics.readings_spooled.inc(sum(e.readings for e in entries))
+        if redelivered:
+            self._metrics.dead_letters_redelivered.inc(redelivered)
         for letter in dead:
             self._metrics.dead_lettered.labels(letter.reason).inc()
+            if letter.reason == "unknown_topic":
+                self._metrics.unknown_topic.inc()
             self._dead_log.record(letter)
         acked = self._ack(tokens)
         self._metrics.acknowledged.inc(acked)

@@ -53,6 +53,18 @@ class Metrics:
         self.dead_lettered = Counter(
             f"{NS}_dead_letters", "Dead letters stored, by reason.", ["reason"], registry=r
         )
+        self.dead_letters_redelivered = Counter(
+            f"{NS}_dead_letters_redelivered",
+            "Bad messages redelivered (after a crash or reconnect between their commit and "
+            "their ack) and recognised: acknowledged, no second dead letter.",
+            registry=r,
+        )
+        self.unknown_topic = Counter(
+            f"{NS}_messages_unknown_topic",
+            "Messages on a topic under the prefix that is not a telemetry topic (dead-lettered "
+            "as unknown_topic; each message once).",
+            registry=r,
+        )
         self.readings_spooled = Counter(
             f"{NS}_readings_spooled", "Readings made durable in the spool.", registry=r
         )

@@ -42,8 +42,16 @@ class MqttSettings(BaseModel):
         description="MQTT v5 session expiry: how long the broker queues for us while we are away.",
     )
     keepalive_s: int = Field(30, ge=5, le=65535, description="Keep-alive interval.")
-    topic_prefix: str = Field(DEFAULT_PREFIX, description="First topic level(s) of telemetry.")
-    site: str = Field("+", description="Subscribe to one site only ('+' = all): split by site.")
+    topic_prefix: str = Field(
+        DEFAULT_PREFIX,
+        description="First topic level(s) of telemetry. The collector subscribes to the whole "
+        "prefix (<prefix>/#): a message on a topic under it that is not telemetry is kept as "
+        "an unknown_topic dead letter.",
+    )
+    site: str = Field(
+        "+",
+        description="Subscribe to one site only (<prefix>/<site>/#; '+' = all): split by site.",
+    )
     shared_group: str = Field(
         "", description="Join the shared subscription group $share/<group>/... (empty = none)."
     )
@@ -82,6 +90,20 @@ class MqttSettings(BaseModel):
                 f"mqtt.url must look like mqtt://host:port or mqtts://host:port: {value!r}"
             )
         return value
+
+    @model_validator(mode="after")
+    def _check_presence_topic(self) -> MqttSettings:
+        # The collector subscribes to the whole prefix: announcements under it would come back
+        # as deliveries, and other replicas' would be dead-lettered as unknown topics.
+        prefix = self.topic_prefix
+        if self.presence_topic and (
+            self.presence_topic == prefix or self.presence_topic.startswith(f"{prefix}/")
+        ):
+            raise ValueError(
+                f"mqtt.presence_topic ({self.presence_topic!r}) must not be under "
+                f"mqtt.topic_prefix ({prefix!r}): the collector subscribes to the whole prefix"
+            )
+        return self
 
     @property
     def host(self) -> str:

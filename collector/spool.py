@@ -11,7 +11,9 @@ Each row holds the messages of one group commit (split at the writer's batch lim
 decoded and formatted as line protocol, one reading per line, with the topic of each run of
 lines (bad input never enters the spool: it goes to ``dead_letters`` in the same transaction).
 Totals are kept in the ``totals`` table in the same transactions, so they are exact across
-restarts.
+restarts. A bad MQTT message's identity (``MessageIdentity``) is kept in ``dead_letter_keys`` in
+the transaction that stores its dead letter, which is the one its acknowledgement waits for: a
+redelivery of it (after a crash between the commit and the ack) is recognised and adds none.
 """
 
 from __future__ import annotations
@@ -27,7 +29,16 @@ from typing import Any
 
 from collector.capacity import DiskUsage, Reserve, measure_fs
 from collector.errors import SpoolError, SpoolFullError
-from collector.spool_records import SCHEMA, DeadLetter, SpooledRow, SpoolEntry, StoredDeadLetter
+from collector.redelivery import REDELIVERY_HORIZON, DeadLetterKeys
+from collector.spool_records import (
+    SCHEMA,
+    DeadLetter,
+    MessageIdentity,
+    SpooledRow,
+    SpoolEntry,
+    StoredDeadLetter,
+    message_identity,
+)
 
 # What a dead letter takes in the file, near enough (its row overhead is small beside these).
 _DEAD_SIZE = (
@@ -53,6 +64,7 @@ class Spool:
         dead_letter_max_bytes: int = 16 * 1024 * 1024,
         reserve: Reserve | None = None,
         check_writable: bool = True,
+        redelivery_horizon: int = REDELIVERY_HORIZON,
     ) -> None:
         self.path = path
         self._wal_path = Path(f"{path}-wal")
@@ -86,6 +98,9 @@ class Spool:
             raise SpoolError(f"cannot open the spool {path}: {exc}") from exc
         self.bytes, self.rows, self.readings = self._scan()
         self._dead_bytes = self._scan_dead_bytes()
+        with self._lock:
+            self._keys = DeadLetterKeys(self._db, redelivery_horizon)
+        self._messages = self.totals().get("mqtt_messages", 0)
 
     def _size_wal(self) -> None:
         """Fit the WAL to the file system: it is part of what the spool takes on disk.
@@ -160,17 +175,27 @@ class Spool:
 
     # -- hot path ----------------------------------------------------------------------------
 
-    def append(self, entries: Iterable[SpoolEntry], dead: Iterable[DeadLetter] = ()) -> None:
-        """Make a group of accepted messages and dead letters durable in one transaction."""
+    def append(
+        self, entries: Iterable[SpoolEntry], dead: Iterable[DeadLetter] = (), *, messages: int = 0
+    ) -> list[DeadLetter]:
+        """Make a group of accepted messages and dead letters durable in one transaction.
+
+        ``messages`` is how many MQTT messages the group holds (the committer's; 0 for other
+        sources): it dates the keys of bad messages (``REDELIVERY_HORIZON``). Returns the dead
+        letters stored: a redelivery of a bad message already stored is not stored again.
+        """
         entries = list(entries)
         dead = list(dead)
         totals: dict[str, int] = {}
         if entries:
             totals["messages_spooled"] = len(entries)
             totals["readings_spooled"] = sum(e.readings for e in entries)
-        _count_dead_letters(dead, totals)
+        if messages:
+            totals["mqtt_messages"] = messages
         rows = self._pack(entries)
         with self._lock:
+            stored, keys = self._keys.first_deliveries(dead, self._messages + messages)
+            _count_dead_letters(stored, totals)
             try:
                 self._db.execute("BEGIN IMMEDIATE")
                 self._db.executemany(
@@ -178,7 +203,8 @@ class Spool:
                     " VALUES (?, ?, ?, ?, ?)",
                     rows,
                 )
-                self._insert_dead_letters(dead)
+                self._insert_dead_letters(stored)
+                expired = self._keys.write(keys, self._messages, messages)
                 self._add_totals(totals)
                 self._db.execute("COMMIT")
             except sqlite3.Error as exc:
@@ -187,9 +213,12 @@ class Spool:
                 if _is_full(exc):
                     raise SpoolFullError(f"spool append failed: {exc}") from exc
                 raise SpoolError(f"spool append failed: {exc}") from exc
+            self._keys.committed(keys, expired)
+            self._messages += messages
             self.bytes += sum(len(row[1]) for row in rows)
             self.rows += len(rows)
             self.readings += sum(e.readings for e in entries)
+        return stored
 
     def _pack(self, entries: list[SpoolEntry]) -> list[_Row]:
         """A group's messages as few rows as the row limits allow, in arrival order.
@@ -424,4 +453,14 @@ def _count_dead_letters(dead: Iterable[DeadLetter], totals: dict[str, int]) -> N
         totals[key] = totals.get(key, 0) + 1
 
 
-__all__ = ["SCHEMA", "DeadLetter", "Spool", "SpoolEntry", "SpooledRow", "StoredDeadLetter"]
+__all__ = [
+    "REDELIVERY_HORIZON",
+    "SCHEMA",
+    "DeadLetter",
+    "MessageIdentity",
+    "Spool",
+    "SpoolEntry",
+    "SpooledRow",
+    "StoredDeadLetter",
+    "message_identity",
+]

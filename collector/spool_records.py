@@ -6,6 +6,7 @@ record types are re-exported there, where callers import them from.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -28,6 +29,11 @@ CREATE TABLE IF NOT EXISTS dead_letters (
     payload_size INTEGER NOT NULL
 );
 CREATE TABLE IF NOT EXISTS totals (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS dead_letter_keys (
+    packet_id INTEGER PRIMARY KEY,
+    digest BLOB NOT NULL,
+    seq INTEGER NOT NULL
+);
 """
 
 
@@ -44,9 +50,38 @@ class SpoolEntry(NamedTuple):
     received_ns: int
 
 
+class MessageIdentity(NamedTuple):
+    """Which MQTT delivery a bad message was: what recognises a redelivery of it.
+
+    What names a delivery in MQTT is its packet id within the session (the spool belongs to one
+    replica, and so to one session: ``collector.identity``): the broker resends a message we did
+    not acknowledge with the same packet id and the DUP flag, and gives the id to another message
+    only once our PUBACK for it was processed. So a dead letter is keyed by its packet id and a
+    digest of client id, topic and payload, and a message is a redelivery of it only with the
+    DUP flag set: a first delivery never is one, even with the same payload (a device repeating
+    a bad payload sends new messages, each its own dead letter). See ``collector.redelivery``.
+    """
+
+    packet_id: int
+    digest: bytes
+    redelivery: bool
+
+
+def message_identity(
+    client_id: str, packet_id: int, redelivery: bool, topic: str, payload: bytes
+) -> MessageIdentity:
+    """The identity of one QoS 1/2 delivery (see ``MessageIdentity``)."""
+    digest = hashlib.blake2b(digest_size=16)
+    for part in (client_id.encode(), topic.encode()):
+        digest.update(len(part).to_bytes(4, "big"))
+        digest.update(part)
+    digest.update(payload)
+    return MessageIdentity(packet_id, digest.digest(), redelivery)
+
+
 @dataclass(frozen=True, slots=True)
 class DeadLetter:
-    """One rejected message (or point) and why."""
+    """One rejected message (or point) and why; ``identity`` for an MQTT QoS 1/2 message."""
 
     received_ns: int
     reason: str
@@ -54,6 +89,7 @@ class DeadLetter:
     topic: str
     payload: bytes
     payload_size: int
+    identity: MessageIdentity | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -3,8 +3,10 @@
 A message is acknowledged only after the group commit made it durable (``manual_ack=True``).
 Acks carry the connection generation they were received on: after a reconnect, an ack for an
 old packet id could acknowledge a different message the broker has since given that id, so
-stale acks are dropped and the broker redelivers those messages (the spool de-duplicates
-nothing; InfluxDB's idempotent writes make the replay harmless).
+stale acks are dropped and the broker redelivers those messages: InfluxDB's idempotent writes
+make the replay of good readings harmless, and a bad message's dead letter carries its delivery's
+identity (packet id, DUP flag, digest), by which the spool recognises a redelivery and stores no
+second one (``collector.redelivery``).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from itertools import repeat
 from operator import itemgetter
 from typing import Any, cast
@@ -25,13 +28,13 @@ from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
+from paho.mqtt.subscribeoptions import SubscribeOptions
 
 from collector.intake import Intake
 from collector.metrics import Metrics
 from collector.settings import MqttSettings
 from collector.sources.paho_fast import FastClient, Publish, supported
-from collector.spool import DeadLetter, SpoolEntry
-from telemetry.topics import subscription_filters
+from collector.spool import DeadLetter, SpoolEntry, message_identity
 
 log = logging.getLogger(__name__)
 
@@ -82,6 +85,25 @@ def make_client(settings: MqttSettings) -> mqtt.Client:
     return client
 
 
+def subscription_filters(prefix: str, site: str = "+", shared_group: str = "") -> list[str]:
+    """The collector's one topic filter: the whole prefix, or one site's part of it.
+
+    Not only the telemetry topics: a message on any other topic under the prefix is received
+    and dead-lettered as ``unknown_topic`` (issue 15 item 8), where a narrower filter left the
+    gateway with a "no matching subscribers" PUBACK and its data gone without a trace.
+    """
+    topic_filter = f"{prefix}/#" if site == "+" else f"{prefix}/{site}/#"
+    return [f"$share/{shared_group}/{topic_filter}"] if shared_group else [topic_filter]
+
+
+def legacy_filters(prefix: str, site: str = "+", shared_group: str = "") -> list[str]:
+    """The telemetry-only filters collectors subscribed to before: a persistent session made
+    then still holds them, and a message matching both would come twice (Mosquitto 2.0 sends
+    one copy per matching subscription), so they are unsubscribed once the new one is in."""
+    filters = [f"{prefix}/{site}/+/telemetry", f"{prefix}/{site}/+/telemetry/lp"]
+    return [f"$share/{shared_group}/{f}" for f in filters] if shared_group else filters
+
+
 # What acknowledging a message needs: (packet id, QoS, connection generation). A plain tuple:
 # one is made per message, and a tuple costs a tenth of a frozen dataclass.
 AckToken = tuple[int, int, int]
@@ -126,8 +148,9 @@ class MqttSource:
         )
         self._presence_bytes = self.presence_topic.encode() if self.presence_topic else None
         self.filters = subscription_filters(
-            settings.topic_prefix, settings.site, settings.shared_group or None
+            settings.topic_prefix, settings.site, settings.shared_group
         )
+        self._legacy = legacy_filters(settings.topic_prefix, settings.site, settings.shared_group)
 
     def start(self) -> None:
         """Connect in the background; paho reconnects with bounded backoff."""
@@ -257,7 +280,7 @@ class MqttSource:
                 "broker has no stored session for %s: messages queued while away may be lost",
                 self._settings.client_id,
             )
-        presence = []
+        presence: list[tuple[str, int]] = []
         if self.presence_topic:
             if not self._announced:
                 # Published before we subscribe to it: the broker handles our packets in order,
@@ -270,10 +293,29 @@ class MqttSource:
                 client.subscribe(presence)
             log.info("connected to %s; leaving: unsubscribing from %s", self._settings.url,
                      self.filters)  # fmt: skip
-            client.unsubscribe(list(self.filters))
+            client.unsubscribe(list(self.filters) + self._legacy)
             return
         log.info("connected to %s; subscribing to %s", self._settings.url, self.filters)
-        client.subscribe([(f, 1) for f in self.filters] + presence)
+        self._subscribe(client, presence)
+        if flags.session_present:
+            # After the SUBSCRIBE (the broker handles packets in order): no gap in which a
+            # message would match neither.
+            client.unsubscribe(self._legacy)
+
+    def _subscribe(self, client: mqtt.Client, presence: list[tuple[str, int]]) -> None:
+        if self._settings.protocol != "5":
+            client.subscribe([(f, 1) for f in self.filters] + presence)
+            return
+        # Retained messages only for a subscription the session did not have yet: we subscribe
+        # again on every connect, and each resend would be another delivery (of a status topic,
+        # say: one more dead letter per reconnect). What was published while we were away is
+        # in the session's queue anyway. The presence subscription keeps the default: it relies
+        # on getting the retained announcement every time.
+        new_only = SubscribeOptions(qos=1, retainHandling=SubscribeOptions.RETAIN_SEND_IF_NEW_SUB)
+        client.subscribe(
+            [(f, new_only) for f in self.filters]
+            + [(topic, SubscribeOptions(qos=qos)) for topic, qos in presence]
+        )
 
     def _on_disconnect(
         self,
@@ -325,7 +367,10 @@ class MqttSource:
 
     def _on_message(self, client: mqtt.Client, userdata: Any, message: mqtt.MQTTMessage) -> None:
         """The stock client's callback (when the lean receive path is unavailable)."""
-        self._on_publish_batch([(message._topic, bytes(message.payload), message.mid, message.qos)])
+        dup = 8 if message.dup else 0
+        self._on_publish_batch(
+            [(message._topic, bytes(message.payload), message.mid, message.qos, dup)]
+        )
 
     def _on_publish_batch(self, messages: list[Publish]) -> None:
         """One read burst of PUBLISHes (network thread): decode, then queue them for the commit."""
@@ -334,20 +379,31 @@ class MqttSource:
         # (the lean client hands a burst over before it handles any other packet), so its acks
         # can never go out on a new connection.
         generation = self._generation
-        topic_bytes, payloads, mids, qos = zip(*messages, strict=True)
+        topic_bytes, payloads, mids, qos, dups = zip(*messages, strict=True)
         if self._presence_bytes is not None and self._presence_bytes in topic_bytes:
             messages = self._presence(messages)  # announcements are not telemetry
             if not messages:
                 return
-            topic_bytes, payloads, mids, qos = zip(*messages, strict=True)
+            topic_bytes, payloads, mids, qos, dups = zip(*messages, strict=True)
         self._metrics.received.inc(len(messages))
         self.received += len(messages)
         cache = self._topics
         topics = [cache.get(name) or self._topic(name) for name in topic_bytes]
         items = self._intake.process_many(topics, list(payloads))
-        for letter in [item for item in items if type(item) is DeadLetter]:
+        for i in [i for i, item in enumerate(items) if type(item) is DeadLetter]:
+            letter = cast(DeadLetter, items[i])
             self._metrics.rejected.labels(letter.reason).inc()
+            if qos[i]:
+                items[i] = self._identified(letter, mids[i], dups[i])
         self._submit(items, list(zip(mids, qos, repeat(generation), strict=False)))
+
+    def _identified(self, letter: DeadLetter, mid: int, dup: int) -> DeadLetter:
+        """The dead letter with its message's identity: what lets the spool recognise a
+        redelivery of it (after a crash between its commit and its ack) and store none."""
+        identity = message_identity(
+            self._settings.client_id, mid, bool(dup), letter.topic, letter.payload
+        )
+        return replace(letter, identity=identity)
 
     def _presence(self, messages: list[Publish]) -> list[Publish]:
         """Handle announcements on our presence topic (QoS 0: no ack); return the others."""

@@ -12,9 +12,10 @@ subscriptions, TLS, QoS 2) and replaces only those hot spots:
   ``_READ_BURST`` packets are handled per loop iteration;
 * a QoS 0/1 PUBLISH is decoded in place and handed to ``on_publish_fast(topic, payload, mid, qos)``
   or, when ``on_publish_batch`` is set, collected and handed over as one list per read burst (one
-  call, one lock and one metrics update per burst instead of per message). v5 properties are
-  skipped: the collector uses none, and announces no Topic Alias Maximum, so the broker always
-  sends the full topic;
+  call, one lock and one metrics update per burst instead of per message), with its DUP flag
+  (a redelivery: the collector recognises bad messages it already dead-lettered by it). v5
+  properties are skipped: the collector uses none, and announces no Topic Alias Maximum, so the
+  broker always sends the full topic;
 * ``ack_many`` queues the PUBACKs of a whole commit group as one packet (one ``send``).
 
 It relies on paho 2.x internals (``_packet_read``, ``_packet_handle``, ``_in_packet``,
@@ -36,11 +37,13 @@ from paho.mqtt.enums import MQTTErrorCode
 log = logging.getLogger(__name__)
 
 PublishHandler = Callable[[bytes, bytes, int, int], None]
-# (topic, payload, packet id, QoS) of each PUBLISH of one read burst, in arrival order.
-Publish = tuple[bytes, bytes, int, int]
+# (topic, payload, packet id, QoS, DUP bit) of each PUBLISH of one read burst, in arrival order;
+# the DUP bit is 8 for a redelivery (the fixed header's 0x08), 0 for a first delivery.
+Publish = tuple[bytes, bytes, int, int, int]
 BatchHandler = Callable[[list[Publish]], None]
 
 _PUBLISH = 0x30
+_DUP = 0x08
 _PUBACK = 0x40
 _PUBACK_WORD = 0x4002_0000  # PUBACK, remaining length 2; the packet id fills the low 16 bits
 _RECV_BYTES = 262_144
@@ -198,7 +201,7 @@ class FastClient(mqtt.Client):
         if pos > end:
             return MQTTErrorCode.MQTT_ERR_PROTOCOL
         if self.on_publish_batch is not None:
-            self._burst.append((topic, bytes(buf[pos:end]), mid, qos))
+            self._burst.append((topic, bytes(buf[pos:end]), mid, qos, command & _DUP))
         elif self.on_publish_fast is not None:
             self.on_publish_fast(topic, bytes(buf[pos:end]), mid, qos)
         if qos == 1 and not self._manual_ack:
@@ -249,7 +252,7 @@ class FastClient(mqtt.Client):
                 cut += 1 + buf[cut]
             if cut > end:
                 break
-            burst.append((topic, bytes(buf[cut:end]), mid, qos))
+            burst.append((topic, bytes(buf[cut:end]), mid, qos, command & _DUP))
             pos = end
             done += 1
         if done:

@@ -1,9 +1,10 @@
 """A publisher process for the chaos test: N readings with unique timestamps, v = reading index.
 
 Run as ``python -m tests.collector.chaos_publisher --host H --port P --prefix X --count N``.
-Messages cycle through JSON single readings, JSON batches and line protocol; publishes are
-windowed (QoS 1) and paced so the faults the test injects happen while data flows. Prints
-``DONE <readings> <messages>`` once the broker acknowledged everything.
+Messages cycle through JSON single readings, JSON batches and line protocol, with a bad message
+(each payload its own) after every ``--bad-every`` of them; publishes are windowed (QoS 1) and
+paced so the faults the test injects happen while data flows. Prints
+``DONE <readings> <messages> <seconds> <bad messages>`` once the broker acknowledged everything.
 """
 
 from __future__ import annotations
@@ -20,8 +21,9 @@ ASSETS = 10
 STEP_NS = 1000
 
 
-def messages(prefix: str, count: int) -> list[tuple[str, bytes, int]]:
-    """(topic, payload, readings) covering reading indexes 0..count-1 exactly once."""
+def messages(prefix: str, count: int, bad_every: int = 0) -> list[tuple[str, bytes, int]]:
+    """(topic, payload, readings) covering reading indexes 0..count-1 exactly once, and a bad
+    message (0 readings: a wrong type, or an unknown topic) after every ``bad_every``."""
     out: list[tuple[str, bytes, int]] = []
     i = 0
     kind = 0
@@ -54,6 +56,13 @@ def messages(prefix: str, count: int) -> list[tuple[str, bytes, int]]:
             out.append((f"{prefix}/{site}/gw-lp/telemetry/lp", lines.encode(), size))
         i += size
         kind += 1
+        if bad_every and kind % bad_every == 0:
+            bad = kind // bad_every
+            if bad % 2:
+                payload = json.dumps({"sensors": {"v": f"bad-{bad}"}}).encode()
+                out.append((f"{prefix}/{site}/asset-0/telemetry", payload, 0))
+            else:
+                out.append((f"{prefix}/{site}/gw-0/status", f"status {bad}".encode(), 0))
     return out
 
 
@@ -65,8 +74,9 @@ def main() -> int:
     parser.add_argument("--count", type=int, default=100_000)
     parser.add_argument("--rate", type=float, default=2000.0, help="readings per second")
     parser.add_argument("--window", type=int, default=100)
+    parser.add_argument("--bad-every", type=int, default=0, help="a bad message after every N")
     args = parser.parse_args()
-    plan = messages(args.prefix, args.count)
+    plan = messages(args.prefix, args.count, args.bad_every)
     pub = Publisher(args.host, args.port, f"chaos-pub-{uuid.uuid4().hex[:8]}", window=args.window)
     started = time.monotonic()
     sent = 0
@@ -78,7 +88,8 @@ def main() -> int:
             time.sleep(ahead)  # pacing: a device fleet publishing at its rate
     pub.flush(timeout_s=120)
     pub.close()
-    print(f"DONE {sent} {len(plan)} {time.monotonic() - started:.1f}", flush=True)
+    bad = sum(1 for _, _, readings in plan if not readings)
+    print(f"DONE {sent} {len(plan)} {time.monotonic() - started:.1f} {bad}", flush=True)
     return 0
 
 

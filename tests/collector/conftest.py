@@ -13,6 +13,7 @@ import pytest
 
 from collector.service import CollectorService
 from collector.settings import CollectorSettings
+from collector.sources.mqtt import ClientFactory, make_client
 from telemetry.influx.settings import InfluxSettings
 from tests.collector.helpers import Publisher
 from tests.collector.influx_proxy import InfluxProxy
@@ -27,7 +28,9 @@ def make_collector(
     """Build and start in-process collectors; each is stopped after the test."""
     started: list[CollectorService] = []
 
-    def factory(name: str = "c1", **sections: dict[str, Any]) -> CollectorService:
+    def factory(
+        name: str = "c1", *, client_factory: ClientFactory = make_client, **sections: dict[str, Any]
+    ) -> CollectorService:
         values: dict[str, Any] = {
             "data_dir": str(tmp_path / name),
             "mqtt": {
@@ -45,7 +48,7 @@ def make_collector(
                 values[key] = {**values[key], **extra}
             else:
                 values[key] = extra
-        service = CollectorService(CollectorSettings(**values))
+        service = CollectorService(CollectorSettings(**values), client_factory=client_factory)
         service.start()
         started.append(service)
         # Publishing before the SUBACK would race the subscription (messages with no subscriber).
