@@ -1,8 +1,9 @@
 """The local broker's security model: the same per-gateway users and ACL as docker-compose.
 
 The ACL file is deploy/mosquitto/acl, shared with the compose broker so both run the same
-rules: the collector reads every site's telemetry, and each gateway user (``gw-<site>-<n>``) may
-publish only under its own site. Passwords are random, made once per data folder and kept in
+rules: the collector reads everything under the prefix (telemetry, and what it dead-letters as
+an unknown topic), and each gateway user (``gw-<site>-<n>``) may publish only under its own
+site. Passwords are random, made once per data folder and kept in
 ``mqtt-users.json`` beside the broker's data; Mosquitto gets them hashed through
 ``mosquitto_passwd``.
 """

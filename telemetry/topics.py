@@ -29,16 +29,6 @@ def telemetry_topic(
     return f"{prefix}/{site}/{asset}/{suffix}"
 
 
-def subscription_filters(
-    prefix: str = DEFAULT_PREFIX, site: str = "+", shared_group: str | None = None
-) -> list[str]:
-    """Topic filters for a collector: all sites, one site, optionally in a shared group."""
-    filters = [f"{prefix}/{site}/+/telemetry", f"{prefix}/{site}/+/telemetry/lp"]
-    if shared_group:
-        filters = [f"$share/{shared_group}/{f}" for f in filters]
-    return filters
-
-
 def parse_topic(topic: str, prefix: str = DEFAULT_PREFIX) -> TopicInfo:
     """Split a telemetry topic; anything else raises DecodeError(reason='unknown_topic')."""
     parts = topic.split("/")
