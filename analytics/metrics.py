@@ -65,3 +65,9 @@ class Metrics:
         self.status_posts = Counter(
             f"{NS}_status_items", "Asset status items, by outcome.", ["outcome"], registry=r
         )
+        self.meter_posts = Counter(
+            f"{NS}_meter_posts",
+            "Posts of counted meters (running hours, starts) to the API, by result.",
+            ["result"],
+            registry=r,
+        )

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from analytics.alerts_client import alert_body, instrument_body
+from analytics.meters import MeterBook, MeterCounter
 from analytics.model import AssetModel
 from analytics.model_store import Baseline
 from analytics.rules import ASSET, STALE, InstrumentRules, RuleChange
@@ -49,8 +50,22 @@ class FeedResult:
 class AssetMonitor:
     """Buffer → fit → score, with instrument rules beside the model."""
 
-    def __init__(self, key: AssetKey, train_after_s: float, rules: InstrumentRules) -> None:
+    def __init__(
+        self,
+        key: AssetKey,
+        train_after_s: float,
+        rules: InstrumentRules,
+        *,
+        meters: MeterBook | None = None,
+        meter_max_gap_s: float = 300.0,
+        meter_min_baseline_s: float = 86400.0,
+    ) -> None:
         self.key = key
+        # Running hours and starts (analytics.meters): counted once a baseline exists.
+        self.meter_book = meters
+        self.meter_max_gap_s = meter_max_gap_s
+        self.meter_min_baseline_s = meter_min_baseline_s
+        self.meters: MeterCounter | None = None
         self.train_after_ns = int(train_after_s * 1e9)
         self.rules = rules
         self.scorer: AssetModel | None = None
@@ -83,6 +98,28 @@ class AssetMonitor:
         self._good.update(zip(baseline.sensors, baseline.values[-1].tolist(), strict=True))
         self._skip_until_s = max(baseline.end_s, scored_until_s or -math.inf)
         self._buffer = []
+        self._install_meters(baseline)
+
+    def _install_meters(self, baseline: Baseline) -> None:
+        """A counter judged on this baseline; a new asset's count starts with the baseline."""
+        if self.meter_book is None:
+            return
+        known = self.meter_book.known(self.key)
+        if not known and baseline.end_s - baseline.start_s < self.meter_min_baseline_s:
+            # A first hour at night shows the machine stopped: its running level is unknown,
+            # and counting with a wrong one could not be undone (meters never go down).
+            self.meters = None
+            return
+        state, new = self.meter_book.state(self.key)
+        counter = MeterCounter(
+            baseline.sensors, baseline.values, state, max_gap_s=self.meter_max_gap_s
+        )
+        self.meters = counter if counter.has_indicators else None
+        if self.meters is not None and new:
+            times_ns = (baseline.times_s * 1e9).round().astype("int64").tolist()
+            for t, row in zip(times_ns, baseline.values.tolist(), strict=True):
+                self.meters.count(t, row)
+            self.meter_book.touch(self.key)
 
     def feed(self, window: AssetWindow, fitter: Fitter) -> FeedResult:
         """Take new rows in time order; alert posts and counts for this window."""
@@ -94,6 +131,8 @@ class AssetMonitor:
             self.first_ns = t if self.first_ns is None else self.first_ns
             self.last_ns = t
             self._rules(t, self.rules.observe(t / 1e9, row), out)
+            if self.meters is not None:
+                self.count(t, row)
             if self.scorer is None:
                 self._buffer.append((t, row))
                 out.buffered += 1
@@ -103,6 +142,14 @@ class AssetMonitor:
                 self._score(t, row, out)
                 out.scored += 1
         return out
+
+    def count(self, t: int, row: dict[str, float]) -> None:
+        """Count one reading into the asset's meters (a repeat or an older one counts nothing)."""
+        assert self.meters is not None
+        assert self.meter_book is not None
+        values = [row.get(s, math.nan) for s in self.meters.sensors]
+        if self.meters.count(t, values):
+            self.meter_book.touch(self.key)
 
     def check_stale(self, now_ns: int) -> FeedResult:
         """The wall-clock rule: is the whole asset silent?"""

@@ -98,6 +98,27 @@ class LifecycleSettings(BaseModel):
         1.25, gt=1, description="Threshold multiplier per 'no fault found' outcome."
     )
     nff_cap: float = Field(2.0, gt=1, description="Largest threshold multiplier from feedback.")
+    meters_post_s: float = Field(
+        60.0, gt=0, description="How often counted meters (running hours, starts) go to the API."
+    )
+    meter_max_gap_s: float = Field(
+        300.0,
+        gt=0,
+        description="A gap between two readings longer than this counts no running time (the "
+        "asset was silent).",
+    )
+    meter_min_baseline_s: float = Field(
+        86400.0,
+        gt=0,
+        description="An asset's meters start counting once its model is fitted on this much "
+        "data (its running level must show), backfilled from that baseline.",
+    )
+    meter_catch_up_s: float = Field(
+        7 * 86400.0,
+        gt=0,
+        description="After a restart, how far back the meters are caught up (from the last "
+        "reading counted) when the service was down longer than its look-back.",
+    )
     post_repair_s: float = Field(
         3600.0,
         gt=0,

@@ -1,0 +1,197 @@
+"""Meters counted from telemetry: each asset's running hours and starts, restart-safe.
+
+The asset's running state is judged as the scorer judges it (analytics.running: every running
+indicator — speed, current, flow, vibration… — below a tenth of its running level means
+stopped), with a ``RunningState`` of the counter's own, fitted on the same baseline, so it
+counts while the model is learning, refitting or on the seasonal path alike. An interval
+between two readings counts as running time when the asset ran at both ends (so a meter is
+off by less than one sampling interval per start or stop); a gap longer than ``max_gap_s``
+(the asset was silent) counts nothing. A start is a reading that runs after one that did not.
+
+Restart-safe: each asset's count (``MeterState``: totals and the time of the last reading
+counted) is kept in ``data_dir/meters.json``, written atomically after every tick, and a
+reading at or before that time is never counted again. An asset is first counted once its
+model is fitted on a day or more (``lifecycle.meter_min_baseline_s``: a short first baseline,
+an hour at night, may show the machine stopped throughout, so its running level is unknown),
+and that first count starts from the baseline's rows (backfill). The
+values go to the API (``POST /api/v1/meters/counted``) as lifetime totals, so a post that is
+lost or repeated changes nothing: the next one carries the same totals or larger.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import threading
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy.typing as npt
+
+from analytics.alerts_client import rfc3339
+from analytics.running import RunningState
+from analytics.source import AssetKey
+
+logger = logging.getLogger(__name__)
+
+RUNNING_HOURS, STARTS = "running_hours", "starts"
+
+
+@dataclass
+class MeterState:
+    """One asset's count so far; ``through_ns`` is the last reading counted (0 = none)."""
+
+    through_ns: int = 0
+    running: bool = False
+    running_s: float = 0.0
+    starts: int = 0
+
+
+class MeterCounter:
+    """Counts one asset's rows (in time order) into its ``MeterState``."""
+
+    def __init__(
+        self,
+        sensors: Sequence[str],
+        baseline: npt.ArrayLike,
+        state: MeterState,
+        *,
+        max_gap_s: float,
+    ) -> None:
+        self.sensors = tuple(sensors)
+        self.running_state = RunningState().fit(baseline, self.sensors)
+        self.state = state
+        self.max_gap_s = max_gap_s
+
+    @property
+    def has_indicators(self) -> bool:
+        """Whether the asset has sensors that show it running (else it has no meters)."""
+        return len(self.running_state.indicators_) > 0
+
+    def count(self, t_ns: int, row: Sequence[float]) -> bool:
+        """Count one reading (values in ``sensors`` order, NaN = missing); whether it counted."""
+        s = self.state
+        if t_ns <= s.through_ns:
+            return False  # counted before a restart, or a repeat
+        running = not self.running_state.update(row, t_ns / 1e9)
+        if s.through_ns:
+            gap_s = (t_ns - s.through_ns) / 1e9
+            if s.running and running and gap_s <= self.max_gap_s:
+                s.running_s += gap_s
+            if running and not s.running:
+                s.starts += 1
+        s.through_ns, s.running = t_ns, running
+        return True
+
+
+class MeterBook:
+    """Every asset's meter state, persisted as JSON; which changed since the last post."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.states: dict[AssetKey, MeterState] = {}
+        self.changed: set[AssetKey] = set()
+        self._dirty = False
+        self._lock = threading.Lock()
+        self._load()
+
+    def known(self, key: AssetKey) -> bool:
+        """Whether the asset has been counted before (a state exists)."""
+        with self._lock:
+            return key in self.states
+
+    def state(self, key: AssetKey) -> tuple[MeterState, bool]:
+        """The asset's state and whether it is new (never counted: backfill it)."""
+        with self._lock:
+            found = self.states.get(key)
+            if found is not None:
+                return found, False
+            state = self.states[key] = MeterState()
+            return state, True
+
+    def touch(self, key: AssetKey) -> None:
+        """The asset's count moved: post it."""
+        with self._lock:
+            self.changed.add(key)
+            self._dirty = True
+
+    def take_changed(self) -> list[tuple[AssetKey, MeterState]]:
+        """The states changed since the last call (copies), to post."""
+        with self._lock:
+            keys, self.changed = self.changed, set()
+            return [(k, MeterState(**asdict(self.states[k]))) for k in sorted(keys)]
+
+    def give_back(self, keys: Sequence[AssetKey]) -> None:
+        """A post failed: post these again next time."""
+        with self._lock:
+            self.changed.update(keys)
+
+    def save_if_dirty(self) -> None:
+        """Write every state atomically, if any moved since the last write."""
+        with self._lock:
+            if not self._dirty:
+                return
+            self._dirty = False
+            doc = {
+                "format_version": 1,
+                "assets": [[k[0], k[1], asdict(s)] for k, s in sorted(self.states.items())],
+            }
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
+            tmp.write_text(json.dumps(doc), encoding="utf-8")
+            os.replace(tmp, self.path)
+        except OSError:
+            with self._lock:
+                self._dirty = True  # try again after the next tick
+            raise
+
+    def _load(self) -> None:
+        if not self.path.exists():
+            return
+        try:
+            doc = json.loads(self.path.read_text(encoding="utf-8"))
+            if doc.get("format_version") != 1:
+                raise ValueError(f"format version {doc.get('format_version')!r}")
+            self.states = {(str(a), str(b)): MeterState(**s) for a, b, s in doc["assets"]}
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            # Starting afresh would count the baseline again on top of what the API holds,
+            # and the API refuses a total lower than its last: keep the file for a person.
+            logger.error("meters file %s unusable (%s); kept as .bad", self.path, exc)
+            os.replace(self.path, self.path.with_suffix(".bad"))
+
+
+def counted_readings(items: Sequence[tuple[AssetKey, MeterState]]) -> list[dict[str, Any]]:
+    """The API's counted-reading items for these states (two meters per asset)."""
+    out = []
+    for (site, asset), s in items:
+        if not s.through_ns:
+            continue
+        common = {"site": site, "asset": asset, "at": rfc3339(s.through_ns)}
+        out.append({**common, "name": RUNNING_HOURS, "value": s.running_s / 3600.0, "unit": "h"})
+        out.append({**common, "name": STARTS, "value": float(s.starts), "unit": ""})
+    return out
+
+
+class MeterPoster:
+    """Posts counted meters to the API with the service token."""
+
+    def __init__(self, url: str, token: str, timeout_s: float) -> None:
+        self._client = httpx.Client(
+            base_url=url, timeout=timeout_s, headers={"Authorization": f"Bearer {token}"}
+        )
+
+    def post(self, readings: list[dict[str, Any]]) -> dict[str, Any]:
+        """POST /api/v1/meters/counted; the API's answer (httpx.HTTPError when not 200)."""
+        response = self._client.post("/api/v1/meters/counted", json={"readings": readings})
+        response.raise_for_status()
+        result: dict[str, Any] = response.json()
+        return result
+
+    def close(self) -> None:
+        """Close the connection pool."""
+        self._client.close()
