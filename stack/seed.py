@@ -114,6 +114,56 @@ def seed_assets(client: AdminClient, register: list[dict[str, Any]]) -> int:
     return added
 
 
+# The demo's preventive maintenance: one plan per site and machine type (issue 17).
+DEMO_PLANS: tuple[dict[str, Any], ...] = (
+    {
+        "asset_type": "ahu",
+        "title": "Change the air filters",
+        "every": 3,
+        "unit": "months",
+        "lead_days": 7,
+        "estimated_minutes": 45,
+        "checklist": [
+            {"item": "isolate the fan and lock out", "required": True},
+            {"item": "replace pre- and bag filters", "required": True},
+            {"item": "filter pressure drop after", "kind": "measurement", "unit": "Pa", "max": 120},
+        ],
+    },
+    {
+        "asset_type": "pump",
+        "title": "Grease the bearings",
+        "meter_name": "running_hours",
+        "meter_every": 500,
+        "meter_lead": 25,
+        "estimated_minutes": 30,
+        "checklist": [
+            {"item": "isolate and lock out", "required": True},
+            {"item": "grease both bearings", "required": True},
+            {
+                "item": "bearing temperature after an hour",
+                "kind": "measurement",
+                "unit": "°C",
+                "max": 70,
+            },
+        ],
+    },
+)
+
+
+def seed_plans(client: AdminClient) -> int:
+    """The demo plans on every site that has assets of their type; how many were added."""
+    existing = {(p["site_id"], p["asset_type"], p["title"]) for p in client.all("/pm-plans")}
+    types = {(a["site_id"], a["asset_type"]) for a in client.all("/assets")}
+    added = 0
+    for site_id, asset_type in sorted(types):
+        for plan in DEMO_PLANS:
+            if plan["asset_type"] != asset_type or (site_id, asset_type, plan["title"]) in existing:
+                continue
+            client.call("POST", "/pm-plans", {"site_id": site_id, **plan})
+            added += 1
+    return added
+
+
 def seed_users(client: AdminClient, data_dir: Path) -> dict[str, str] | None:
     """Demo users with passwords kept in data_dir; their passwords when just made, else None."""
     path = data_dir / "demo-users.json"
@@ -152,6 +202,7 @@ def main(argv: list[str] | None = None) -> int:
     client = AdminClient(args.api_url.rstrip("/"), token)
     try:
         added = seed_assets(client, scenario_register(args.scenario))
+        seed_plans(client)
         args.data_dir.mkdir(parents=True, exist_ok=True)
         passwords = seed_users(client, args.data_dir)
     except (SeedError, OSError) as exc:

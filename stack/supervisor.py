@@ -24,7 +24,14 @@ from stack.demo_serial import write_collector_config
 from stack.influxdb import InfluxDBServer
 from stack.mosquitto import MosquittoServer
 from stack.process import ManagedProcess, ServiceError, port_open
-from stack.seed import AdminClient, SeedError, scenario_register, seed_assets, seed_users
+from stack.seed import (
+    AdminClient,
+    SeedError,
+    scenario_register,
+    seed_assets,
+    seed_plans,
+    seed_users,
+)
 
 log = logging.getLogger(__name__)
 
@@ -258,6 +265,8 @@ def _seed(options: StackOptions) -> dict[str, str] | None:
     try:
         if options.simulators:
             added = seed_assets(client, scenario_register(DEMO_SCENARIO))
+            plans = seed_plans(client)
+            log.info("preventive maintenance: %d demo plans added", plans)
             log.info("asset register: %d demo assets added", added)
         return seed_users(client, options.data_dir)
     except SeedError as exc:

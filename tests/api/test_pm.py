@@ -370,3 +370,16 @@ def test_calendar_months_end_at_the_months_last_day() -> None:
     assert add_interval(jan31, 1, "months") == datetime(2027, 2, 28, 8, tzinfo=UTC)
     assert add_interval(jan31, 13, "months") == datetime(2028, 2, 29, 8, tzinfo=UTC)
     assert add_interval(jan31, 2, "weeks") == datetime(2027, 2, 14, 8, tzinfo=UTC)
+
+
+def test_the_demo_seed_adds_its_plans_once(api: Api, asset: dict[str, Any]) -> None:
+    from stack.seed import DEMO_PLANS, AdminClient, seed_plans
+
+    token = api.settings.admin_token
+    assert token is not None
+    client = AdminClient(str(api.client.base_url).rstrip("/"), token.get_secret_value())
+    assert seed_plans(client) == 1  # pump-01 is a pump: the greasing plan
+    assert seed_plans(client) == 0  # a second seed adds nothing
+    (plan,) = api.ok("facilities", "GET", PLANS)["items"]
+    pump_plan = next(p for p in DEMO_PLANS if p["asset_type"] == "pump")
+    assert (plan["title"], plan["meter_every"]) == (pump_plan["title"], 500.0)
