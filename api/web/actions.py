@@ -6,11 +6,12 @@ ETag checks are the API's own), then redirects back with a one-line message (pos
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, Form, Request, Response
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, RedirectResponse
 from pydantic import ValidationError
 from sqlalchemy.orm import Session
@@ -22,6 +23,7 @@ from api.deps import StateDep, client_address
 from api.errors import (
     ApiError,
     ForbiddenError,
+    InvalidError,
     PreconditionFailedError,
     RateLimitedError,
     UnauthorizedError,
@@ -317,3 +319,63 @@ def note(
             )
 
     return _outcome(f"{UI}/work-orders/{order_id}", work, "Note added.")
+
+
+@router.post(f"{UI}/work-orders/{{order_id}}/checklist")
+async def checklist(
+    order_id: PathId,
+    request: Request,
+    *,
+    state: StateDep,
+    principal: Viewer,
+) -> RedirectResponse:
+    """Tick checklist steps and record measurements (its assignee, or staff).
+
+    The form carries, per step ``i``: ``done_i`` (a checkbox), ``value_i`` (a measurement) and
+    ``result_i`` (pass / fail); steps the form does not name keep what they had.
+    """
+    form = await request.form()
+    check_form(request, _text(form.get("csrf")))
+    require(principal, *CREW)
+    etag = _text(form.get("etag")) or ""
+
+    def work() -> object:
+        with state.sessions() as session:
+            order = order_routes.get_work_order(order_id, Response(), session, principal)
+            steps = [_ticked(i, s.model_dump(), form) for i, s in enumerate(order.checklist)]
+            body = WorkOrderUpdate.model_validate({"checklist": steps})
+            return order_routes.update_work_order(
+                order_id,
+                body,
+                response=Response(),
+                session=session,
+                principal=principal,
+                if_match=etag,
+            )
+
+    # The database work runs in the thread pool, as in the other (synchronous) actions.
+    return await run_in_threadpool(
+        _outcome, f"{UI}/work-orders/{order_id}", work, "Checklist saved."
+    )
+
+
+def _text(value: object) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+def _ticked(i: int, step: dict[str, object], form: Mapping[str, object]) -> dict[str, object]:
+    """A checklist step with what the form says of it (a bad number is a 422 message)."""
+    step["done"] = form.get(f"done_{i}") == "on"
+    raw = _text(form.get(f"value_{i}"))
+    if raw is not None:
+        try:
+            step["value"] = float(raw) if raw.strip() else None
+        except ValueError:
+            raise InvalidError(
+                f"step {i + 1}: {raw[:40]!r} is not a number", where=f"value_{i}"
+            ) from None
+    result = _text(form.get(f"result_{i}"))
+    if result is not None:
+        step["result"] = result or None
+    step.pop("flagged", None)  # the server decides it again
+    return step

@@ -1,4 +1,5 @@
-"""The UI's pages (GET): fleet, alerts, an alert, KPIs, the work-order board, my work orders."""
+"""The UI's pages (GET): fleet, alerts, an alert, KPIs, maintenance, the work-order board, my
+work orders."""
 
 from __future__ import annotations
 
@@ -97,6 +98,13 @@ def kpis_page(request: Request, session: SessionDep, principal: Viewer) -> Respo
     start, end = kpi_window(None, None)
     figures = [(site, alarm_kpis(session, site.id, start, end)) for site in views.sites(session)]
     return page(request, "kpis.html", principal, {"figures": figures, "start": start, "end": end})
+
+
+@router.get(f"{UI}/maintenance")
+def maintenance_page(request: Request, session: SessionDep, principal: Viewer) -> Response:
+    """Preventive maintenance: what falls due in the next 30 days, and the plans."""
+    require(principal, *CREW)
+    return page(request, "maintenance.html", principal, views.maintenance(session, principal))
 
 
 @router.get(f"{UI}/board")

@@ -15,12 +15,14 @@ from api.models import (
     AlertEvent,
     Asset,
     AssetStatus,
+    PmPlan,
     Sensor,
     Site,
     User,
     WorkOrder,
     WorkOrderEvidence,
 )
+from api.routes import pm as pm_routes
 from api.schemas.common import SEVERITY_RANK
 from api.security import Principal
 from api.services.work_orders import chart_url, visible_to
@@ -262,3 +264,12 @@ def change_stamp(session: Session, now: datetime) -> str:
     parts = session.execute(latest).one()
     raw = f"{tuple(parts)!r}|{int(now.timestamp()) // 60}"
     return hashlib.sha256(raw.encode()).hexdigest()[:24]
+
+
+def maintenance(session: Session, principal: Principal) -> dict[str, Any]:
+    """The maintenance page: the 30-day forecast (as ``GET /api/v1/pm-forecast``) and plans."""
+    due = pm_routes.forecast(session, principal, days=30)
+    assets = {a.id: a for a in session.scalars(sa.select(Asset))}
+    sites = {s.id: s for s in session.scalars(sa.select(Site))}
+    plans = list(session.scalars(sa.select(PmPlan).order_by(PmPlan.site_id, PmPlan.title)))
+    return {"forecast": due, "assets": assets, "sites": sites, "plans": plans}

@@ -423,3 +423,68 @@ def test_static_assets_are_local(ui: Ui) -> None:
     assert script.status_code == 200
     assert "fetch(" in script.text
     assert "/ui/" not in ui.client.get("/openapi.json").text  # the UI stays out of the API
+
+
+def test_a_technician_ticks_the_checklist_and_the_maintenance_page_shows_the_plans(
+    ui: Ui,
+) -> None:
+    asset = ui.api("GET", "/api/v1/assets?code=pump-01", ui.admin)["items"][0]
+    order = ui.api(
+        "POST",
+        "/api/v1/work-orders",
+        ui.admin,
+        json={
+            "asset_id": asset["id"],
+            "title": "Grease",
+            "work_type": "preventive",
+            "checklist": [
+                {"item": "lock out", "required": True},
+                {"item": "bearing temperature", "kind": "measurement", "unit": "°C", "max": 70},
+                {"item": "no leaks", "kind": "pass_fail"},
+            ],
+        },
+    )
+    tech = ui.login("tech")
+    page = f"/ui/work-orders/{order['id']}"
+
+    def post(action: str, **fields: str) -> httpx.Response:
+        html = tech.get(page).text
+        etag = re.search(r'name="etag" value="([^"]+)"', html)
+        assert etag
+        data = {"csrf": csrf_of(html), "etag": etag.group(1).replace("&#34;", '"'), **fields}
+        response = tech.post(f"{page}/{action}", data=data, headers=SAME_ORIGIN)
+        assert response.status_code == 303
+        return response
+
+    post("transition", to="assigned")
+    post("transition", to="in_progress")
+    assert "Save checklist" in tech.get(page).text
+    post("checklist", done_1="on", value_1="82.5", result_2="pass")
+    saved = ui.api("GET", f"/api/v1/work-orders/{order['id']}", ui.admin)["checklist"]
+    assert [s["done"] for s in saved] == [False, True, False]
+    assert (saved[1]["value"], saved[1]["flagged"], saved[2]["result"]) == (82.5, True, "pass")
+    assert "out of limits" in tech.get(page).text
+    # The required step is open: completing is refused, with the reason on the page.
+    post("transition", to="completed", resolution="fixed")
+    assert "required checklist steps are not done: lock out" in tech.get(page).text
+    assert ui.api("GET", f"/api/v1/work-orders/{order['id']}", ui.admin)["state"] == "in_progress"
+    post("checklist", done_0="on", done_1="on", value_1="61", result_2="pass")
+    post("transition", to="completed", resolution="fixed")
+    assert ui.api("GET", f"/api/v1/work-orders/{order['id']}", ui.admin)["state"] == "completed"
+
+    ui.api(
+        "POST",
+        "/api/v1/pm-plans",
+        ui.admin,
+        json={
+            "site_id": asset["site_id"],
+            "asset_type": "pump",
+            "title": "Inspect seals",
+            "every": 1,
+            "unit": "weeks",
+        },
+    )
+    maintenance = tech.get("/ui/maintenance")
+    assert maintenance.status_code == 200
+    assert "Inspect seals" in maintenance.text
+    assert 'data-asset="{}"'.format(asset["id"]) in maintenance.text  # due within 30 days
