@@ -1,10 +1,11 @@
-"""Reports for facilities: alarm KPIs and reliability of a site (by site code).
+"""Reports for facilities: alarm KPIs, reliability and PM compliance of a site (by site code).
 
 Thin: the figures come from the same services as `/alerts/kpis` and `/assets/{id}/reliability`.
 """
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Annotated
 
 import sqlalchemy as sa
@@ -12,11 +13,11 @@ from fastapi import APIRouter, Query
 from sqlalchemy.orm import Session
 
 from api.deps import SessionDep, Staff
-from api.errors import NotFoundError
-from api.models import Asset, Site
+from api.errors import InvalidError, NotFoundError
+from api.models import Asset, Site, WorkOrder, utcnow
 from api.schemas.alerts import AlarmKpis
 from api.schemas.common import CODE, UtcDatetime
-from api.schemas.reports import SiteReliability
+from api.schemas.reports import PmCompliance, SiteReliability
 from api.services.kpis import alarm_kpis, kpi_window
 from api.services.reliability import reliability, reliability_window
 
@@ -69,4 +70,49 @@ def reliability_report(
         start=start,
         end=end,
         assets=[reliability(session, asset, start, end) for asset in assets],
+    )
+
+
+@router.get("/reports/pm-compliance", summary="Preventive maintenance done on time")
+def pm_compliance_report(
+    session: SessionDep,
+    _: Staff,
+    site: SiteCode,
+    *,
+    since: Annotated[UtcDatetime | None, Query(description="Default: until − 90 days.")] = None,
+    until: Annotated[UtcDatetime | None, Query(description="Default: now.")] = None,
+) -> PmCompliance:
+    """Preventive orders due in the window: done on time, late, skipped (cancelled), overdue
+    (not done and past due), and still open but not yet due."""
+    found = _site(session, site)
+    end = until or utcnow()
+    start = since or end - timedelta(days=90)
+    if start >= end:
+        raise InvalidError("'since' must be before 'until'", where="since")
+    orders = session.execute(
+        sa.select(WorkOrder.state, WorkOrder.due_at, WorkOrder.completed_at).where(
+            WorkOrder.site_id == found.id,
+            WorkOrder.work_type == "preventive",
+            WorkOrder.due_at >= start,
+            WorkOrder.due_at < end,
+        )
+    ).all()
+    counts = dict.fromkeys(("on_time", "late", "skipped", "overdue", "open_not_due"), 0)
+    now = utcnow()
+    for state, due, completed in orders:
+        assert due is not None  # filtered on in the query
+        if state == "cancelled":
+            counts["skipped"] += 1
+        elif completed is not None:
+            counts["on_time" if completed <= due else "late"] += 1
+        else:
+            counts["overdue" if due < now else "open_not_due"] += 1
+    judged = counts["on_time"] + counts["late"] + counts["skipped"] + counts["overdue"]
+    return PmCompliance(
+        site_id=found.id,
+        site=found.code,
+        start=start,
+        end=end,
+        compliance=counts["on_time"] / judged if judged else None,
+        **counts,
     )

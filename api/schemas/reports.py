@@ -16,3 +16,22 @@ class SiteReliability(PublicSchema):
     start: datetime
     end: datetime
     assets: list[Reliability]
+
+
+class PmCompliance(PublicSchema):
+    """Preventive orders of a site that fell due in a window, by how they ended.
+
+    `compliance` = on time / (on time + late + skipped + overdue): the share of due preventive
+    maintenance done by its due date (None when nothing fell due).
+    """
+
+    site_id: int
+    site: str
+    start: datetime
+    end: datetime
+    on_time: int
+    late: int
+    skipped: int
+    overdue: int
+    open_not_due: int
+    compliance: float | None

@@ -43,6 +43,16 @@ REFUSED: dict[str, tuple[str, ...]] = {
     ),
     "/api/v1/sites/{site_id}": ("name", "timezone"),
     "/api/v1/users/{user_id}": ("display_name", "role", "password", "active"),
+    "/api/v1/pm-plans/{plan_id}": (
+        "title",
+        "description",
+        "priority",
+        "estimated_minutes",
+        "checklist",
+        "lead_days",
+        "meter_lead",
+        "active",
+    ),
 }
 CLEARED: dict[str, tuple[str, ...]] = {
     "/api/v1/work-orders/{order_id}": ("due_at",),
@@ -67,11 +77,16 @@ def test_the_table_names_every_patch_route_and_field() -> None:
 
 def _targets(api: Api, asset: dict[str, Any]) -> dict[str, str]:
     order = api.ok("facilities", "POST", WO, json={"asset_id": asset["id"], "title": "Fix"})
+    plan_body = {"site_id": asset["site_id"], "asset_id": asset["id"], "title": "PM"}
+    plan = api.ok(
+        "facilities", "POST", "/api/v1/pm-plans", json={**plan_body, "every": 1, "unit": "days"}
+    )
     return {
         "/api/v1/work-orders/{order_id}": f"{WO}/{order['id']}",
         "/api/v1/assets/{asset_id}": f"/api/v1/assets/{asset['id']}",
         "/api/v1/sites/{site_id}": f"/api/v1/sites/{asset['site_id']}",
         "/api/v1/users/{user_id}": f"/api/v1/users/{api.user_ids['technician2']}",
+        "/api/v1/pm-plans/{plan_id}": f"/api/v1/pm-plans/{plan['id']}",
     }
 
 

@@ -383,3 +383,41 @@ def test_the_demo_seed_adds_its_plans_once(api: Api, asset: dict[str, Any]) -> N
     (plan,) = api.ok("facilities", "GET", PLANS)["items"]
     pump_plan = next(p for p in DEMO_PLANS if p["asset_type"] == "pump")
     assert (plan["title"], plan["meter_every"]) == (pump_plan["title"], 500.0)
+
+
+def test_compliance_counts_on_time_late_skipped_and_overdue(
+    api: Api, asset: dict[str, Any], sessions: sessionmaker[Session]
+) -> None:
+    now = datetime.now(UTC)
+    made = []
+    for title, hours in (
+        ("on time", 5),
+        ("late", -2),
+        ("skipped", 3),
+        ("overdue", -1),
+        ("later", 48),
+    ):
+        order = api.ok(
+            "facilities",
+            "POST",
+            ORDERS,
+            json={
+                "asset_id": asset["id"],
+                "title": title,
+                "work_type": "preventive",
+                "due_at": (now + timedelta(hours=hours)).isoformat(),
+            },
+        )
+        made.append(order)
+    finish(api, made[0])  # before its due time
+    finish(api, made[1])  # after it
+    finish(api, made[2], "cancelled")
+    report = api.ok(
+        "facilities",
+        "GET",
+        "/api/v1/reports/pm-compliance",
+        params={"site": "plant-a", "until": (now + timedelta(days=3)).isoformat()},
+    )
+    counts = {k: report[k] for k in ("on_time", "late", "skipped", "overdue", "open_not_due")}
+    assert counts == {"on_time": 1, "late": 1, "skipped": 1, "overdue": 1, "open_not_due": 1}
+    assert report["compliance"] == 0.25
