@@ -122,14 +122,15 @@ class CausalFeatures:
             raise ValueError(f"expected {self.n_sensors_} sensors, got {row.shape[0]}")
         dt = max(t - self._last_t, 0.0)
         self._last_t = max(t, self._last_t)
+        a_level, a_trend = _alpha(dt, self.tau_level_s), _alpha(dt, self.tau_trend_s)
         ok = np.isfinite(row)
+        if ok.all():  # the usual row: the masks below would take every value
+            self._fast = self._fast + a_level * (row - self._fast)
+            self._slow = self._slow + a_trend * (row - self._slow)
+            return self._fast
         x = np.where(ok, row, self._fast)
-        self._fast = np.where(
-            ok, self._fast + _alpha(dt, self.tau_level_s) * (x - self._fast), self._fast
-        )
-        self._slow = np.where(
-            ok, self._slow + _alpha(dt, self.tau_trend_s) * (x - self._slow), self._slow
-        )
+        self._fast = np.where(ok, self._fast + a_level * (x - self._fast), self._fast)
+        self._slow = np.where(ok, self._slow + a_trend * (x - self._slow), self._slow)
         return self._fast
 
     def _step(self, row: FloatArray, dt: float) -> None:

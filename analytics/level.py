@@ -209,25 +209,26 @@ class SensorLevels:
         z: FloatArray = err / scale
         absz = np.abs(z)
         peak = float(absz.max())
-        # ``not <``: a NaN counts as out of range, as it does in the mask.
+        # A NaN max is not calm: the masks then decide, as they always did.
         calm = peak < self.freeze_z
-        normal = absz < self.freeze_z
+        normal = None if calm else absz < self.freeze_z
         memory = getattr(self, "memory_", None)  # models pickled before it existed: none
         quiet: BoolArray | None = None
         ended: BoolArray | None = None
         if memory is not None:
-            if calm and not memory.open:
+            if normal is None and not memory.open:
                 memory.record(t, self._last)  # what ``update`` returns at once on such a row
             else:
-                quiet, ended = memory.update(mean - self.center_, err, self._last, ~normal, t)
+                out = np.zeros(len(z), dtype=bool) if normal is None else ~normal
+                quiet, ended = memory.update(mean - self.center_, err, self._last, out, t)
         if learn:
             a = _alpha(dt, self.scale_tau_s)
             clipped = np.minimum(err**2, (self.freeze_z * scale) ** 2)
             var0 = self.__dict__.get("var0_")
             var0 = self.scale0_**2 if var0 is None else var0  # pickled before it: compute
             target = np.maximum(var0, self.var_ + a * (clipped - self.var_))
-            self.var_ = target if calm else np.where(normal, target, self.var_)
-            self._step(t, True if calm else normal)
+            self.var_ = target if normal is None else np.where(normal, target, self.var_)
+            self._step(t, True if normal is None else normal)
         else:
             self._step(t, False)
         if ended is not None and ended.any():

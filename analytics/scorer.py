@@ -363,8 +363,9 @@ class StreamingScorer:
             env_score = float(env_z.max()) / self.envelope_.threshold * self.threshold_
         score = max(level_score, rel_score, env_score)
         state = self.alarm_.update(score, time_s)
-        if state == AlarmState.NORMAL and self.members_.any():
+        if state == AlarmState.NORMAL and self.__dict__.get("_members_set", True):
             self.members_[:] = False
+            self._members_set = False
         # Explain the alarm by the channel that set the score (worked out when first read).
         explained: tuple[Callable[[FloatArray], FloatArray], FloatArray] = (
             self.level_.contributions,
@@ -410,6 +411,7 @@ class StreamingScorer:
         for short_z, short_threshold in scales[1:]:
             per_sensor = np.maximum(per_sensor, np.abs(short_z) / short_threshold * self.threshold_)
         members |= per_sensor >= self.threshold_
+        self._members_set = True  # (or may be: cleared with the next normal row)
         if normal:
             return float(per_sensor.max())
         cap = self.policy_.clear_ratio * self.threshold_ * 0.999
