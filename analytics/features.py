@@ -123,11 +123,13 @@ class CausalFeatures:
         dt = max(t - self._last_t, 0.0)
         self._last_t = max(t, self._last_t)
         a_level, a_trend = _alpha(dt, self.tau_level_s), _alpha(dt, self.tau_trend_s)
-        ok = np.isfinite(row)
-        if ok.all():  # the usual row: the masks below would take every value
+        # The usual row: every value finite (then so is their sum; a NaN or an infinity makes
+        # it NaN or infinite), and the masks below would take every value.
+        if math.isfinite(np.add.reduce(row)):
             self._fast = self._fast + a_level * (row - self._fast)
             self._slow = self._slow + a_trend * (row - self._slow)
             return self._fast
+        ok = np.isfinite(row)
         x = np.where(ok, row, self._fast)
         self._fast = np.where(ok, self._fast + a_level * (x - self._fast), self._fast)
         self._slow = np.where(ok, self._slow + a_trend * (x - self._slow), self._slow)

@@ -208,7 +208,7 @@ class SensorLevels:
         scale = np.sqrt(self.var_)
         z: FloatArray = err / scale
         absz = np.abs(z)
-        peak = float(absz.max())
+        peak = float(np.maximum.reduce(absz))  # ``absz.max()`` without its Python wrapper
         # A NaN max is not calm: the masks then decide, as they always did.
         calm = peak < self.freeze_z
         normal = None if calm else absz < self.freeze_z
@@ -223,7 +223,7 @@ class SensorLevels:
                 quiet, ended = memory.update(mean - self.center_, err, self._last, out, t)
         if learn:
             a = _alpha(dt, self.scale_tau_s)
-            clipped = np.minimum(err**2, (self.freeze_z * scale) ** 2)
+            clipped = np.minimum(np.square(err), np.square(self.freeze_z * scale))  # = x**2
             var0 = self.__dict__.get("var0_")
             var0 = self.scale0_**2 if var0 is None else var0  # pickled before it: compute
             target = np.maximum(var0, self.var_ + a * (clipped - self.var_))
