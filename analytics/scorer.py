@@ -89,13 +89,15 @@ class LazyDecision(Decision):
     The scorer returns these: the explanation (shares, a sort, a tuple of rounded floats) is
     about a twentieth of a row's cost, and the live path reads it only for an alarm and for
     the status item of each window's last row. Equal to, and hashed as, the ``Decision`` with
-    the same fields.
+    the same fields; ``dataclasses.replace`` works on it (the copy carries the explanation
+    worked out).
     """
 
     def __init__(
         self,
         *,
-        explain: Explain,
+        explain: Explain | None = None,
+        top_sensors: tuple[tuple[str, float], ...] | None = None,
         time_s: float,
         score: float,
         threshold: float,
@@ -109,7 +111,12 @@ class LazyDecision(Decision):
         fields["time_s"], fields["score"], fields["threshold"] = time_s, score, threshold
         fields["state"], fields["alarm"], fields["health"] = state, alarm, health
         fields["baseline_frozen"], fields["running"] = baseline_frozen, running
-        fields["_explain"] = explain
+        if top_sensors is not None:  # given (``dataclasses.replace`` passes every field)
+            fields["top_sensors"] = top_sensors
+        elif explain is None:
+            raise TypeError("LazyDecision needs explain or top_sensors")
+        else:
+            fields["_explain"] = explain
 
     def __getattr__(self, name: str) -> tuple[tuple[str, float], ...]:
         # Only called for attributes not set: ``top_sensors`` until its first access.

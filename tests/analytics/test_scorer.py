@@ -113,6 +113,7 @@ def test_decisions_explain_lazily_and_equal_the_decision_built_with_the_same_fie
     assert eager == alarm
     assert hash(alarm) == hash(eager)
     assert alarm != dataclasses.replace(eager, score=alarm.score + 1)
+    assert dataclasses.replace(alarm, score=1.0) == dataclasses.replace(eager, score=1.0)
     assert copy.deepcopy(alarm) == pickle.loads(pickle.dumps(alarm)) == eager
     with pytest.raises(dataclasses.FrozenInstanceError):
         alarm.score = 0.0  # type: ignore[misc]
