@@ -107,6 +107,34 @@ class CausalFeatures:
             self._step(row, dt)
         return self._vector()
 
+    def update_levels(self, row: FloatArray, t: float) -> FloatArray:
+        """Consume one float row like ``update`` and return the level of every sensor only.
+
+        For a caller that reads no other column (the scorer's live path): the level and trend
+        advance exactly as in ``update``, but the spread and the pair correlations are not
+        advanced, so after this the stream's ``update`` would report a stale spread. The
+        returned array is the extractor's own state: read it, do not change it.
+        """
+        if self.n_sensors_ is None or self._last_t is None:
+            self._start(row, t)
+            return self._fast
+        if row.shape[0] != self.n_sensors_:
+            raise ValueError(f"expected {self.n_sensors_} sensors, got {row.shape[0]}")
+        dt = max(t - self._last_t, 0.0)
+        self._last_t = max(t, self._last_t)
+        a_level, a_trend = _alpha(dt, self.tau_level_s), _alpha(dt, self.tau_trend_s)
+        # The usual row: every value finite (then so is their sum; a NaN or an infinity makes
+        # it NaN or infinite), and the masks below would take every value.
+        if math.isfinite(np.add.reduce(row)):
+            self._fast = self._fast + a_level * (row - self._fast)
+            self._slow = self._slow + a_trend * (row - self._slow)
+            return self._fast
+        ok = np.isfinite(row)
+        x = np.where(ok, row, self._fast)
+        self._fast = np.where(ok, self._fast + a_level * (x - self._fast), self._fast)
+        self._slow = np.where(ok, self._slow + a_trend * (x - self._slow), self._slow)
+        return self._fast
+
     def _step(self, row: FloatArray, dt: float) -> None:
         ok = np.isfinite(row)
         x = np.where(ok, row, self._fast)

@@ -73,6 +73,33 @@ class ExcursionMemory:
         self.returning_ = np.zeros(n, dtype=bool)
         self.settled_since_ = np.full(n, np.nan)
         self._recent: deque[tuple[float, FloatArray]] = deque()
+        self._open = False
+
+    @property
+    def open(self) -> bool:
+        """Whether any sensor is in an excursion (``active_``), as of the last row.
+
+        Kept as a flag by ``update`` so the usual row needs no array reduction to know it;
+        whoever sets ``active_`` directly calls ``close`` or ``update``. Memories pickled before
+        the flag existed say True (the caller then takes the full ``update``, which sets it).
+        """
+        return bool(self.__dict__.get("_open", True))
+
+    def close(self) -> None:
+        """End every excursion (a restart is a new start: nothing carries over)."""
+        self.active_[:] = False
+        self._open = False
+
+    def record(self, t: float, raw: FloatArray) -> None:
+        """Keep a row's raw values for the trend (what ``update`` does first on every row).
+
+        ``raw`` is kept as it is, not copied: the caller passes an array it never changes.
+        """
+        recent = self._recent
+        recent.append((t, raw))
+        cutoff = t - self.hold_windows * self.trend_s
+        while recent and recent[0][0] < cutoff:
+            recent.popleft()
 
     def update(
         self, level: FloatArray, err: FloatArray, raw: FloatArray, out: BoolArray, t: float
@@ -84,11 +111,10 @@ class ExcursionMemory:
         Returns ``quiet`` (returning or settled: not to be counted) and ``ended`` (the
         excursion is over: re-anchor these sensors' baselines now).
         """
-        self._recent.append((t, np.asarray(raw, dtype=np.float64).copy()))
-        while self._recent and self._recent[0][0] < t - self.hold_windows * self.trend_s:
-            self._recent.popleft()
+        self.record(t, np.asarray(raw, dtype=np.float64).copy())
         if not (out.any() or self.active_.any()):
             # Nothing out of range and no excursion open: the usual row, and the cheapest.
+            self._open = False
             return np.zeros(len(out), dtype=bool), np.zeros(len(out), dtype=bool)
         begin = out & ~self.active_
         self.active_ |= begin
@@ -99,7 +125,8 @@ class ExcursionMemory:
         self.extreme_t_ = np.where(begin, t, self.extreme_t_)
         self.returning_ &= ~begin
         active = self.active_
-        if not active.any():
+        self._open = bool(active.any())
+        if not self._open:
             return active.copy(), active.copy()
         err = level - self.reference_
         size = np.maximum(np.abs(self.extreme_), 1e-12)
@@ -134,6 +161,7 @@ class ExcursionMemory:
         ended = settled & ~returning & (t - self.settled_since_ >= self.settle_s)
         self.active_ &= ~ended
         self.returning_ &= ~ended
+        self._open = bool(self.active_.any())
         return returning | settled, ended
 
     def _trend_z(self, sensors: BoolArray, since: float) -> FloatArray:

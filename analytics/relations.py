@@ -135,6 +135,35 @@ class RelationResiduals:
         logger.info("relations: r2 %s, scored %d", np.round(self.r2_, 2), int(self.scored_.sum()))
         return self
 
+    def score_row(self, levels: FloatArray) -> float:
+        """``score_samples`` of one level row (n_sensors,), for the live path.
+
+        The row's shape is known and its values are held finite by the features, so the
+        batch path's checks and masks are left out: only the scored sensors are computed,
+        with the projection onto the relation subspace as one precomputed matrix (the same
+        scores to rounding, ~1e-15).
+        """
+        live = self.__dict__.get("_live")
+        if live is None:  # first live row (or a model pickled before it)
+            live = self._live = self._live_terms()
+        scored, hp_scale, projection, center, scale = live
+        lz = levels[scored] / hp_scale
+        r = (lz - lz @ projection - center) / scale
+        return float((r**2).max())
+
+    def _live_terms(
+        self,
+    ) -> tuple[npt.NDArray[np.intp], FloatArray, FloatArray, FloatArray, FloatArray]:
+        scored = np.flatnonzero(self.scored_)
+        sub = self.components_[scored]
+        return (
+            scored,
+            self.hp_scale_[scored],
+            sub @ sub.T,
+            np.asarray(self.center_, dtype=np.float64)[scored],
+            self.scale_[scored],
+        )
+
     def _residuals_raw(self, lz: FloatArray, centred: bool = True) -> FloatArray:
         lz = np.where(self.scored_, lz, 0.0)
         out = lz - (lz @ self.components_) @ self.components_.T

@@ -11,13 +11,16 @@ number of InfluxQL queries per tick, as JSON too (``bench/results/analytics_tick
 
 ``--profile FILE`` runs the timed ticks (not the first, loading one) under cProfile, writes
 the stats to FILE (``python -m pstats FILE``, or snakeviz) and prints the top functions; the
-tick figures of a profiled run include the profiler's own overhead.
+tick figures of a profiled run include the profiler's own overhead. The load average (1 min)
+at the first timed tick and at the end is reported beside the figures: CPU per tick grows with
+the machine's load, so only runs paired in time compare.
 """
 
 from __future__ import annotations
 
 import argparse
 import cProfile
+import os
 import pstats
 import statistics
 import tempfile
@@ -102,7 +105,10 @@ def run_ticks(
     results: dict[str, Any] = {}
     totals, cpu, queries = [], [], []
     profiler = cProfile.Profile() if args.profile else None
+    load_before = os.getloadavg()[0]
     for tick in range(args.ticks + 1):
+        if tick == 1:  # the timed ticks start: the machine's load then and at the end
+            load_before = os.getloadavg()[0]
         rows = range(BASELINE_S + tick * args.tick_s, BASELINE_S + (tick + 1) * args.tick_s)
         client.write_lines(line_protocol(list(data), data, rows, t0))
         clock[0] = (t0 + rows.stop) * 10**9
@@ -136,6 +142,9 @@ def run_ticks(
             "tick_cpu_ms_median": round(1e3 * statistics.median(cpu), 1),
             "asset_rows_per_second": round(args.assets * args.tick_s / tick_s, 1),
             "realtime_headroom": round(args.tick_s / tick_s, 2),
+            # CPU seconds inflate with the machine's load (shared cores and caches): compare
+            # runs paired in time, at a similar load.
+            "load_average_1min": [round(load_before, 2), round(os.getloadavg()[0], 2)],
         }
     )
     return results

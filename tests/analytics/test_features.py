@@ -51,3 +51,12 @@ def test_layout_names_match_the_feature_columns() -> None:
     assert len(names) == 3 * 3 + 3
     assert names[0] == "a:level"
     assert "a~c:corr" in names
+
+
+def test_levels_only_updates_give_the_levels_of_full_updates() -> None:
+    values, times = make_correlated_rows(300)
+    values[100:110, 1] = np.nan
+    full, levels_only = CausalFeatures(), CausalFeatures()
+    for k in range(len(times)):
+        row = full.update(values[k], times[k])
+        np.testing.assert_array_equal(levels_only.update_levels(values[k], times[k]), row[0::3])

@@ -3,6 +3,9 @@ the training envelope: slow faults beyond anything seen in training are never le
 
 from __future__ import annotations
 
+import copy
+from collections import deque
+
 import numpy as np
 import pytest
 
@@ -114,3 +117,36 @@ def test_envelope_is_idle_after_a_short_training() -> None:
     model = TrainingEnvelope().fit(values[:400], times[:400])
     assert not model.active_
     assert all(not model.update(values[k], times[k]).any() for k in range(400, 2000))
+
+
+def test_window_mean_equals_the_mean_of_the_window_rows_across_buffer_moves() -> None:
+    # 10 Hz: 200 rows in a 20 s window, so the row buffer both grows and compacts; a gap and
+    # missing values (held at the last one) on the way.
+    values, times = noise(3000, dt=0.1, seed=4)
+    times[1500:] += 30.0
+    values[900:950, 2] = np.nan
+    model = SensorLevels().fit(values[:800], times[:800])
+    held = values.copy()
+    for k in range(1, len(held)):
+        held[k] = np.where(np.isfinite(held[k]), held[k], held[k - 1])
+    for k in range(800, 3000):
+        mean = model._mean(values[k], float(times[k]))
+        inside = (times[: k + 1] > times[k] - model.window_s) & (times[: k + 1] <= times[k])
+        np.testing.assert_array_equal(mean, np.mean(list(held[: k + 1][inside]), axis=0))
+
+
+def test_a_level_channel_pickled_with_the_old_window_deque_goes_on_identically() -> None:
+    values, times = noise(1200, seed=6)
+    values[700:, 0] += 1.0
+    model = SensorLevels().fit(values[:400], times[:400])
+    run(model, values[400:500], times[400:500])
+    old = copy.deepcopy(model)
+    rows = old.__dict__.pop("_rows")
+    row_t = old.__dict__.pop("_row_t")
+    lo = old.__dict__.pop("_lo")
+    old._win = deque((t, rows[i].copy()) for i, t in enumerate(row_t) if i >= lo)  # type: ignore[attr-defined]
+    del old.__dict__["var0_"]
+    del old.memory_.__dict__["_open"]
+    np.testing.assert_array_equal(
+        run(old, values[500:], times[500:]), run(model, values[500:], times[500:])
+    )

@@ -106,3 +106,18 @@ def test_noise_around_a_holding_fault_is_not_a_return() -> None:
         quiet_rows += int(quiet[0])
         assert not ended[0]
     assert quiet_rows < 12  # at most a stray 2 % from noise, never a return
+
+
+def test_the_open_flag_follows_the_excursions() -> None:
+    memory = ExcursionMemory()
+    memory.start(np.ones(2))
+    assert not memory.open
+    level, calm = np.zeros(2), np.zeros(2, dtype=bool)
+    memory.update(level, level, level, np.array([False, True]), 0.0)
+    assert memory.open
+    assert memory.active_.any()
+    memory.update(level, level, level, calm, 1.0)
+    assert memory.open == bool(memory.active_.any())
+    memory.close()
+    assert not memory.open
+    assert not memory.active_.any()

@@ -51,3 +51,13 @@ def test_relations_are_only_trusted_when_they_hold_out_of_sample() -> None:
     scores = related.score_samples(np.vstack([common, broken]))
     assert scores[0] < 9.0 < scores[1]
     assert int(np.argmax(related.contributions(broken.reshape(1, -1))[0])) == 2
+
+
+def test_the_live_row_score_equals_the_batch_score() -> None:
+    healthy, _ = make_machine_days(1, seed=2)
+    worn, _ = make_machine_days(1, seed=2, wear=8.0)
+    model = RelationResiduals().fit(np.diff(healthy[:400], axis=0), healthy[1:400])
+    assert model.scored_.sum() >= 2
+    rows = np.vstack([healthy[400:900], worn[-500:]])
+    live = np.array([model.score_row(row) for row in rows])
+    np.testing.assert_allclose(live, model.score_samples(rows), rtol=1e-12, atol=1e-12)

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
-import numpy as np
+import copy
+import dataclasses
+import pickle
 
-from analytics.scorer import StreamingScorer
+import numpy as np
+import pytest
+
+from analytics.scorer import Decision, StreamingScorer
 from tests.analytics.helpers import SENSORS, make_correlated_rows
 
 
@@ -92,3 +97,25 @@ def test_short_scale_changes_nothing_at_readings_as_long_as_the_window() -> None
         for s in (fitted(values, times), fitted(values, times, short_window_fractions=()))
     ]
     np.testing.assert_allclose(scores[0], scores[1], rtol=1e-12)
+
+
+def test_decisions_explain_lazily_and_equal_the_decision_built_with_the_same_fields() -> None:
+    values, times = make_correlated_rows(900, seed=3)
+    values[600:, 3] += 3.0
+    scorer = fitted(values, times)
+    decisions = [scorer.update(values[k], times[k]) for k in range(400, 900)]
+    alarm = next(d for d in decisions if d.alarm)
+    assert "top_sensors" not in vars(alarm)  # not worked out until read
+    fields = {f.name: getattr(alarm, f.name) for f in dataclasses.fields(Decision)}
+    eager = Decision(**fields)
+    assert eager.top_sensors[0][0] == "temperature"
+    assert alarm == eager
+    assert eager == alarm
+    assert hash(alarm) == hash(eager)
+    assert alarm != dataclasses.replace(eager, score=alarm.score + 1)
+    assert dataclasses.replace(alarm, score=1.0) == dataclasses.replace(eager, score=1.0)
+    assert copy.deepcopy(alarm) == pickle.loads(pickle.dumps(alarm)) == eager
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        alarm.score = 0.0  # type: ignore[misc]
+    with pytest.raises(AttributeError):
+        _ = alarm.explanation  # type: ignore[attr-defined]
