@@ -316,6 +316,9 @@ class AssetStatus(Base):
     message: Mapped[str] = mapped_column(sa.Text, default="")
     observed_at: Mapped[datetime]
     learning_until: Mapped[datetime | None]
+    # Since when health has been poor without a break (None while it is not): preventive
+    # maintenance counts condition that *stays* poor, not one bad minute.
+    poor_since: Mapped[datetime | None]
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
@@ -364,6 +367,9 @@ class PmPlan(Base):
     asset_type: Mapped[str | None] = mapped_column(sa.String(64))
     title: Mapped[str] = mapped_column(sa.String(200))
     description: Mapped[str] = mapped_column(sa.Text, default="")
+    # The failure mode the plan prevents (e.g. bearing_wear): a corrective order of that mode
+    # completed on the asset shortly before the plan falls due counts as this cycle's work.
+    failure_mode: Mapped[str | None] = mapped_column(sa.String(128))
     priority: Mapped[int] = mapped_column(default=3)
     estimated_minutes: Mapped[int] = mapped_column(default=0)
     checklist: Mapped[list[Any]] = mapped_column(default=list)
@@ -396,6 +402,6 @@ class PmSchedule(Base):
     next_due_meter: Mapped[float | None] = mapped_column(sa.Double)
     last_done_at: Mapped[datetime | None]
     # How the last cycle ended: "done" (completed), "late" (completed after it was due),
-    # "skipped" (cancelled); None before the first.
+    # "skipped" (cancelled), "merged" (a corrective order did the work); None before the first.
     last_outcome: Mapped[str | None] = mapped_column(sa.String(16))
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)

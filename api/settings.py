@@ -99,6 +99,25 @@ class PolicySettings(BaseModel):
         description="least_loaded: assign a new alert's work order to the active technician "
         "with the fewest unfinished orders; none: leave it open for someone to claim.",
     )
+    pm_poor_hours: float = Field(
+        24.0,
+        gt=0,
+        description="An asset whose health has stayed poor (below 50) this long has its "
+        "meter-based PM plans fall due earlier (by pm_min_factor at worst).",
+    )
+    pm_min_factor: float = Field(
+        0.5,
+        gt=0,
+        le=1,
+        description="The most a poor condition can shorten a meter interval: health h (< 50) "
+        "makes it max(h / 50, pm_min_factor) of its length.",
+    )
+    pm_merge_days: float = Field(
+        7.0,
+        ge=0,
+        description="A corrective order on the same asset and failure mode completed this "
+        "recently counts as a due PM plan's work: no second visit.",
+    )
 
 
 class Settings(BaseSettings):

@@ -126,6 +126,14 @@ class PmPlanCreate(Schema):
     asset_type: str | None = OptText(64, 1)
     title: str = Text(200, 1)
     description: str = Text(10_000)
+    failure_mode: str | None = Field(
+        None,
+        min_length=1,
+        max_length=128,
+        pattern=r"^[^\x00]*$",
+        description="What the plan prevents: a corrective order of this mode completed on the "
+        "asset just before the plan falls due counts as its work.",
+    )
     priority: int = Field(3, ge=1, le=4)
     estimated_minutes: int = Field(0, ge=0, le=100_000)
     checklist: list[ChecklistItem] = Field(default_factory=list, max_length=100)
@@ -183,6 +191,7 @@ class PmPlanPublic(PublicSchema):
     asset_type: str | None
     title: str
     description: str
+    failure_mode: str | None
     priority: int
     estimated_minutes: int
     checklist: list[ChecklistItem]

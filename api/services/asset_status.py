@@ -80,7 +80,13 @@ def store(session: Session, items: list[AssetStatusItem], now: datetime) -> tupl
     return accepted, ignored
 
 
+# Health below this is poor (the dashboard's band); PM plans count it once it lasts.
+POOR_HEALTH = 50.0
+
+
 def _apply(row: AssetStatus, item: AssetStatusItem, now: datetime) -> None:
+    poor = item.health is not None and item.health < POOR_HEALTH and item.state != "learning"
+    row.poor_since = (row.poor_since or item.observed_at) if poor else None
     row.state = item.state
     row.health, row.score, row.threshold = item.health, item.score, item.threshold
     row.contributors = [c.model_dump() for c in item.contributors]

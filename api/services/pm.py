@@ -20,8 +20,9 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from api.errors import ConflictError, InvalidError
-from api.models import Asset, Meter, MeterReading, PmPlan, PmSchedule, WorkOrder
+from api.models import Asset, AssetStatus, Meter, MeterReading, PmPlan, PmSchedule, WorkOrder
 from api.services import audit, webhooks
+from api.services.asset_status import POOR_HEALTH
 from api.services.policy import pick_assignee
 from api.settings import PolicySettings
 
@@ -158,24 +159,69 @@ def schedule_for(session: Session, plan: PmPlan, asset: Asset) -> PmSchedule:
     return schedule
 
 
+def condition_factor(
+    status: AssetStatus | None, policy: PolicySettings, now: datetime
+) -> tuple[float, str]:
+    """How much of its meter interval a plan waits on this asset, and why (1.0, "" normally).
+
+    Health that has stayed poor (below 50) for ``policy.pm_poor_hours`` brings meter-based
+    plans forward in proportion: health h gives ``max(h / 50, pm_min_factor)`` of the
+    interval (a machine at health 30 is greased at 60 % of its hours).
+    """
+    if status is None or status.poor_since is None or status.health is None:
+        return 1.0, ""
+    lasted = now - status.poor_since
+    if lasted < timedelta(hours=policy.pm_poor_hours):
+        return 1.0, ""
+    factor = max(status.health / POOR_HEALTH, policy.pm_min_factor)
+    hours = lasted.total_seconds() / 3600
+    return factor, f"brought forward to {factor:.0%}: health {status.health:.0f} for {hours:.0f} h"
+
+
 def why_due(
-    plan: PmPlan, schedule: PmSchedule, meter_now: float | None, now: datetime
+    plan: PmPlan,
+    schedule: PmSchedule,
+    meter_now: float | None,
+    now: datetime,
+    condition: tuple[float, str] = (1.0, ""),
 ) -> str | None:
-    """Why the plan is due on the asset at ``now`` (calendar or meter), or None."""
+    """Why the plan is due on the asset at ``now`` (calendar or meter), or None.
+
+    ``condition`` (``condition_factor``) shortens the meter interval of an asset in poor health.
+    """
     if schedule.next_due_at is not None and now >= schedule.next_due_at - timedelta(
         days=plan.lead_days
     ):
         return f"due on {schedule.next_due_at:%Y-%m-%d} (every {plan.every} {plan.unit})"
-    if (
-        schedule.next_due_meter is not None
-        and meter_now is not None
-        and meter_now >= schedule.next_due_meter - plan.meter_lead
-    ):
-        return (
-            f"due at {schedule.next_due_meter:g} {plan.meter_name} "
-            f"(every {plan.meter_every:g}; now {meter_now:g})"
-        )
+    if schedule.next_due_meter is None or meter_now is None or plan.meter_every is None:
+        return None
+    factor, why = condition
+    due = schedule.next_due_meter - plan.meter_every * (1.0 - factor)
+    if meter_now >= due - plan.meter_lead:
+        text = f"due at {due:g} {plan.meter_name} (every {plan.meter_every:g}; now {meter_now:g}"
+        return text + (f"; {why})" if why else ")")
     return None
+
+
+def merged_order(
+    session: Session, plan: PmPlan, asset: Asset, policy: PolicySettings, now: datetime
+) -> WorkOrder | None:
+    """A corrective order on the asset for the plan's failure mode, completed as fixed within
+    ``policy.pm_merge_days``: it did this cycle's work (None if there is none)."""
+    if plan.failure_mode is None or policy.pm_merge_days <= 0:
+        return None
+    return session.scalar(
+        sa.select(WorkOrder)
+        .where(
+            WorkOrder.asset_id == asset.id,
+            WorkOrder.failure_mode == plan.failure_mode,
+            WorkOrder.work_type != "preventive",
+            WorkOrder.resolution == "fixed",
+            WorkOrder.completed_at >= now - timedelta(days=policy.pm_merge_days),
+        )
+        .order_by(WorkOrder.completed_at.desc())
+        .limit(1)
+    )
 
 
 def generate_due(session: Session, policy: PolicySettings, now: datetime) -> list[int]:
@@ -187,12 +233,20 @@ def generate_due(session: Session, policy: PolicySettings, now: datetime) -> lis
             if session.scalar(sa.select(WorkOrder.id).where(WorkOrder.open_key == key)):
                 continue
             schedule = schedule_for(session, plan, asset)
-            reason = why_due(plan, schedule, meter_total(session, asset.id, plan.meter_name), now)
-            if reason is not None:
-                order = _make_order(
-                    session, plan, asset, schedule, reason=reason, policy=policy, now=now
-                )
-                made.append(order.id)
+            status = session.scalar(sa.select(AssetStatus).where(AssetStatus.asset_id == asset.id))
+            condition = condition_factor(status, policy, now)
+            meter_now = meter_total(session, asset.id, plan.meter_name)
+            reason = why_due(plan, schedule, meter_now, now, condition)
+            if reason is None:
+                continue
+            merged = merged_order(session, plan, asset, policy, now)
+            if merged is not None:
+                _merge(session, plan, schedule, merged, reason=reason, now=now)
+                continue
+            order = _make_order(
+                session, plan, asset, schedule, reason=reason, policy=policy, now=now
+            )
+            made.append(order.id)
     return made
 
 
@@ -234,6 +288,31 @@ def _make_order(
     return order
 
 
+def _merge(
+    session: Session,
+    plan: PmPlan,
+    schedule: PmSchedule,
+    order: WorkOrder,
+    *,
+    reason: str,
+    now: datetime,
+) -> None:
+    """Count a just-completed corrective order as the plan's work this cycle."""
+    assert order.completed_at is not None  # merged_order finds completed orders only
+    _advance(session, plan, schedule, order.asset_id, now=order.completed_at, outcome="merged")
+    order.notes = [
+        *order.notes,
+        {
+            "at": now.isoformat(),
+            "author": SYSTEM,
+            "text": f"also counts as preventive maintenance '{plan.title}' ({reason})",
+        },
+    ]
+    audit.record(
+        session, SYSTEM, "merge", "pm_plan", plan.id, {"work_order": order.id, "reason": reason}
+    )
+
+
 def check_required_steps(order: WorkOrder) -> None:
     """ConflictError (409) while a required checklist step of the order is not done."""
     missing = [
@@ -258,7 +337,21 @@ def close_cycle(session: Session, order: WorkOrder, now: datetime, *, skipped: b
     if plan is None or schedule is None:
         return
     late = order.due_at is not None and now > order.due_at
-    schedule.last_outcome = "skipped" if skipped else "late" if late else "done"
+    outcome = "skipped" if skipped else "late" if late else "done"
+    _advance(session, plan, schedule, order.asset_id, now=now, outcome=outcome)
+
+
+def _advance(
+    session: Session,
+    plan: PmPlan,
+    schedule: PmSchedule,
+    asset_id: int,
+    *,
+    now: datetime,
+    outcome: str,
+) -> None:
+    """Start the schedule's next cycle from a completion (or skip, or merge) at ``now``."""
+    schedule.last_outcome = outcome
     schedule.last_done_at = now
     if plan.every and plan.unit:
         if plan.anchor == "fixed":
@@ -271,6 +364,6 @@ def close_cycle(session: Session, order: WorkOrder, now: datetime, *, skipped: b
         else:
             schedule.next_due_at = add_interval(now, plan.every, plan.unit)
     if plan.meter_every:
-        total = meter_total(session, order.asset_id, plan.meter_name) or 0.0
+        total = meter_total(session, asset_id, plan.meter_name) or 0.0
         schedule.next_due_meter = total + plan.meter_every
     schedule.updated_at = now

@@ -421,3 +421,89 @@ def test_compliance_counts_on_time_late_skipped_and_overdue(
     counts = {k: report[k] for k in ("on_time", "late", "skipped", "overdue", "open_not_due")}
     assert counts == {"on_time": 1, "late": 1, "skipped": 1, "overdue": 1, "open_not_due": 1}
     assert report["compliance"] == 0.25
+
+
+def status(api: Api, health: float, at: datetime) -> None:
+    item: dict[str, Any] = {
+        "site": "plant-a",
+        "asset": "pump-01",
+        "state": "alarm" if health < 50 else "normal",
+        "health": health,
+        "contributors": [],
+        "observed_at": at.isoformat(),
+        "message": "",
+    }
+    assert (
+        api.call("service", "POST", "/api/v1/asset-status", json={"items": [item]}).status_code
+        == 200
+    )
+
+
+def test_poor_health_that_lasts_brings_a_meter_plan_forward(
+    api: Api, asset: dict[str, Any], sessions: sessionmaker[Session]
+) -> None:
+    now = datetime.now(UTC)
+    read(api, asset["id"], 1000.0, now - timedelta(days=3))
+    plan = api.ok(
+        "facilities",
+        "POST",
+        PLANS,
+        json={
+            "site_id": asset["site_id"],
+            "asset_id": asset["id"],
+            "title": "Grease",
+            "meter_name": "running_hours",
+            "meter_every": 500,
+        },
+    )
+    read(api, asset["id"], 1350.0, now - timedelta(hours=1))  # 70 % of the interval
+    status(api, 30.0, now - timedelta(hours=2))  # poor, but only for two hours
+    sweeps(api, sessions, now, count=4)
+    assert plan_orders(api, plan["id"]) == []
+    status(api, 30.0, now)  # still poor: the spell runs from the first report, 2 h ago
+    sweeps(api, sessions, now + timedelta(hours=21), count=4)
+    assert plan_orders(api, plan["id"]) == []  # 23 h of poor health: not yet a day
+    sweeps(api, sessions, now + timedelta(hours=23), count=4)
+    (order,) = plan_orders(api, plan["id"])
+    assert "brought forward to 60%: health 30" in order["description"]
+    # Healthy again: the plan waits for its whole interval.
+    finish(api, order)
+    status(api, 90.0, now)
+    read(api, asset["id"], 1351.0 + 350, now + timedelta(minutes=1))
+    sweeps(api, sessions, now + timedelta(days=3), count=4)
+    assert len(plan_orders(api, plan["id"])) == 1
+
+
+def test_a_just_completed_corrective_order_counts_as_the_due_pm(
+    api: Api, asset: dict[str, Any], sessions: sessionmaker[Session]
+) -> None:
+    corrective = api.ok(
+        "facilities",
+        "POST",
+        ORDERS,
+        json={"asset_id": asset["id"], "title": "Replace bearing", "failure_mode": "bearing_wear"},
+    )
+    finish(api, corrective)
+    plan = api.ok(
+        "facilities",
+        "POST",
+        PLANS,
+        json={
+            "site_id": asset["site_id"],
+            "asset_id": asset["id"],
+            "title": "Bearing inspection",
+            "failure_mode": "bearing_wear",
+            "every": 4,
+            "unit": "weeks",
+            "starts_at": (datetime.now(UTC) - timedelta(hours=1)).isoformat(),
+        },
+    )
+    sweeps(api, sessions, datetime.now(UTC), count=4)
+    assert plan_orders(api, plan["id"]) == []  # no second visit
+    notes = api.ok("admin", "GET", f"{ORDERS}/{corrective['id']}")["notes"]
+    assert "also counts as preventive maintenance 'Bearing inspection'" in notes[-1]["text"]
+    due = api.ok("technician", "GET", "/api/v1/pm-forecast", params={"days": 60})["items"]
+    mine: list[dict[str, Any]] = [i for i in due if i["plan_id"] == plan["id"]]
+    (item,) = mine
+    # The next cycle counts from the corrective order's completion: four weeks on.
+    assert datetime.fromisoformat(item["due_at"]) > datetime.now(UTC) + timedelta(days=27)

@@ -43,6 +43,7 @@ def upgrade() -> None:
         sa.Column("asset_type", sa.String(length=64), nullable=True),
         sa.Column("title", sa.String(length=200), nullable=False),
         sa.Column("description", sa.Text(), nullable=False),
+        sa.Column("failure_mode", sa.String(length=128), nullable=True),
         sa.Column("priority", sa.Integer(), nullable=False),
         sa.Column("estimated_minutes", sa.Integer(), nullable=False),
         sa.Column("checklist", sa.JSON(), nullable=False),
@@ -118,6 +119,8 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_pm_schedules")),
         sa.UniqueConstraint("plan_id", "asset_id", name=op.f("uq_pm_schedules_plan_id")),
     )
+    with op.batch_alter_table("asset_status", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("poor_since", sa.DateTime(timezone=True), nullable=True))
     with op.batch_alter_table("work_orders", schema=None) as batch_op:
         batch_op.add_column(sa.Column("pm_plan_id", sa.Integer(), nullable=True))
         batch_op.create_index(batch_op.f("ix_work_orders_pm_plan_id"), ["pm_plan_id"], unique=False)
@@ -139,6 +142,8 @@ def downgrade() -> None:
         )
         batch_op.drop_index(batch_op.f("ix_work_orders_pm_plan_id"))
         batch_op.drop_column("pm_plan_id")
+    with op.batch_alter_table("asset_status", schema=None) as batch_op:
+        batch_op.drop_column("poor_since")
 
     op.drop_table("pm_schedules")
     with op.batch_alter_table("meter_readings", schema=None) as batch_op:
