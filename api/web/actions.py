@@ -31,9 +31,11 @@ from api.errors import (
 from api.models import Alert, AlertEvent, utcnow
 from api.pagination import PathId
 from api.routes import alerts as alert_routes
+from api.routes import pm as pm_routes
 from api.routes import work_orders as order_routes
 from api.schemas.alerts import AlertAction
 from api.schemas.auth import LoginRequest
+from api.schemas.pm import PmPlanCreate
 from api.schemas.work_orders import WorkOrderTransition, WorkOrderUpdate
 from api.services import audit
 from api.services import login as login_service
@@ -379,3 +381,82 @@ def _ticked(i: int, step: dict[str, object], form: Mapping[str, object]) -> dict
         step["result"] = result or None
     step.pop("flagged", None)  # the server decides it again
     return step
+
+
+@router.post(f"{UI}/pm-plans")
+def create_plan(
+    request: Request,
+    *,
+    state: StateDep,
+    principal: Viewer,
+    site_id: Annotated[str, Form(max_length=20)] = "",
+    applies_to: Annotated[str, Form(max_length=200)] = "",
+    title: Annotated[str, Form(max_length=200)] = "",
+    trigger: Annotated[str, Form(max_length=16)] = "calendar",
+    every: Annotated[str, Form(max_length=20)] = "",
+    unit: Annotated[str, Form(max_length=16)] = "months",
+    anchor: Annotated[str, Form(max_length=16)] = "completion",
+    meter_name: Annotated[str, Form(max_length=64)] = "running_hours",
+    meter_every: Annotated[str, Form(max_length=20)] = "",
+    lead_days: Annotated[str, Form(max_length=20)] = "",
+    estimated_minutes: Annotated[str, Form(max_length=20)] = "",
+    checklist: Annotated[str, Form(max_length=20_000)] = "",
+    csrf: Csrf = None,
+) -> RedirectResponse:
+    """A PM plan from the maintenance page's form (facilities and admins).
+
+    ``applies_to`` is ``asset:<id>`` or ``type:<asset type>``; ``checklist`` one step per line,
+    ``!`` first for a required step, ``step | unit | min | max`` for a measurement. Every field
+    is checked by ``PmPlanCreate`` after the role (a wrong one comes back as a message).
+    """
+    check_form(request, csrf)
+    require(principal, *STAFF)
+
+    def work() -> object:
+        kind, _, target = applies_to.partition(":")
+        body: dict[str, object] = {
+            "site_id": _number(site_id, "site_id"),
+            "title": title.strip(),
+            "lead_days": _number(lead_days, "lead_days") or 0,
+            "estimated_minutes": int(_number(estimated_minutes, "estimated_minutes") or 0),
+            "checklist": steps_from_text(checklist),
+        }
+        body["asset_id" if kind == "asset" else "asset_type"] = target
+        if trigger in ("calendar", "both"):
+            body.update(every=_number(every, "every"), unit=unit, anchor=anchor)
+        if trigger in ("meter", "both"):
+            body.update(meter_name=meter_name, meter_every=_number(meter_every, "meter_every"))
+        plan = PmPlanCreate.model_validate(body)
+        with state.sessions() as session:
+            return pm_routes.create_plan(plan, session, principal)
+
+    return _outcome(f"{UI}/maintenance", work, f"Plan {title.strip()!r} created.")
+
+
+def _number(raw: str, where: str) -> float | None:
+    if not raw.strip():
+        return None
+    try:
+        return float(raw)
+    except ValueError:
+        raise InvalidError(f"{where}: {raw[:40]!r} is not a number", where=where) from None
+
+
+def steps_from_text(text: str) -> list[dict[str, object]]:
+    """Checklist steps from lines: ``!`` marks a required one, ``step | unit | min | max`` a
+    measurement (limits optional)."""
+    steps: list[dict[str, object]] = []
+    for line in text.splitlines():
+        item = line.strip()
+        if not item:
+            continue
+        required = item.startswith("!")
+        parts = [p.strip() for p in item.lstrip("!").split("|")]
+        step: dict[str, object] = {"item": parts[0], "required": required}
+        if len(parts) > 1:
+            step.update(kind="measurement", unit=parts[1])
+            for key, raw in zip(("min", "max"), parts[2:4], strict=False):
+                if raw:
+                    step[key] = _number(raw, f"checklist: {parts[0]}")
+        steps.append(step)
+    return steps

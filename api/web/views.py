@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -272,4 +272,30 @@ def maintenance(session: Session, principal: Principal) -> dict[str, Any]:
     assets = {a.id: a for a in session.scalars(sa.select(Asset))}
     sites = {s.id: s for s in session.scalars(sa.select(Site))}
     plans = list(session.scalars(sa.select(PmPlan).order_by(PmPlan.site_id, PmPlan.title)))
-    return {"forecast": due, "assets": assets, "sites": sites, "plans": plans}
+    types = sorted({(a.site_id, a.asset_type) for a in assets.values()})
+    return {
+        "forecast": due,
+        "calendar": _calendar(due.items, due.until),
+        "assets": assets,
+        "sites": sites,
+        "plans": plans,
+        "types": types,
+    }
+
+
+def _calendar(items: list[Any], until: datetime) -> list[list[tuple[date, list[Any]]]]:
+    """Weeks (Monday first) from this week to ``until``, each day with what falls due on it."""
+    today = datetime.now(UTC).date()
+    start = today - timedelta(days=today.weekday())
+    by_day: dict[date, list[Any]] = {}
+    for item in items:
+        if item.due_at is not None:
+            by_day.setdefault(max(item.due_at.date(), today), []).append(item)
+    weeks = []
+    day = start
+    while day <= until.date():
+        weeks.append(
+            [(day + timedelta(days=k), by_day.get(day + timedelta(days=k), [])) for k in range(7)]
+        )
+        day += timedelta(days=7)
+    return weeks

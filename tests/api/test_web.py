@@ -488,3 +488,57 @@ def test_a_technician_ticks_the_checklist_and_the_maintenance_page_shows_the_pla
     assert maintenance.status_code == 200
     assert "Inspect seals" in maintenance.text
     assert 'data-asset="{}"'.format(asset["id"]) in maintenance.text  # due within 30 days
+
+
+def test_facilities_create_a_plan_in_the_dashboard(ui: Ui) -> None:
+    asset = ui.api("GET", "/api/v1/assets?code=pump-01", ui.admin)["items"][0]
+    dana = ui.login("fac")
+    html = dana.get("/ui/maintenance").text
+    assert "New plan" in html
+    form = {
+        "csrf": csrf_of(html),
+        "title": "Grease the bearings",
+        "site_id": str(asset["site_id"]),
+        "applies_to": "type:pump",
+        "trigger": "both",
+        "every": "2",
+        "unit": "weeks",
+        "anchor": "completion",
+        "meter_every": "500",
+        "meter_name": "running_hours",
+        "lead_days": "3",
+        "estimated_minutes": "25",
+        "checklist": "\n".join(
+            ["! isolate and lock out", "grease both bearings", "bearing temperature | °C | | 70"]
+        ),
+    }
+    response = dana.post("/ui/pm-plans", data=form, headers=SAME_ORIGIN)
+    assert response.status_code == 303
+    (plan,) = ui.api("GET", "/api/v1/pm-plans", ui.admin)["items"]
+    assert (plan["asset_type"], plan["every"], plan["unit"], plan["meter_every"]) == (
+        "pump",
+        2,
+        "weeks",
+        500.0,
+    )
+    steps = plan["checklist"]
+    assert [(s["item"], s["required"], s["kind"]) for s in steps] == [
+        ("isolate and lock out", True, "check"),
+        ("grease both bearings", False, "check"),
+        ("bearing temperature", False, "measurement"),
+    ]
+    assert (steps[2]["unit"], steps[2]["min"], steps[2]["max"]) == ("°C", None, 70.0)
+    page = dana.get("/ui/maintenance").text
+    assert "Plan &#39;Grease the bearings&#39; created." in page
+    assert 'class="table calendar"' in page
+    # Bad input comes back as a message, not a 500; technicians may not plan.
+    bad = dana.post("/ui/pm-plans", data={**form, "every": "often"}, headers=SAME_ORIGIN)
+    assert bad.status_code == 303
+    assert "is not a number" in dana.get("/ui/maintenance").text
+    tech = ui.login("tech")
+    refused = tech.post(
+        "/ui/pm-plans",
+        data={**form, "csrf": csrf_of(tech.get("/ui/maintenance").text)},
+        headers=SAME_ORIGIN,
+    )
+    assert refused.status_code == 403
