@@ -12,6 +12,7 @@ import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm.exc import StaleDataError
 
 T = TypeVar("T")
 
@@ -124,6 +125,10 @@ def run_in_transaction(factory: sessionmaker[Session], work: Callable[[Session],
                     return work(session)
             except DBAPIError as exc:
                 if attempt == MAX_TX_ATTEMPTS or not is_race(exc):
+                    raise
+            except StaleDataError:
+                # A versioned row (work orders) changed under us: another transaction won.
+                if attempt == MAX_TX_ATTEMPTS:
                     raise
     raise AssertionError("unreachable")  # pragma: no cover
 

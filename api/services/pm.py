@@ -137,13 +137,14 @@ def check_targets(session: Session, plan: PmPlan) -> None:
             )
 
 
-def schedule_for(session: Session, plan: PmPlan, asset: Asset) -> PmSchedule:
+def schedule_for(session: Session, plan: PmPlan, asset: Asset, *, lock: bool = False) -> PmSchedule:
     """The (plan, asset) schedule, made when the plan is created (or, for an asset of the
     plan's type added later, at the first sweep that sees it): first due at ``starts_at``,
     and one meter interval on from the meter's total then (0 if it has no reading yet)."""
-    found = session.scalar(
-        sa.select(PmSchedule).where(PmSchedule.plan_id == plan.id, PmSchedule.asset_id == asset.id)
+    stmt = sa.select(PmSchedule).where(
+        PmSchedule.plan_id == plan.id, PmSchedule.asset_id == asset.id
     )
+    found = session.scalar(stmt.with_for_update() if lock else stmt)
     if found is not None:
         return found
     base = meter_total(session, asset.id, plan.meter_name) or 0.0
@@ -229,10 +230,12 @@ def generate_due(session: Session, policy: PolicySettings, now: datetime) -> lis
     made = []
     for plan in session.scalars(sa.select(PmPlan).where(PmPlan.active).order_by(PmPlan.id)):
         for asset in targets(session, plan):
+            # The schedule row is locked first: a concurrent sweep (another replica) waits here
+            # and then sees this one's order or its merge, never half of it.
+            schedule = schedule_for(session, plan, asset, lock=True)
             key = open_key(plan.id, asset.id)
             if session.scalar(sa.select(WorkOrder.id).where(WorkOrder.open_key == key)):
                 continue
-            schedule = schedule_for(session, plan, asset)
             status = session.scalar(sa.select(AssetStatus).where(AssetStatus.asset_id == asset.id))
             condition = condition_factor(status, policy, now)
             meter_now = meter_total(session, asset.id, plan.meter_name)
