@@ -370,12 +370,7 @@ def _ticked(i: int, step: dict[str, object], form: Mapping[str, object]) -> dict
     step["done"] = form.get(f"done_{i}") == "on"
     raw = _text(form.get(f"value_{i}"))
     if raw is not None:
-        try:
-            step["value"] = float(raw) if raw.strip() else None
-        except ValueError:
-            raise InvalidError(
-                f"step {i + 1}: {raw[:40]!r} is not a number", where=f"value_{i}"
-            ) from None
+        step["value"] = _number(raw, f"value_{i}")
     result = _text(form.get(f"result_{i}"))
     if result is not None:
         step["result"] = result or None

@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
 from analytics.alerts_client import AlertsClient, rfc3339
@@ -16,27 +14,14 @@ from analytics.model_store import Baseline, ModelStore
 from analytics.service import DetectorService
 from analytics.settings import ApiSettings, LifecycleSettings, ServiceSettings
 from analytics.training import make_keep
-from api.main import create_app
 from telemetry.influx.client import InfluxClient
 from telemetry.influx.settings import InfluxSettings
 from telemetry.reading import Reading
 from tests.analytics.helpers import SENSORS, make_correlated_rows
-from tests.api.helpers import Api, create_asset, create_site, make_settings, serve, setup_roles
+from tests.api.helpers import Api
 
 SITE, ASSET = "plant-a", "pump-01"
 KEY = (SITE, ASSET)
-
-
-@pytest.fixture
-def api(database_url: str) -> Iterator[Api]:
-    """A real API server with plant-a/pump-01 and a user per role."""
-    settings = make_settings(database_url)
-    with serve(create_app(settings)) as url, httpx.Client(base_url=url, timeout=30) as client:
-        harness = Api(client, settings)
-        site = create_site(harness, SITE)
-        setup_roles(harness, site["id"])
-        create_asset(harness, site["id"], code=ASSET)
-        yield harness
 
 
 def close_order(api: Api, alert: dict[str, Any], resolution: str) -> None:

@@ -8,26 +8,22 @@ may be off by one sampling interval per start or stop (the interval in which it 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
-import httpx
 import numpy as np
-import pytest
 
 from analytics.meters import MeterBook, MeterCounter
 from analytics.service import DetectorService
 from analytics.settings import ApiSettings, LifecycleSettings, ServiceSettings
-from api.main import create_app
 from device_sims.engine import Sample
 from device_sims.fleet import build_simulation
 from device_sims.scenario import parse_scenario
 from telemetry.influx.client import InfluxClient
 from telemetry.influx.settings import InfluxSettings
 from telemetry.reading import Reading
-from tests.api.helpers import Api, create_asset, create_site, make_settings, serve, setup_roles
+from tests.api.helpers import Api
 
 SITE, ASSET = "plant-a", "pump-01"
 INTERVAL_S = 10.0
@@ -127,18 +123,6 @@ def test_a_restart_neither_counts_twice_nor_skips(tmp_path: Path) -> None:
     for t_ns, row in rows:
         single.count(t_ns, row)
     assert (state2.running_s, state2.starts) == (reference.running_s, reference.starts)
-
-
-@pytest.fixture
-def api(database_url: str) -> Iterator[Api]:
-    """A real API with plant-a/pump-01."""
-    settings = make_settings(database_url)
-    with serve(create_app(settings)) as url, httpx.Client(base_url=url, timeout=30) as client:
-        harness = Api(client, settings)
-        site = create_site(harness, SITE)
-        setup_roles(harness, site["id"])
-        create_asset(harness, site["id"], code=ASSET)
-        yield harness
 
 
 def service_settings(

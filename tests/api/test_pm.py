@@ -29,6 +29,11 @@ def sessions(api: Api) -> Iterator[sessionmaker[Session]]:
     engine.dispose()
 
 
+def new_plan(api: Api, asset: dict[str, Any], **fields: Any) -> Any:
+    """A plan in the asset's site, made by facilities staff."""
+    return api.ok("facilities", "POST", PLANS, json={"site_id": asset["site_id"], **fields})
+
+
 def sweeps(api: Api, sessions: sessionmaker[Session], now: datetime, count: int = 20) -> None:
     """``count`` sweeps at once (as several API replicas' background tasks would run them)."""
     barrier = threading.Barrier(count)
@@ -75,19 +80,15 @@ def test_a_meter_plan_falls_due_at_its_meter_value_with_exactly_one_order(
 ) -> None:
     t0 = datetime.now(UTC) - timedelta(hours=10)
     assert read(api, asset["id"], 1000.0, t0).status_code == 201  # the meter's first reading
-    plan = api.ok(
-        "facilities",
-        "POST",
-        PLANS,
-        json={
-            "site_id": asset["site_id"],
-            "asset_type": "pump",
-            "title": "Grease the bearings",
-            "meter_name": "running_hours",
-            "meter_every": 500,
-            "estimated_minutes": 30,
-            "checklist": [{"item": "lock out", "required": True}, {"item": "grease"}],
-        },
+    plan = new_plan(
+        api,
+        asset,
+        asset_type="pump",
+        title="Grease the bearings",
+        meter_name="running_hours",
+        meter_every=500,
+        estimated_minutes=30,
+        checklist=[{"item": "lock out", "required": True}, {"item": "grease"}],
     )
     now = datetime.now(UTC)
     assert read(api, asset["id"], 1499.0, t0 + timedelta(hours=1)).status_code == 201
@@ -136,20 +137,16 @@ def test_a_calendar_plan_makes_one_order_a_cycle(
     api: Api, asset: dict[str, Any], sessions: sessionmaker[Session], anchor: str
 ) -> None:
     start = datetime.now(UTC) - timedelta(days=1)
-    plan = api.ok(
-        "facilities",
-        "POST",
-        PLANS,
-        json={
-            "site_id": asset["site_id"],
-            "asset_id": asset["id"],
-            "title": "Inspect the coupling",
-            "every": 2,
-            "unit": "weeks",
-            "anchor": anchor,
-            "starts_at": start.isoformat(),
-            "lead_days": 3,
-        },
+    plan = new_plan(
+        api,
+        asset,
+        asset_id=asset["id"],
+        title="Inspect the coupling",
+        every=2,
+        unit="weeks",
+        anchor=anchor,
+        starts_at=start.isoformat(),
+        lead_days=3,
     )
     now = datetime.now(UTC)
     sweeps(api, sessions, now)
@@ -172,18 +169,14 @@ def test_a_calendar_plan_makes_one_order_a_cycle(
 def test_a_cancelled_order_skips_its_cycle(
     api: Api, asset: dict[str, Any], sessions: sessionmaker[Session]
 ) -> None:
-    plan = api.ok(
-        "facilities",
-        "POST",
-        PLANS,
-        json={
-            "site_id": asset["site_id"],
-            "asset_id": asset["id"],
-            "title": "Check the seals",
-            "every": 1,
-            "unit": "months",
-            "starts_at": (datetime.now(UTC) - timedelta(hours=1)).isoformat(),
-        },
+    plan = new_plan(
+        api,
+        asset,
+        asset_id=asset["id"],
+        title="Check the seals",
+        every=1,
+        unit="months",
+        starts_at=(datetime.now(UTC) - timedelta(hours=1)).isoformat(),
     )
     now = datetime.now(UTC)
     sweeps(api, sessions, now, count=4)
@@ -264,31 +257,23 @@ def test_the_forecast_shows_calendar_and_projected_meter_dues(
     # 10 running hours a day for the last five days: 500 h more is 50 days away.
     for day in range(6):
         read(api, asset["id"], 1000.0 + 10 * day, now - timedelta(days=5 - day))
-    meter_plan = api.ok(
-        "facilities",
-        "POST",
-        PLANS,
-        json={
-            "site_id": asset["site_id"],
-            "asset_id": asset["id"],
-            "title": "Grease",
-            "meter_name": "running_hours",
-            "meter_every": 100,
-            "estimated_minutes": 20,
-        },
+    meter_plan = new_plan(
+        api,
+        asset,
+        asset_id=asset["id"],
+        title="Grease",
+        meter_name="running_hours",
+        meter_every=100,
+        estimated_minutes=20,
     )
-    calendar_plan = api.ok(
-        "facilities",
-        "POST",
-        PLANS,
-        json={
-            "site_id": asset["site_id"],
-            "asset_id": asset["id"],
-            "title": "Filters",
-            "every": 1,
-            "unit": "weeks",
-            "estimated_minutes": 45,
-        },
+    calendar_plan = new_plan(
+        api,
+        asset,
+        asset_id=asset["id"],
+        title="Filters",
+        every=1,
+        unit="weeks",
+        estimated_minutes=45,
     )
     forecast = api.ok("technician", "GET", "/api/v1/pm-forecast", params={"days": 30})
     due = {i["plan_id"]: i for i in forecast["items"]}
@@ -444,17 +429,13 @@ def test_poor_health_that_lasts_brings_a_meter_plan_forward(
 ) -> None:
     now = datetime.now(UTC)
     read(api, asset["id"], 1000.0, now - timedelta(days=3))
-    plan = api.ok(
-        "facilities",
-        "POST",
-        PLANS,
-        json={
-            "site_id": asset["site_id"],
-            "asset_id": asset["id"],
-            "title": "Grease",
-            "meter_name": "running_hours",
-            "meter_every": 500,
-        },
+    plan = new_plan(
+        api,
+        asset,
+        asset_id=asset["id"],
+        title="Grease",
+        meter_name="running_hours",
+        meter_every=500,
     )
     read(api, asset["id"], 1350.0, now - timedelta(hours=1))  # 70 % of the interval
     status(api, 30.0, now - timedelta(hours=2))  # poor, but only for two hours
@@ -484,19 +465,15 @@ def test_a_just_completed_corrective_order_counts_as_the_due_pm(
         json={"asset_id": asset["id"], "title": "Replace bearing", "failure_mode": "bearing_wear"},
     )
     finish(api, corrective)
-    plan = api.ok(
-        "facilities",
-        "POST",
-        PLANS,
-        json={
-            "site_id": asset["site_id"],
-            "asset_id": asset["id"],
-            "title": "Bearing inspection",
-            "failure_mode": "bearing_wear",
-            "every": 4,
-            "unit": "weeks",
-            "starts_at": (datetime.now(UTC) - timedelta(hours=1)).isoformat(),
-        },
+    plan = new_plan(
+        api,
+        asset,
+        asset_id=asset["id"],
+        title="Bearing inspection",
+        failure_mode="bearing_wear",
+        every=4,
+        unit="weeks",
+        starts_at=(datetime.now(UTC) - timedelta(hours=1)).isoformat(),
     )
     sweeps(api, sessions, datetime.now(UTC), count=4)
     assert plan_orders(api, plan["id"]) == []  # no second visit
