@@ -3,6 +3,8 @@ each (also under concurrent sweeps), checklists with required steps, the forecas
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -484,3 +486,47 @@ def test_a_just_completed_corrective_order_counts_as_the_due_pm(
     (item,) = mine
     # The next cycle counts from the corrective order's completion: four weeks on.
     assert datetime.fromisoformat(item["due_at"]) > datetime.now(UTC) + timedelta(days=27)
+
+
+SWEEP_PROCESS = """
+import sys
+from datetime import datetime
+from api.db import make_engine, make_sessionmaker
+from api.services.sweeps import sweep
+from api.settings import PolicySettings
+engine = make_engine(sys.argv[1])
+sessions = make_sessionmaker(engine)
+sys.stdin.readline()  # released together
+for _ in range(5):
+    sweep(sessions, PolicySettings(), datetime.fromisoformat(sys.argv[2]))
+engine.dispose()
+"""
+
+
+def test_two_api_processes_make_one_order(api: Api, asset: dict[str, Any]) -> None:
+    """Two processes (as two API replicas' background sweeps) on the same database."""
+    start = datetime.now(UTC) - timedelta(hours=1)
+    plan = new_plan(
+        api,
+        asset,
+        asset_id=asset["id"],
+        title="Seals",
+        every=1,
+        unit="weeks",
+        starts_at=start.isoformat(),
+    )
+    now = datetime.now(UTC).isoformat()
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", SWEEP_PROCESS, api.settings.database_url, now],
+            stdin=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(2)
+    ]
+    for proc in procs:
+        assert proc.stdin is not None
+        proc.stdin.write("go\n")
+        proc.stdin.close()
+    assert [proc.wait(timeout=120) for proc in procs] == [0, 0]
+    assert len(plan_orders(api, plan["id"])) == 1

@@ -25,8 +25,9 @@ ASSETS = (
 class Stack:
     """The API under test and a JSON client for setting it up."""
 
-    def __init__(self, url: str, admin: str, service: str) -> None:
+    def __init__(self, url: str, admin: str, service: str, database_url: str = "") -> None:
         self.url = url
+        self.database_url = database_url  # for running the API's background sweep by hand
         self.client = httpx.Client(base_url=url, timeout=30)
         self.admin = {"Authorization": f"Bearer {admin}"}
         self.service = {"Authorization": f"Bearer {service}"}

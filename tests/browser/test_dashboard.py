@@ -14,7 +14,10 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, Page, ViewportSize, expect
 
+from api.db import make_engine, make_sessionmaker
 from api.main import create_app
+from api.services.sweeps import sweep
+from api.settings import PolicySettings
 from telemetry.influx.client import InfluxClient
 from telemetry.influx.settings import InfluxSettings
 from tests.api.helpers import make_settings, serve
@@ -40,7 +43,10 @@ def stack(tmp_path: Path, influx_settings: InfluxSettings) -> Iterator[Stack]:
     writer.close()
     with serve(create_app(settings)) as url:
         harness = Stack(
-            url, settings.admin_token.get_secret_value(), settings.service_token.get_secret_value()
+            url,
+            settings.admin_token.get_secret_value(),
+            settings.service_token.get_secret_value(),
+            settings.database_url,
         )
         yield harness
         harness.client.close()
@@ -170,6 +176,64 @@ def test_facilities_and_technician_flow(browser: Browser, stack: Stack) -> None:
     tech_phone.goto(f"{stack.url}/ui/work-orders/{order_id}")
     expect(tech_phone.locator(".chart")).to_have_attribute("data-ready", "3")
     shot(tech_phone, "work-order-phone")
+
+
+def test_a_pm_plan_from_the_form_to_its_completed_checklist(browser: Browser, stack: Stack) -> None:
+    """Facilities plans greasing for every pump and sees it due; the sweep makes the order; the
+    technician cannot complete it before the required steps are ticked, then does."""
+    now = datetime.now(UTC)
+    seed(stack, now)
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    desk = browser.new_context(viewport=DESKTOP).new_page()
+    login(desk, stack.url, "dana")
+    desk.goto(f"{stack.url}/ui/maintenance")
+    desk.get_by_label("Title").fill("Grease the bearings")
+    desk.get_by_label("Applies to").select_option(label="every pump (Plant A)")
+    desk.get_by_label("Every", exact=True).fill("2")
+    desk.get_by_label("Calendar unit").select_option("weeks")
+    desk.get_by_label("Estimated labour (minutes)").fill("25")
+    desk.locator("#pm-steps").fill(
+        "! isolate and lock out\ngrease both bearings\nbearing temperature | °C | | 70"
+    )
+    desk.get_by_role("button", name="Create plan").click()
+    expect(desk.locator(".flash")).to_contain_text("created")
+    due = desk.locator("tr[data-plan]")
+    expect(due.first).to_contain_text("Grease the bearings")
+    expect(desk.locator(".calendar .due").first).to_contain_text("Grease the bearings")
+    shot(desk, "maintenance-desktop")
+
+    # Two weeks on (minus the 7-day lead) the background sweep makes the order.
+    engine = make_engine(stack.database_url)
+    sweep(make_sessionmaker(engine), PolicySettings(), now + timedelta(days=8))
+    engine.dispose()
+    orders = stack.call("GET", "/api/v1/work-orders", stack.admin, params={"limit": 500})["items"]
+    order = next(o for o in orders if o["pm_plan_id"] is not None and "pump-01" in o["title"])
+
+    tech = browser.new_context(viewport=DESKTOP).new_page()
+    login(tech, stack.url, "tomas")
+    tech.goto(f"{stack.url}/ui/work-orders/{order['id']}")
+    state = tech.locator(".detail [data-state]")
+    if order["assignee_id"] is None:
+        tech.get_by_role("button", name="Claim").click()
+        expect(state).to_have_attribute("data-state", "assigned")
+    tech.get_by_role("button", name="Start work").click()
+    expect(state).to_have_attribute("data-state", "in_progress")
+    tech.get_by_role("button", name="Complete work order").click()
+    expect(tech.locator(".flash")).to_contain_text("required checklist steps are not done")
+    steps = tech.locator(".steps .step")
+    steps.nth(0).get_by_role("checkbox").check()
+    steps.nth(1).get_by_role("checkbox").check()
+    steps.nth(2).get_by_role("spinbutton").fill("82")
+    tech.get_by_role("button", name="Save checklist").click()
+    expect(tech.locator(".flash")).to_have_text("Checklist saved.")
+    expect(steps.nth(2)).to_contain_text("out of limits")
+    shot(tech, "pm-order-desktop")
+    tech.get_by_role("button", name="Complete work order").click()
+    expect(state).to_have_attribute("data-state", "completed")
+    done = stack.call("GET", f"/api/v1/work-orders/{order['id']}", stack.admin)
+    assert done["state"] == "completed"
+    assert [s["done"] for s in done["checklist"]] == [True, True, False]
+    assert done["checklist"][2]["flagged"] is True
 
 
 # Buttons, summary toggles and form fields smaller than 40 px on either side (links in text are
