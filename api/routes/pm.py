@@ -102,7 +102,8 @@ def forecast(
     site_id: QueryId = None,
 ) -> Forecast:
     """Plans falling due on each asset within `days`: calendar dates, and meter plans projected
-    from the meter's rate over the last two weeks; with the estimated labour per site."""
+    from the meter's rate over the last two weeks; with the estimated labour per site and per
+    technician holding the generated order (the rest is `unassigned_minutes`)."""
     now = utcnow()
     until = now + timedelta(days=days)
     stmt = sa.select(PmPlan).where(PmPlan.active).order_by(PmPlan.id)
@@ -116,9 +117,23 @@ def forecast(
                 items.append(item)
     items.sort(key=lambda i: (i.due_at or until, i.plan_id, i.asset_id))
     minutes: dict[int, int] = {}
+    by_technician: dict[int, int] = {}
+    unassigned = 0
     for item in items:
         minutes[item.site_id] = minutes.get(item.site_id, 0) + item.estimated_minutes
-    return Forecast(until=until, items=items, minutes_by_site=minutes)
+        if item.assignee_id is None:
+            unassigned += item.estimated_minutes
+        else:
+            by_technician[item.assignee_id] = (
+                by_technician.get(item.assignee_id, 0) + item.estimated_minutes
+            )
+    return Forecast(
+        until=until,
+        items=items,
+        minutes_by_site=minutes,
+        minutes_by_technician=by_technician,
+        unassigned_minutes=unassigned,
+    )
 
 
 def _forecast_item(
@@ -144,9 +159,11 @@ def _forecast_item(
         due_at, due_by = by_meter, "meter"
     if due_at is None:
         return None
-    order = session.scalar(
-        sa.select(WorkOrder.id).where(WorkOrder.open_key == pm.open_key(plan.id, asset.id))
-    )
+    order = session.execute(
+        sa.select(WorkOrder.id, WorkOrder.assignee_id).where(
+            WorkOrder.open_key == pm.open_key(plan.id, asset.id)
+        )
+    ).first()
     return ForecastItem(
         plan_id=plan.id,
         asset_id=asset.id,
@@ -158,7 +175,8 @@ def _forecast_item(
         meter_due=meter_due,
         meter_now=meter_now,
         estimated_minutes=plan.estimated_minutes,
-        open_work_order_id=order,
+        open_work_order_id=None if order is None else order.id,
+        assignee_id=None if order is None else order.assignee_id,
     )
 
 

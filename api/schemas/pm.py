@@ -223,6 +223,7 @@ class ForecastItem(PublicSchema):
     meter_now: float | None
     estimated_minutes: int
     open_work_order_id: int | None
+    assignee_id: int | None = Field(None, description="Who holds the generated order, if any.")
 
 
 class Forecast(PublicSchema):
@@ -231,3 +232,7 @@ class Forecast(PublicSchema):
     until: datetime
     items: list[ForecastItem]
     minutes_by_site: dict[int, int]
+    # By the technician holding the generated order; work without one yet is "unassigned" (the
+    # assignment policy picks when the order is made).
+    minutes_by_technician: dict[int, int]
+    unassigned_minutes: int

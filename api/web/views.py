@@ -280,6 +280,7 @@ def maintenance(session: Session, principal: Principal) -> dict[str, Any]:
         "sites": sites,
         "plans": plans,
         "types": types,
+        "users": {u.id: u for u in session.scalars(sa.select(User))},
     }
 
 

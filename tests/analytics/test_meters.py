@@ -4,6 +4,7 @@ A device_sims pump on two shifts with frequent unplanned stops, read every 10 s.
 is the simulated machine's motion (its speed fraction at or above a tenth, the level at which
 the counter's running indicators call it stopped), sampled and held at each reading. A meter
 may be off by one sampling interval per start or stop (the interval in which it happened).
+Through the service: a restart that misses most of a day, and an InfluxDB outage.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from telemetry.influx.client import InfluxClient
 from telemetry.influx.settings import InfluxSettings
 from telemetry.reading import Reading
 from tests.api.helpers import Api
+from tests.collector.influx_proxy import InfluxProxy
 
 SITE, ASSET = "plant-a", "pump-01"
 INTERVAL_S = 10.0
@@ -177,6 +179,44 @@ def test_the_service_counts_posts_and_catches_up_after_a_restart(
         service.start(http=False, pollers=False)
         service.tick()
         service.post_meters()
+    final = api_meters(api)
+    assert final["starts"] == t.starts[-1]
+    slack = INTERVAL_S * (t.transitions[-1] + 1)
+    assert abs(final["running_hours"] * 3600 - t.running_s[-1]) <= slack
+
+
+def test_an_influxdb_outage_loses_no_meter_reading(
+    api: Api, influx_settings: InfluxSettings, influx_client: InfluxClient, tmp_path: Path
+) -> None:
+    t = truth()
+    readings = [Reading(SITE, ASSET, s.time_ns, s.sensors) for s in t.samples]
+    day = int(86400 / INTERVAL_S)
+    influx_client.write_readings(readings[: 2 * day])
+    proxy = InfluxProxy(influx_settings.url)
+    try:
+        through_proxy = influx_settings.model_copy(update={"url": proxy.url})
+        clock = [t.samples[2 * day - 1].time_ns + 1]
+        cfg = service_settings(api, through_proxy, tmp_path, lookback_s=2 * 86400 + 60)
+        with DetectorService(cfg, clock_ns=lambda: clock[0]) as service:
+            service.start(http=False, pollers=False)
+            assert service.tick() > 0
+            # InfluxDB stops answering; meanwhile the third day arrives (the collector's spool
+            # drains into it when it is back).
+            proxy.start_phases([("503", 3600.0)])
+            assert service.tick() == 0
+            assert (
+                service.metrics.registry.get_sample_value(
+                    "equipmon_analytics_ticks_total", {"result": "influx_error"}
+                )
+                == 1
+            )
+            influx_client.write_readings(readings[2 * day :])
+            clock[0] = t.samples[-1].time_ns + 1
+            proxy.start_phases([])  # back
+            assert service.tick() > 0
+            service.post_meters()
+    finally:
+        proxy.close()
     final = api_meters(api)
     assert final["starts"] == t.starts[-1]
     slack = INTERVAL_S * (t.transitions[-1] + 1)

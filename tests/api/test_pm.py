@@ -101,6 +101,9 @@ def test_a_meter_plan_falls_due_at_its_meter_value_with_exactly_one_order(
     (order,) = plan_orders(api, plan["id"])
     assert order["work_type"] == "preventive"
     assert "1500 running_hours" in order["description"]
+    if order["assignee_id"] is not None:  # by the policy: the forecast books it to them
+        booked = api.ok("facilities", "GET", "/api/v1/pm-forecast")["minutes_by_technician"]
+        assert booked == {str(order["assignee_id"]): 30}
     assert [s["item"] for s in order["checklist"]] == ["lock out", "grease"]
     sweeps(api, sessions, now)
     assert len(plan_orders(api, plan["id"])) == 1  # never a second while one is unfinished
@@ -286,6 +289,7 @@ def test_the_forecast_shows_calendar_and_projected_meter_dues(
     projected = datetime.fromisoformat(meter["due_at"])
     assert abs(projected - (now + timedelta(days=10))) < timedelta(hours=2)
     assert forecast["minutes_by_site"] == {str(asset["site_id"]): 65}
+    assert (forecast["minutes_by_technician"], forecast["unassigned_minutes"]) == ({}, 65)
 
 
 def test_plan_shape_is_checked(api: Api, asset: dict[str, Any]) -> None:
