@@ -36,7 +36,7 @@ from api.routes import work_orders as order_routes
 from api.schemas.alerts import AlertAction
 from api.schemas.auth import LoginRequest
 from api.schemas.pm import PmPlanCreate
-from api.schemas.work_orders import WorkOrderTransition, WorkOrderUpdate
+from api.schemas.work_orders import WorkOrderCreate, WorkOrderTransition, WorkOrderUpdate
 from api.services import audit
 from api.services import login as login_service
 from api.web.pages import Viewer
@@ -455,3 +455,54 @@ def steps_from_text(text: str) -> list[dict[str, object]]:
                     step[key] = _number(raw, f"checklist: {parts[0]}")
         steps.append(step)
     return steps
+
+
+@router.post(f"{UI}/work-orders/{{order_id}}/follow-up")
+def follow_up(
+    order_id: PathId,
+    request: Request,
+    *,
+    state: StateDep,
+    principal: Viewer,
+    step: Annotated[int, Form(ge=0, le=99)] = 0,
+    csrf: Csrf = None,
+) -> RedirectResponse:
+    """Open a corrective order for a flagged checklist step (out of limits, or failed).
+
+    The same idempotency key for the same step makes a second click answer with the first
+    order instead of a duplicate.
+    """
+    check_form(request, csrf)
+    require(principal, *CREW)
+    created: list[int] = []
+
+    def work() -> object:
+        with state.read_sessions() as session:
+            order = order_routes.get_work_order(order_id, Response(), session, principal)
+        if step >= len(order.checklist) or not order.checklist[step].flagged:
+            raise InvalidError(f"step {step + 1} is not flagged", where="step")
+        item = order.checklist[step]
+        seen = f"{item.value:g} {item.unit}".strip() if item.value is not None else item.result
+        body = WorkOrderCreate(
+            asset_id=order.asset_id,
+            title=f"Follow-up: {item.item} ({seen}) on WO {order.id}"[:200],
+            description=f"Opened from step {step + 1} of work order {order.id}: {item.item}, "
+            f"{seen}, limits {item.min if item.min is not None else '-'}"
+            f"..{item.max if item.max is not None else '-'} {item.unit}".strip(),
+            work_type="corrective",
+            priority=min(order.priority, 3),
+        )
+        new = order_routes.create_work_order(
+            body,
+            response=Response(),
+            sessions=state.sessions,
+            principal=principal,
+            idempotency_key=f"follow-up:{order.id}:{step}",
+        )
+        created.append(new.id)
+        return new
+
+    response = _outcome(f"{UI}/work-orders/{order_id}", work, "Follow-up work order opened.")
+    if created:
+        response.headers["location"] = f"{UI}/work-orders/{created[0]}"
+    return response

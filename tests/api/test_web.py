@@ -464,6 +464,23 @@ def test_a_technician_ticks_the_checklist_and_the_maintenance_page_shows_the_pla
     assert [s["done"] for s in saved] == [False, True, False]
     assert (saved[1]["value"], saved[1]["flagged"], saved[2]["result"]) == (82.5, True, "pass")
     assert "out of limits" in tech.get(page).text
+    # The flagged measurement opens one follow-up corrective order (a second click: the same).
+    token = csrf_of(tech.get(page).text)
+    for _ in range(2):
+        opened = tech.post(
+            f"{page}/follow-up", data={"csrf": token, "step": "1"}, headers=SAME_ORIGIN
+        )
+        assert opened.status_code == 303
+    follow = [
+        o
+        for o in ui.api("GET", "/api/v1/work-orders", ui.admin)["items"]
+        if o["title"].startswith("Follow-up: bearing temperature (82.5 °C)")
+    ]
+    assert len(follow) == 1
+    assert opened.headers["location"] == f"/ui/work-orders/{follow[0]['id']}"
+    assert follow[0]["work_type"] == "corrective"
+    tech.post(f"{page}/follow-up", data={"csrf": token, "step": "0"}, headers=SAME_ORIGIN)
+    assert "step 1 is not flagged" in tech.get(page).text
     # The required step is open: completing is refused, with the reason on the page.
     post("transition", to="completed", resolution="fixed")
     assert "required checklist steps are not done: lock out" in tech.get(page).text
