@@ -1,4 +1,6 @@
-"""Meters counted from telemetry: each asset's running hours and starts, restart-safe.
+"""Meters counted from telemetry: each asset's running hours and starts, and the meters of
+``lifecycle.meter_rules`` (a sensor integrated over running time, or its rising crossings of a
+threshold), restart-safe.
 
 The asset's running state is judged as the scorer judges it (analytics.running: every running
 indicator — speed, current, flow, vibration… — below a tenth of its running level means
@@ -22,10 +24,11 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import os
 import threading
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +37,7 @@ import numpy.typing as npt
 
 from analytics.alerts_client import rfc3339
 from analytics.running import RunningState
+from analytics.settings import MeterRule
 from analytics.source import AssetKey
 
 logger = logging.getLogger(__name__)
@@ -49,6 +53,9 @@ class MeterState:
     running: bool = False
     running_s: float = 0.0
     starts: int = 0
+    # Rule meters (lifecycle.meter_rules) by name, and the last value each rule saw.
+    counted: dict[str, float] = field(default_factory=dict)
+    last: dict[str, float] = field(default_factory=dict)
 
 
 class MeterCounter:
@@ -61,11 +68,14 @@ class MeterCounter:
         state: MeterState,
         *,
         max_gap_s: float,
+        rules: Sequence[MeterRule] = (),
     ) -> None:
         self.sensors = tuple(sensors)
         self.running_state = RunningState().fit(baseline, self.sensors)
         self.state = state
         self.max_gap_s = max_gap_s
+        # The rules whose sensor this asset has, with its column.
+        self.rules = [(r, self.sensors.index(r.sensor)) for r in rules if r.sensor in self.sensors]
 
     @property
     def has_indicators(self) -> bool:
@@ -78,14 +88,36 @@ class MeterCounter:
         if t_ns <= s.through_ns:
             return False  # counted before a restart, or a repeat
         running = not self.running_state.update(row, t_ns / 1e9)
+        both_running = False
         if s.through_ns:
             gap_s = (t_ns - s.through_ns) / 1e9
-            if s.running and running and gap_s <= self.max_gap_s:
+            both_running = s.running and running and gap_s <= self.max_gap_s
+            if both_running:
                 s.running_s += gap_s
             if running and not s.running:
                 s.starts += 1
+            self._apply_rules(row, gap_s if both_running else None)
+        else:
+            self._apply_rules(row, None)
         s.through_ns, s.running = t_ns, running
         return True
+
+    def _apply_rules(self, row: Sequence[float], running_gap_s: float | None) -> None:
+        """Rule meters: integrals over running intervals (trapezoid), rising crossings."""
+        s = self.state
+        for rule, column in self.rules:
+            value = float(row[column])
+            if not math.isfinite(value):
+                continue
+            before = s.last.get(rule.name)
+            total = s.counted.get(rule.name, 0.0)
+            if before is not None:
+                if rule.kind == "integral" and running_gap_s is not None:
+                    total += rule.scale * (before + value) / 2.0 * running_gap_s
+                elif rule.kind == "rising" and before < rule.threshold <= value:
+                    total += 1.0
+            s.counted[rule.name] = total
+            s.last[rule.name] = value
 
 
 class MeterBook:
@@ -123,7 +155,7 @@ class MeterBook:
         """The states changed since the last call (copies), to post."""
         with self._lock:
             keys, self.changed = self.changed, set()
-            return [(k, MeterState(**asdict(self.states[k]))) for k in sorted(keys)]
+            return [(k, _copy(self.states[k])) for k in sorted(keys)]
 
     def give_back(self, keys: Sequence[AssetKey]) -> None:
         """A post failed: post these again next time."""
@@ -165,8 +197,16 @@ class MeterBook:
             os.replace(self.path, self.path.with_suffix(".bad"))
 
 
-def counted_readings(items: Sequence[tuple[AssetKey, MeterState]]) -> list[dict[str, Any]]:
-    """The API's counted-reading items for these states (two meters per asset)."""
+def _copy(state: MeterState) -> MeterState:
+    return MeterState(**asdict(state))
+
+
+def counted_readings(
+    items: Sequence[tuple[AssetKey, MeterState]], units: dict[str, str] | None = None
+) -> list[dict[str, Any]]:
+    """The API's counted-reading items for these states (running hours, starts, rule meters
+    with their ``units`` by name)."""
+    units = units or {}
     out = []
     for (site, asset), s in items:
         if not s.through_ns:
@@ -174,6 +214,8 @@ def counted_readings(items: Sequence[tuple[AssetKey, MeterState]]) -> list[dict[
         common = {"site": site, "asset": asset, "at": rfc3339(s.through_ns)}
         out.append({**common, "name": RUNNING_HOURS, "value": s.running_s / 3600.0, "unit": "h"})
         out.append({**common, "name": STARTS, "value": float(s.starts), "unit": ""})
+        for name, value in sorted(s.counted.items()):
+            out.append({**common, "name": name, "value": value, "unit": units.get(name, "")})
     return out
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -20,6 +20,7 @@ from analytics.model import AssetModel
 from analytics.model_store import Baseline
 from analytics.rules import ASSET, STALE, InstrumentRules, RuleChange
 from analytics.scorer import Decision
+from analytics.settings import MeterRule
 from analytics.source import AssetKey, AssetWindow
 from analytics.status_client import status_item
 
@@ -59,12 +60,14 @@ class AssetMonitor:
         meters: MeterBook | None = None,
         meter_max_gap_s: float = 300.0,
         meter_min_baseline_s: float = 86400.0,
+        meter_rules: Sequence[MeterRule] = (),
     ) -> None:
         self.key = key
         # Running hours and starts (analytics.meters): counted once a baseline exists.
         self.meter_book = meters
         self.meter_max_gap_s = meter_max_gap_s
         self.meter_min_baseline_s = meter_min_baseline_s
+        self.meter_rules = tuple(meter_rules)
         self.meters: MeterCounter | None = None
         self.train_after_ns = int(train_after_s * 1e9)
         self.rules = rules
@@ -112,7 +115,11 @@ class AssetMonitor:
             return
         state, new = self.meter_book.state(self.key)
         counter = MeterCounter(
-            baseline.sensors, baseline.values, state, max_gap_s=self.meter_max_gap_s
+            baseline.sensors,
+            baseline.values,
+            state,
+            max_gap_s=self.meter_max_gap_s,
+            rules=self.meter_rules,
         )
         self.meters = counter if counter.has_indicators else None
         if self.meters is not None and new:

@@ -268,6 +268,7 @@ class DetectorService:
                 meters=self.meters,
                 meter_max_gap_s=self.settings.lifecycle.meter_max_gap_s,
                 meter_min_baseline_s=self.settings.lifecycle.meter_min_baseline_s,
+                meter_rules=self.settings.lifecycle.meter_rules,
             )
             self._load(key, monitor)
         if self._applied_limits.get(key) != self._limits_version:
@@ -468,7 +469,8 @@ class DetectorService:
         """Send the meters that moved since the last post (lifetime totals: a lost or repeated
         post changes nothing); on failure they go again next time."""
         changed = self.meters.take_changed()
-        readings = counted_readings(changed)
+        units = {rule.name: rule.unit for rule in self.settings.lifecycle.meter_rules}
+        readings = counted_readings(changed, units)
         if not readings or self._meter_poster is None:
             return
         try:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -67,6 +67,27 @@ class RuleSettings(BaseModel):
     )
 
 
+class MeterRule(BaseModel):
+    """A meter counted from one sensor of every asset that has it.
+
+    ``integral``: the sensor's value integrated over running time, times ``scale`` (a flow in
+    m³/h with scale 1/3600 gives m³); ``rising``: how many times the value rises through
+    ``threshold`` (cycles of a loaded compressor, door openings).
+    """
+
+    name: str = Field(pattern=r"^[a-z][a-z0-9_]*$", max_length=64)
+    sensor: str = Field(min_length=1, max_length=128)
+    kind: Literal["integral", "rising"]
+    scale: float = 1.0
+    threshold: float = 0.0
+    unit: str = ""
+
+
+DEFAULT_METER_RULES = [
+    MeterRule(name="pumped_volume", sensor="flow", kind="integral", scale=1 / 3600, unit="m3")
+]
+
+
 class LifecycleSettings(BaseModel):
     """Model persistence, retraining and feedback from work-order outcomes."""
 
@@ -98,6 +119,12 @@ class LifecycleSettings(BaseModel):
         1.25, gt=1, description="Threshold multiplier per 'no fault found' outcome."
     )
     nff_cap: float = Field(2.0, gt=1, description="Largest threshold multiplier from feedback.")
+    meter_rules: list[MeterRule] = Field(
+        default_factory=lambda: list(DEFAULT_METER_RULES),
+        description="Meters counted from one sensor besides running hours and starts (JSON "
+        "list of {name, sensor, kind: integral|rising, scale, threshold, unit}); default: "
+        "pumped_volume, the flow sensor (m3/h) integrated to m3.",
+    )
     meters_post_s: float = Field(
         60.0, gt=0, description="How often counted meters (running hours, starts) go to the API."
     )

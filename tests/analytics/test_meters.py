@@ -15,9 +15,15 @@ from pathlib import Path
 
 import numpy as np
 
-from analytics.meters import MeterBook, MeterCounter
+from analytics.meters import MeterBook, MeterCounter, MeterState
 from analytics.service import DetectorService
-from analytics.settings import ApiSettings, LifecycleSettings, ServiceSettings
+from analytics.settings import (
+    DEFAULT_METER_RULES,
+    ApiSettings,
+    LifecycleSettings,
+    MeterRule,
+    ServiceSettings,
+)
 from device_sims.engine import Sample
 from device_sims.fleet import build_simulation
 from device_sims.scenario import parse_scenario
@@ -97,6 +103,32 @@ def test_the_counted_meters_match_the_machine() -> None:
     assert state.starts == t.starts[-1]
     slack = INTERVAL_S * (t.transitions[-1] + 1)
     assert abs(state.running_s - t.running_s[-1]) <= slack, (state.running_s, t.running_s[-1])
+
+
+def test_rule_meters_integrate_flow_and_count_rising_crossings() -> None:
+    t = truth()
+    sensors = sensors_of(t.samples)
+    day = int(86400 / INTERVAL_S)
+    state = MeterState()
+    rules = [
+        *DEFAULT_METER_RULES,
+        MeterRule(name="surges", sensor="flow", kind="rising", threshold=50),
+    ]
+    counter = MeterCounter(
+        sensors, matrix(t.samples[:day], sensors), state, max_gap_s=300, rules=rules
+    )
+    for sample in t.samples:
+        counter.count(sample.time_ns, [sample.sensors[n] for n in sensors])
+    flow = np.array([s.sensors["flow"] for s in t.samples])
+    on = np.diff(t.running_s) > 0  # the interval before each next sample ran (ground truth)
+    volume = float(np.sum(on * (flow[:-1] + flow[1:]) / 2 * INTERVAL_S / 3600))
+    # Off by at most one interval at full flow per start or stop.
+    slack = (t.transitions[-1] + 1) * INTERVAL_S * flow.max() / 3600
+    assert volume > 100
+    assert abs(state.counted["pumped_volume"] - volume) <= slack
+    crossings = int(np.sum((flow[:-1] < 50) & (flow[1:] >= 50)))
+    assert crossings > 0
+    assert state.counted["surges"] == crossings
 
 
 def test_a_restart_neither_counts_twice_nor_skips(tmp_path: Path) -> None:
@@ -183,6 +215,7 @@ def test_the_service_counts_posts_and_catches_up_after_a_restart(
     assert final["starts"] == t.starts[-1]
     slack = INTERVAL_S * (t.transitions[-1] + 1)
     assert abs(final["running_hours"] * 3600 - t.running_s[-1]) <= slack
+    assert final["pumped_volume"] > 100  # the default rule meter (flow integrated, m3)
 
 
 def test_an_influxdb_outage_loses_no_meter_reading(
