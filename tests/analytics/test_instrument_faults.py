@@ -59,6 +59,9 @@ STEADY = {
     "wander": 0.0,
     "steps_per_day": 0.0,
     "stops_per_week": 0.0,
+    # Weekends at the same load: the four hours are read back from the wall clock, and a run
+    # across Sunday midnight saw a 25 % load step on every pump.
+    "weekend_factor": 1.0,
 }
 
 
