@@ -138,6 +138,7 @@ class SpoolCapacity:
         self._resume = resume_fraction
         self.reserve = reserve
         self._interval = interval_s
+        self._grown = 0  # bytes committed since the last measure (committer.grew)
         self._clock = clock
         self._lock = threading.Lock()
         self._checked = -1e9
@@ -192,13 +193,22 @@ class SpoolCapacity:
             self._checked = -1e9
         self.should_hold()
 
+    def grew(self, nbytes: int) -> None:
+        """A group of about ``nbytes`` was committed since the last measure."""
+        with self._lock:
+            self._grown += nbytes
+
     def should_hold(self, *, force: bool = False) -> bool:
-        """Whether new data must wait (measures again when the last check is old enough)."""
+        """Whether new data must wait (measures again when the last check is old enough, or
+        when what was committed since may have reached the limit: under a flood many groups
+        commit within one interval, and the limit must not be overshot by more than one)."""
         now = self._clock()
         with self._lock:
-            if not force and now - self._checked < self._interval:
+            near = self.usage.spool_bytes + self._grown >= self.limit
+            if not force and not near and now - self._checked < self._interval:
                 return self.holding_back
             self._checked = now
+            self._grown = 0
             try:
                 self.usage = self._measure()
             except (OSError, RuntimeError) as exc:  # cannot measure: keep the last state

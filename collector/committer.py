@@ -150,8 +150,12 @@ class GroupCommitter:
                 if len(self._items) < self._max_messages and not self._stopping:
                     # Let the group fill up to the interval (a second, short wait).
                     self._cond.wait(self._interval)
-                items, tokens = self._items, self._tokens
-                self._items, self._tokens = [], []
+                # At most one group's worth: what piled up while the last group committed (a
+                # slow disk, a loaded machine) waits for the next group, so the spool's limit is
+                # overshot by one commit group at most, as documented.
+                n = self._max_messages
+                items, tokens = self._items[:n], self._tokens[:n]
+                self._items, self._tokens = self._items[n:], self._tokens[n:]
                 self._cond.notify_all()  # wake a network thread blocked in submit()
             committed = None
             try:
@@ -207,6 +211,7 @@ class GroupCommitter:
                     return None
                 time.sleep(1.0)
         self.failed = None
+        self._capacity.grew(sum(len(e.body) for e in entries))
         return entries, stored, len(dead) - len(stored)
 
     def _acknowledge(
