@@ -23,6 +23,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from analytics.files import atomic_write
 from analytics.settings import LifecycleSettings
 
 logger = logging.getLogger(__name__)
@@ -180,10 +181,7 @@ class LabelStore:
                 "seen": sorted([a, o] for a, o in self._seen),
                 "repairs": [[site, asset, at] for (site, asset), at in self.repairs.items()],
             }
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
-        tmp.write_text(json.dumps(doc), encoding="utf-8")
-        os.replace(tmp, self.path)
+        atomic_write(self.path, json.dumps(doc).encode())
 
     def _load(self) -> None:
         if not self.path.exists():

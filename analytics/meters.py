@@ -36,6 +36,7 @@ import httpx
 import numpy.typing as npt
 
 from analytics.alerts_client import rfc3339
+from analytics.files import atomic_write
 from analytics.running import RunningState
 from analytics.settings import MeterRule
 from analytics.source import AssetKey
@@ -173,10 +174,7 @@ class MeterBook:
                 "assets": [[k[0], k[1], asdict(s)] for k, s in sorted(self.states.items())],
             }
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
-            tmp.write_text(json.dumps(doc), encoding="utf-8")
-            os.replace(tmp, self.path)
+            atomic_write(self.path, json.dumps(doc).encode())
         except OSError:
             with self._lock:
                 self._dirty = True  # try again after the next tick

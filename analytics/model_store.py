@@ -16,7 +16,6 @@ import hashlib
 import io
 import json
 import logging
-import os
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -28,6 +27,7 @@ from urllib.parse import quote
 import numpy as np
 import numpy.typing as npt
 
+from analytics.files import atomic_write
 from analytics.model import AssetModel
 from analytics.scorer import SENSOR_POLICY
 
@@ -167,8 +167,8 @@ class ModelStore:
             "sha256": hashlib.sha256(blob).hexdigest(),
         }
         npz, js = self.paths(key)
-        _atomic_write(npz, blob)
-        _atomic_write(js, json.dumps(meta, indent=1).encode())
+        atomic_write(npz, blob)
+        atomic_write(js, json.dumps(meta, indent=1).encode())
         return meta
 
     def load(self, key: AssetKey) -> tuple[Baseline, dict[str, Any]] | None:
@@ -207,13 +207,3 @@ class ModelStore:
         if values.ndim != 2 or values.shape != (len(times), len(sensors)) or len(times) == 0:
             raise ModelRejectedError(f"model of {key[0]}/{key[1]}: arrays do not match its sensors")
         return Baseline(sensors, times, values), meta
-
-
-def _atomic_write(path: Path, data: bytes) -> None:
-    """Write data to path so that a reader sees the old or the new file, never a torn one."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "wb") as fh:
-        fh.write(data)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
