@@ -1,0 +1,1 @@
+"""The collector as a Sparkplug B host application: births, aliases, sequence numbers, STATE."""

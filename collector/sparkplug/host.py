@@ -1,0 +1,341 @@
+"""What a Sparkplug B host application knows about each edge node, and what each message means.
+
+Pure logic, no MQTT: ``SparkplugHost.handle`` takes one decoded message and returns the readings
+it resolves, what it cannot resolve (to dead-letter, with the reason), the metrics it skips by
+type, the births and deaths to record, and whether the edge node must be asked to rebirth.
+
+The rules (Sparkplug B 3.0, host application):
+
+- NBIRTH starts an edge node's session: its sequence number, its ``bdSeq``, and the name,
+  alias and data type of every node metric; the devices are forgotten until their DBIRTH.
+- Every later message of the session (DBIRTH, DDEATH, NDATA, DDATA) carries the next sequence
+  number, 0-255 wrapping. A gap means a message was lost, perhaps a birth that defined new
+  aliases: the host asks for a rebirth. It keeps resolving the aliases it holds from births
+  still in force (they are facts, not guesses); what it cannot resolve is dead-lettered.
+- Data before any birth (a node the host has never seen, as after the collector's own restart)
+  resolves nothing: dead-lettered as ``no_birth`` and a rebirth asked for.
+- NDEATH (the edge node's will, sent by the broker) ends the session if its ``bdSeq`` matches
+  the birth's; a stale will from an older session is ignored. DDEATH ends one device.
+
+Rebirth requests are limited to one per edge node per ``rebirth_interval_s`` so that a stream
+of unresolved data does not become a stream of commands.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Literal
+
+from telemetry.errors import ValidationError
+from telemetry.reading import DEFAULT_LIMITS, Reading, ValidationLimits, build_reading
+from telemetry.sparkplug import SparkplugTopic, decode_metric_value, sensor_name
+from telemetry.sparkplug.metrics import DecodedMetric, Metric, Payload, is_control_metric
+
+NS_PER_MS = 1_000_000
+SEQ_MODULUS = 256
+
+
+@dataclass(frozen=True, slots=True)
+class AssetMapping:
+    """How Sparkplug ids become site and asset names: format strings over ``group``, ``node``
+    and ``device`` (the device id, or the edge node id for node-level metrics)."""
+
+    site: str = "{group}"
+    asset: str = "{device}"
+
+    def site_asset(self, topic: SparkplugTopic) -> tuple[str, str]:
+        ids = {
+            "group": topic.group,
+            "node": topic.edge_node,
+            "device": topic.device if topic.device is not None else topic.edge_node,
+        }
+        return self.site.format(**ids), self.asset.format(**ids)
+
+
+@dataclass(frozen=True, slots=True)
+class Unresolved:
+    """Metrics of one message that cannot be stored: dead-lettered with this reason."""
+
+    reason: str
+    detail: str
+    metrics: int
+
+
+@dataclass(frozen=True, slots=True)
+class Lifecycle:
+    """A birth or death, recorded as a point so that the API shows 'edge node offline'."""
+
+    site: str
+    asset: str
+    event: Literal["birth", "death"]
+    scope: Literal["node", "device"]
+    time_ns: int
+
+
+@dataclass(slots=True)
+class HostResult:
+    """Everything one message means to the host."""
+
+    readings: list[Reading] = field(default_factory=list)
+    unresolved: list[Unresolved] = field(default_factory=list)
+    skipped: Counter[str] = field(default_factory=Counter)
+    lifecycle: list[Lifecycle] = field(default_factory=list)
+    rebirth: bool = False  # send NCMD "Node Control/Rebirth" to this message's edge node
+    sequence_gap: bool = False
+    stale_death: bool = False
+
+
+@dataclass(slots=True)
+class _Definition:
+    name: str
+    sensor: str | None
+    datatype: int
+
+
+@dataclass(slots=True)
+class _Aliases:
+    """The metrics one birth defined, by alias and by name."""
+
+    by_alias: dict[int, _Definition] = field(default_factory=dict)
+    by_name: dict[str, _Definition] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class _Node:
+    online: bool = False
+    seq: int = -1
+    bd_seq: int | None = None
+    node_metrics: _Aliases = field(default_factory=_Aliases)
+    devices: dict[str, _Aliases] = field(default_factory=dict)
+    rebirth_asked_s: float | None = None
+
+
+class SparkplugHost:
+    """The host's view of every edge node it has heard from (one per collector replica)."""
+
+    def __init__(
+        self,
+        mapping: AssetMapping | None = None,
+        *,
+        rebirth_interval_s: float = 5.0,
+        limits: ValidationLimits = DEFAULT_LIMITS,
+    ) -> None:
+        self._mapping = mapping or AssetMapping()
+        self._rebirth_interval_s = rebirth_interval_s
+        self._limits = limits
+        self._nodes: dict[tuple[str, str], _Node] = {}
+
+    def online_nodes(self) -> list[tuple[str, str]]:
+        """(group, edge node) of every node whose session is open."""
+        return sorted(key for key, node in self._nodes.items() if node.online)
+
+    def handle(
+        self, topic: SparkplugTopic, payload: Payload, received_ns: int, now_s: float
+    ) -> HostResult:
+        """What one message means; updates the edge node's session state."""
+        result = HostResult()
+        node = self._nodes.setdefault(topic.node_key, _Node())
+        kind = topic.message_type
+        if kind == "NBIRTH":
+            self._node_birth(node, topic, payload, received_ns, result)
+        elif kind == "NDEATH":
+            self._node_death(node, topic, payload, received_ns, result)
+        elif kind in ("NCMD", "DCMD"):
+            pass  # commands are for edge nodes (our own rebirth requests come back here)
+        elif not node.online:
+            result.unresolved.append(
+                Unresolved(
+                    "no_birth", f"{kind} before the edge node's NBIRTH", len(payload.metrics)
+                )
+            )
+            self._ask_rebirth(node, now_s, result)
+        else:
+            self._check_sequence(node, payload, now_s, result)
+            if kind == "DBIRTH":
+                self._device_birth(node, topic, payload, received_ns, result)
+            elif kind == "DDEATH":
+                node.devices.pop(topic.device or "", None)
+                site, asset = self._mapping.site_asset(topic)
+                result.lifecycle.append(Lifecycle(site, asset, "death", "device", received_ns))
+            elif kind == "NDATA":
+                self._data(node.node_metrics, topic, payload, received_ns, result)
+            else:  # DDATA
+                aliases = node.devices.get(topic.device or "")
+                if aliases is None:
+                    result.unresolved.append(
+                        Unresolved(
+                            "no_birth",
+                            f"DDATA of device {topic.device!r} before its DBIRTH",
+                            len(payload.metrics),
+                        )
+                    )
+                    self._ask_rebirth(node, now_s, result)
+                else:
+                    self._data(aliases, topic, payload, received_ns, result)
+        return result
+
+    # Sessions -----------------------------------------------------------------------------
+
+    def _node_birth(
+        self,
+        node: _Node,
+        topic: SparkplugTopic,
+        payload: Payload,
+        received_ns: int,
+        result: HostResult,
+    ) -> None:
+        node.online = True
+        node.seq = int(payload.seq) if payload.HasField("seq") else 0
+        node.bd_seq = _bd_seq(payload)
+        node.node_metrics = _Aliases()
+        node.devices = {}
+        node.rebirth_asked_s = None
+        self._define(node.node_metrics, payload, result)
+        site, asset = self._mapping.site_asset(topic)
+        result.lifecycle.append(Lifecycle(site, asset, "birth", "node", received_ns))
+        self._data(node.node_metrics, topic, payload, received_ns, result)
+
+    def _node_death(
+        self,
+        node: _Node,
+        topic: SparkplugTopic,
+        payload: Payload,
+        received_ns: int,
+        result: HostResult,
+    ) -> None:
+        bd_seq = _bd_seq(payload)
+        if not node.online or (bd_seq is not None and node.bd_seq not in (None, bd_seq)):
+            result.stale_death = True  # the will of a session that is already over
+            return
+        node.online = False
+        site, asset = self._mapping.site_asset(topic)
+        result.lifecycle.append(Lifecycle(site, asset, "death", "node", received_ns))
+        for device in node.devices:
+            device_topic = SparkplugTopic(topic.group, "DDEATH", topic.edge_node, device)
+            site, asset = self._mapping.site_asset(device_topic)
+            result.lifecycle.append(Lifecycle(site, asset, "death", "device", received_ns))
+        node.devices = {}
+
+    def _device_birth(
+        self,
+        node: _Node,
+        topic: SparkplugTopic,
+        payload: Payload,
+        received_ns: int,
+        result: HostResult,
+    ) -> None:
+        aliases = _Aliases()
+        node.devices[topic.device or ""] = aliases
+        self._define(aliases, payload, result)
+        site, asset = self._mapping.site_asset(topic)
+        result.lifecycle.append(Lifecycle(site, asset, "birth", "device", received_ns))
+        self._data(aliases, topic, payload, received_ns, result)
+
+    def _check_sequence(
+        self, node: _Node, payload: Payload, now_s: float, result: HostResult
+    ) -> None:
+        expected = (node.seq + 1) % SEQ_MODULUS
+        seq = int(payload.seq) if payload.HasField("seq") else None
+        if seq != expected:
+            result.sequence_gap = True
+            self._ask_rebirth(node, now_s, result)
+        if seq is not None:
+            node.seq = seq % SEQ_MODULUS
+
+    def _ask_rebirth(self, node: _Node, now_s: float, result: HostResult) -> None:
+        last = node.rebirth_asked_s
+        if last is None or now_s - last >= self._rebirth_interval_s:
+            node.rebirth_asked_s = now_s
+            result.rebirth = True
+
+    # Metrics ------------------------------------------------------------------------------
+
+    def _define(self, aliases: _Aliases, payload: Payload, result: HostResult) -> None:
+        for metric in payload.metrics:
+            if not metric.HasField("name") or not metric.HasField("datatype"):
+                result.skipped["birth_without_name_or_type"] += 1
+                continue
+            definition = _Definition(
+                metric.name,
+                None if is_control_metric(metric.name) else sensor_name(metric.name),
+                metric.datatype,
+            )
+            aliases.by_name[metric.name] = definition
+            if metric.HasField("alias"):
+                aliases.by_alias[int(metric.alias)] = definition
+
+    def _data(
+        self,
+        aliases: _Aliases,
+        topic: SparkplugTopic,
+        payload: Payload,
+        received_ns: int,
+        result: HostResult,
+    ) -> None:
+        default_ns = (
+            int(payload.timestamp) * NS_PER_MS if payload.HasField("timestamp") else received_ns
+        )
+        values_at: dict[int, dict[str, float]] = {}
+        unknown = 0
+        for metric in payload.metrics:
+            definition = _resolve(aliases, metric)
+            if definition is None:
+                unknown += 1
+                continue
+            if definition.sensor is None:
+                reason = "control_metric" if is_control_metric(definition.name) else "bad_name"
+                result.skipped[reason] += 1
+                continue
+            decoded = decode_metric_value(metric, definition.datatype)
+            if not isinstance(decoded, DecodedMetric):
+                result.skipped[decoded.reason] += 1
+                continue
+            time_ns = (
+                int(metric.timestamp) * NS_PER_MS if metric.HasField("timestamp") else default_ns
+            )
+            values_at.setdefault(time_ns, {})[definition.sensor] = decoded.value
+        if unknown:
+            result.unresolved.append(
+                Unresolved(
+                    "unknown_alias",
+                    f"{unknown} metrics with no alias or name in the birth",
+                    unknown,
+                )
+            )
+        site, asset = self._mapping.site_asset(topic)
+        for time_ns, values in sorted(values_at.items()):
+            self._readings(site, asset, time_ns, values, result)
+
+    def _readings(
+        self, site: str, asset: str, time_ns: int, values: dict[str, float], result: HostResult
+    ) -> None:
+        names = list(values)
+        step = self._limits.max_sensors
+        for start in range(0, len(names), step):  # a birth of hundreds of metrics: several readings
+            chunk = {name: values[name] for name in names[start : start + step]}
+            try:
+                reading = build_reading(
+                    site=site, asset=asset, time_ns=time_ns, sensors=chunk, limits=self._limits
+                )
+            except ValidationError as exc:
+                result.unresolved.append(Unresolved(exc.reason, str(exc), len(chunk)))
+                continue
+            result.readings.append(reading)
+
+
+def _resolve(aliases: _Aliases, metric: Metric) -> _Definition | None:
+    if metric.HasField("alias"):
+        return aliases.by_alias.get(int(metric.alias))
+    if metric.HasField("name"):
+        return aliases.by_name.get(metric.name)
+    return None
+
+
+def _bd_seq(payload: Payload) -> int | None:
+    for metric in payload.metrics:
+        if metric.name == "bdSeq":
+            value = decode_metric_value(metric, metric.datatype or 0)
+            if isinstance(value, DecodedMetric):
+                return int(value.value)
+    return None
