@@ -28,6 +28,22 @@ from device_sims.timefmt import parse_duration_ns, parse_time_ns
 DEFAULT_CONTROL = "http://127.0.0.1:8765"
 
 
+def _add_opcua_command(sub: Any) -> None:
+    opcua = sub.add_parser("opcua", help="serve a simulated controller over OPC UA")
+    opcua.add_argument("--port", type=int, default=4840)
+    opcua.add_argument("--site", default="plant-a")
+    opcua.add_argument("--assets", type=int, default=25)
+    opcua.add_argument("--sensors", type=int, default=8, help="variables per asset")
+    opcua.add_argument("--rate-hz", type=float, default=1.0, help="value changes per second")
+    opcua.add_argument("--security", choices=("none", "basic256sha256"), default="none")
+    opcua.add_argument(
+        "--user", help="require this user name (password: EQUIPMON_SIM_OPCUA_PASSWORD)"
+    )
+    opcua.add_argument("--cert-dir", type=Path, help="where the server's certificate is made")
+    opcua.add_argument("--bad", action="append", default=[], metavar="ASSET.SENSOR")
+    opcua.add_argument("--uncertain", action="append", default=[], metavar="ASSET.SENSOR")
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m device_sims", description=__doc__)
     parser.add_argument("--log-level", default="INFO")
@@ -99,6 +115,8 @@ def _parser() -> argparse.ArgumentParser:
             cmd.add_argument("--id")
     status = sub.add_parser("status", help="status of a running simulation")
     status.add_argument("--control", default=DEFAULT_CONTROL)
+
+    _add_opcua_command(sub)
 
     sample = sub.add_parser("sample", help="print what one asset of a type emits")
     sample.add_argument("machine_type", choices=sorted(MACHINE_TYPES))
@@ -250,7 +268,29 @@ def _cmd_status(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_opcua(args: argparse.Namespace) -> int:
+    from device_sims.opcua_server import OpcUaSimConfig, run
+
+    run(
+        OpcUaSimConfig(
+            port=args.port,
+            site=args.site,
+            assets=args.assets,
+            sensors=args.sensors,
+            rate_hz=args.rate_hz,
+            security=args.security,
+            username=args.user,
+            password=os.environ.get("EQUIPMON_SIM_OPCUA_PASSWORD", ""),
+            cert_dir=args.cert_dir,
+            bad=set(args.bad),
+            uncertain=set(args.uncertain),
+        )
+    )
+    return 0
+
+
 _COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
+    "opcua": _cmd_opcua,
     "list": lambda args: _cmd_list(sys.stdout),
     "assets": lambda args: _cmd_assets(args, sys.stdout),
     "sample": lambda args: _cmd_sample(args, sys.stdout),
