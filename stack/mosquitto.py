@@ -11,7 +11,9 @@ from stack.process import ManagedProcess, free_port, port_open, require_binary
 # Why each setting: Mosquitto's default max_queued_messages (1000) silently discards QoS 1
 # messages for an offline or slow persistent client while the publisher got its PUBACK; 0 lifts
 # the limit (memory is the bound). Persistence keeps sessions and queues across a graceful
-# restart; a short autosave interval narrows what a SIGKILLed broker loses. 'user' keeps the
+# restart; queue_qos0_messages keeps QoS 0 messages for an offline persistent session too
+# (Sparkplug data is QoS 0 by the specification: what was in flight when the collector died
+# waits for it); a short autosave interval narrows what a SIGKILLed broker loses. 'user' keeps the
 # broker as the invoking user: run as root it would otherwise drop to 'mosquitto' and could not
 # write the project-local data folder.
 BASE_CONFIG = """\
@@ -21,6 +23,7 @@ persistence_location {data_dir}/
 autosave_interval 5
 max_queued_messages 0
 max_queued_bytes 0
+queue_qos0_messages true
 max_inflight_messages 100
 max_packet_size 16777216
 persistent_client_expiration 7d
