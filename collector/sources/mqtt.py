@@ -33,7 +33,7 @@ from paho.mqtt.subscribeoptions import SubscribeOptions
 from collector.intake import Intake
 from collector.metrics import Metrics
 from collector.settings import MqttSettings
-from collector.sources.paho_fast import FastClient, Publish, supported
+from collector.sources.paho_fast import FastClient, Publish, missing_internals, supported
 from collector.spool import DeadLetter, SpoolEntry, message_identity
 
 log = logging.getLogger(__name__)
@@ -58,7 +58,10 @@ def make_client(settings: MqttSettings) -> mqtt.Client:
     """
     v5 = settings.protocol == "5"
     if not supported():
-        log.warning("paho-mqtt internals changed: using the stock (slower) receive path")
+        log.warning(
+            "paho-mqtt internals changed (%s): using the stock (slower) receive path",
+            ", ".join(missing_internals()),
+        )
     client = (FastClient if supported() else mqtt.Client)(
         CallbackAPIVersion.VERSION2,
         client_id=settings.client_id,

@@ -18,9 +18,11 @@ subscriptions, TLS, QoS 2) and replaces only those hot spots:
   broker always sends the full topic;
 * ``ack_many`` queues the PUBACKs of a whole commit group as one packet (one ``send``).
 
-It relies on paho 2.x internals (``_packet_read``, ``_packet_handle``, ``_in_packet``,
-``_packet_queue``, ``_loop``); ``supported()`` checks they exist, and the collector falls back to
-the stock client (with a warning) when they do not. tests/collector exercise this path end to end.
+It relies on paho 2.x internals (``_packet_read``, ``_packet_handle``, ``_in_packet`` and its
+layout, ``_packet_queue``, ``_loop``, ...: ``_METHODS`` and ``_ATTRIBUTES`` list all of them);
+``supported()`` checks every one, and the collector falls back to the stock client (with a
+warning naming what is missing) when one is not there. tests/collector exercise this path end to
+end, and test_paho_fast_packets.py feeds it hand-built and malformed packets.
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ from typing import Any
 
 import paho.mqtt
 import paho.mqtt.client as mqtt
-from paho.mqtt.enums import MQTTErrorCode
+from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
 
 log = logging.getLogger(__name__)
 
@@ -49,13 +51,49 @@ _PUBACK_WORD = 0x4002_0000  # PUBACK, remaining length 2; the packet id fills th
 _RECV_BYTES = 262_144
 # Packets handled per loop iteration before paho writes queued acks and checks keep-alive.
 _READ_BURST = 256
-_REQUIRED = ("_packet_read", "_packet_handle", "_packet_queue", "_loop", "_sock_recv")
+# Every paho internal this module reads, writes, calls or overrides: methods of the class, and
+# attributes each client sets in its constructor (checked on a throw-away instance).
+_METHODS = (
+    "_packet_read", "_packet_handle", "_packet_queue", "_loop", "_sock_recv", "_send_puback",
+    "_loop_rc_handle",
+)  # fmt: skip
+_ATTRIBUTES = (
+    "_sock", "_in_packet", "_msgtime_mutex", "_last_bytes_received", "_protocol", "_manual_ack",
+)  # fmt: skip
+# paho's ``_in_packet`` keys: ``_packet_read`` hands paho a packet in exactly this shape.
+_IN_PACKET_KEYS = frozenset((
+    "command", "have_remaining", "remaining_count", "remaining_mult", "remaining_length",
+    "packet", "to_process", "pos",
+))  # fmt: skip
+_missing: list[str] | None = None
+
+
+def missing_internals() -> list[str]:
+    """The paho internals this client relies on that the installed paho lacks (empty: none)."""
+    global _missing  # noqa: PLW0603  (checked once per process: paho does not change under us)
+    if _missing is None:
+        missing = [
+            f"Client.{name}" for name in _METHODS if not callable(getattr(mqtt.Client, name, None))
+        ]
+        try:
+            probe = mqtt.Client(CallbackAPIVersion.VERSION2)
+        except Exception as exc:  # a paho whose constructor changed: the stock path it is
+            missing.append(f"Client() failed: {exc}")
+        else:
+            missing += [f"client.{name}" for name in _ATTRIBUTES if not hasattr(probe, name)]
+            packet = getattr(probe, "_in_packet", None)
+            if not isinstance(packet, dict) or set(packet) != _IN_PACKET_KEYS:
+                missing.append("client._in_packet layout")
+        version = str(getattr(paho.mqtt, "__version__", ""))
+        if not version.startswith("2."):
+            missing.append(f"paho-mqtt 2.x (installed: {version or 'unknown'})")
+        _missing = missing
+    return list(_missing)
 
 
 def supported() -> bool:
-    """Whether the installed paho has the internals this client overrides."""
-    version = str(getattr(paho.mqtt, "__version__", ""))
-    return version.startswith("2.") and all(hasattr(mqtt.Client, name) for name in _REQUIRED)
+    """Whether the installed paho has every internal this client relies on."""
+    return not missing_internals()
 
 
 def _remaining_length(buf: bytearray, pos: int, size: int) -> tuple[int, int]:
@@ -180,9 +218,10 @@ class FastClient(mqtt.Client):
         if end - start < 2:
             return MQTTErrorCode.MQTT_ERR_PROTOCOL
         qos = (command & 0x06) >> 1
-        pos = start + 2
-        topic = bytes(buf[pos : pos + (buf[start] << 8 | buf[start + 1])])
-        pos += len(topic)
+        pos = start + 2 + (buf[start] << 8 | buf[start + 1])
+        if pos + 2 * qos > end:
+            return MQTTErrorCode.MQTT_ERR_PROTOCOL  # the topic (or packet id) overruns the packet
+        topic = bytes(buf[start + 2 : pos])
         mid = 0
         if qos:
             mid = buf[pos] << 8 | buf[pos + 1]
