@@ -11,11 +11,11 @@ from __future__ import annotations
 import json
 import logging
 import threading
-import urllib.error
-import urllib.request
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+
+import httpx
 
 from device_sims.engine import Simulation
 from device_sims.faults import FAULTS, FaultSpec
@@ -144,13 +144,20 @@ def call(url: str, path: str, body: dict[str, Any] | None = None) -> dict[str, A
     """Client side of the control API (used by ``inject``/``clear``/``status``)."""
     if not url.startswith(("http://", "https://")):
         raise ValueError(f"control URL must be http(s): {url!r}")
-    data = None if body is None else json.dumps(body).encode()
-    headers = {"Content-Type": "application/json"}
-    request = urllib.request.Request(url.rstrip("/") + path, data=data, headers=headers)  # noqa: S310
+    target = url.rstrip("/") + path
     try:
-        with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310 - checked above
-            result: dict[str, Any] = json.loads(response.read())
-    except urllib.error.HTTPError as exc:
-        detail = json.loads(exc.read() or b"{}").get("error", exc.reason)
-        raise RuntimeError(f"control API: {exc.code} {detail}") from exc
+        response = (
+            httpx.get(target, timeout=10)
+            if body is None
+            else httpx.post(target, json=body, timeout=10)
+        )
+    except httpx.HTTPError as exc:
+        raise OSError(f"control API at {url} unreachable: {exc}") from exc
+    if response.is_error:
+        try:
+            detail = response.json().get("error", response.reason_phrase)
+        except ValueError:
+            detail = response.reason_phrase
+        raise RuntimeError(f"control API: {response.status_code} {detail}")
+    result: dict[str, Any] = response.json()
     return result

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import urllib.error
-import urllib.request
 from collections.abc import Sequence
 from pathlib import Path
+
+import httpx
 
 from stack.process import ManagedProcess, free_port, require_binary
 
@@ -89,7 +89,6 @@ class InfluxDBServer(ManagedProcess):
 
     def is_ready(self) -> bool:
         try:
-            with urllib.request.urlopen(f"{self.url}/ping", timeout=0.5) as response:  # noqa: S310
-                return int(response.status) == 204
-        except (urllib.error.URLError, OSError):
+            return httpx.get(f"{self.url}/ping", timeout=0.5).status_code == 204
+        except httpx.HTTPError:
             return False

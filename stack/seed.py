@@ -15,11 +15,11 @@ import os
 import secrets
 import subprocess
 import sys
-import urllib.error
-import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+import httpx
 
 # Machines whose stop halts production or comfort at once get the higher criticality: the
 # work-order policy weighs an alert's severity by it.
@@ -49,19 +49,16 @@ class AdminClient:
     token: str
 
     def call(self, method: str, path: str, body: object | None = None) -> Any:
-        data = None if body is None else json.dumps(body).encode()
-        request = urllib.request.Request(  # noqa: S310 (our own API's URL)
+        response = httpx.request(
+            method,
             f"{self.base_url}/api/v1{path}",
-            data=data,
-            method=method,
-            headers={"Authorization": f"Bearer {self.token}", "Content-Type": "application/json"},
+            json=body,
+            headers={"Authorization": f"Bearer {self.token}"},
+            timeout=30,
         )
-        try:
-            with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310
-                raw = response.read()
-        except urllib.error.HTTPError as exc:
-            raise SeedError(f"{method} {path}: {exc.code} {exc.read()[:300]!r}") from exc
-        return json.loads(raw) if raw else None
+        if response.is_error:
+            raise SeedError(f"{method} {path}: {response.status_code} {response.content[:300]!r}")
+        return response.json() if response.content else None
 
     def all(self, path: str) -> list[dict[str, Any]]:
         """Every item of a paginated list."""
