@@ -74,6 +74,8 @@ class AssetMonitor:
         self.scorer: AssetModel | None = None
         self.sensors: tuple[str, ...] = ()
         self.alarm = False  # equipment alarm as posted
+        # The source said the asset went offline (a Sparkplug death): silence is no fault.
+        self.source_offline = False
         self.model_alarm = False  # the scorer's own alarm (may be an instrument problem)
         self.decision: Decision | None = None
         self.fitted_at_s: float | None = None
@@ -159,9 +161,12 @@ class AssetMonitor:
             self.meter_book.touch(self.key)
 
     def check_stale(self, now_ns: int) -> FeedResult:
-        """The wall-clock rule: is the whole asset silent?"""
+        """The wall-clock rule: is the whole asset silent? Not when its source said it went
+        offline (an edge node's death): then the silence is known, not a fault."""
         out = FeedResult()
         last = None if self.last_ns is None else self.last_ns / 1e9
+        if self.source_offline and last is not None:
+            last = now_ns / 1e9  # silent on purpose: a stale condition clears
         self._rules(now_ns, self.rules.check_asset(now_ns / 1e9, last), out)
         return out
 
@@ -173,8 +178,9 @@ class AssetMonitor:
         """This asset's status item (see status_client)."""
         active = self.rules.active()
         observed = self.last_ns if self.last_ns is not None else now_ns
-        if (STALE, ASSET) in active:
-            return status_item(self.key, "stale", observed, self.decision, message="no data")
+        if self.source_offline or (STALE, ASSET) in active:
+            why = "no data: edge node offline" if self.source_offline else "no data"
+            return status_item(self.key, "stale", observed, self.decision, message=why)
         if self.scorer is None:
             until = None if self.first_ns is None else int(self.first_ns + learning_until_s * 1e9)
             return status_item(self.key, "learning", observed, learning_until_ns=until)

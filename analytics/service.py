@@ -234,6 +234,7 @@ class DetectorService:
             skipped = self.source.skipped
             try:
                 windows = self.source.fetch()
+                offline = self.source.fetch_states()
             except InfluxError as exc:
                 logger.warning("tick skipped, InfluxDB read failed: %s", exc)
                 self.metrics.ticks.labels("influx_error").inc()
@@ -245,6 +246,7 @@ class DetectorService:
                 self._process(key, window)
             now_ns = self._clock_ns()
             for key, monitor in self.assets.items():
+                monitor.source_offline = key in offline
                 if key not in windows:
                     self._apply(key, monitor.check_stale(now_ns))
             self._schedule_retrains(now_ns / 1e9)

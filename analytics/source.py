@@ -5,6 +5,11 @@ asset`` and hands back, per asset, only the points newer than the last point alr
 for that asset; re-reading ``lateness_s`` lets points that arrive a little late be scored once.
 A sharded process (analytics.shard) adds its site condition to the query and drops the series
 of assets it does not own before parsing their rows.
+
+A source that knows when an asset's data stops on purpose (a Sparkplug edge node or device that
+died: the collector writes births and deaths as ``online`` points of ``source_state``) makes it
+silent, not broken: ``offline`` is the set of assets whose latest state says offline, read once
+whole and then as changes since the last tick (a second, usually empty, query).
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ from telemetry.influx.client import InfluxClient, quote_ident
 logger = logging.getLogger(__name__)
 
 AssetKey = tuple[str, str]  # (site, asset)
+STATE_MEASUREMENT = "source_state"
 # Columns of the telemetry measurement that are not sensors.
 NON_SENSOR_COLUMNS = frozenset({"time", "quality", "site", "asset"})
 _NUMERIC_CELLS = frozenset({int, float, type(None)})
@@ -59,6 +65,33 @@ class InfluxWindows:
         self._lateness_ns = int(lateness_s * 1e9)
         self._cursor_ns = clock_ns() - int(lookback_s * 1e9)
         self._last_ns: dict[AssetKey, int] = {}
+        self.offline: set[AssetKey] = set()
+        self._states_since: int | None = None  # None: read the latest state of every asset
+
+    def fetch_states(self) -> set[AssetKey]:
+        """Assets whose source says they are offline, updated from the states written since the
+        last call (InfluxError propagates)."""
+        if self._states_since is None:
+            selected, since = "last(online)", 0
+        else:
+            selected, since = "online", self._states_since - self._lateness_ns
+        query = (
+            f"SELECT {selected} FROM {STATE_MEASUREMENT} "  # noqa: S608 (constant names)
+            f"WHERE {self._where}time > {since} GROUP BY site, asset"
+        )
+        latest = self._states_since or 0
+        for series in self._client.query(query):
+            key = (series.tags.get("site", ""), series.tags.get("asset", ""))
+            if not series.values:
+                continue
+            time_ns, online = series.values[-1][0], series.values[-1][1]
+            latest = max(latest, as_int(time_ns))
+            if online == 0:
+                self.offline.add(key)
+            else:
+                self.offline.discard(key)
+        self._states_since = max(latest, self._cursor_ns)
+        return self.offline
 
     def fetch(self) -> dict[AssetKey, AssetWindow]:
         """The points each asset gained since the last fetch (InfluxError propagates)."""

@@ -1,9 +1,11 @@
 """Sensor faults from device_sims come out as instrument alerts, not equipment anomalies.
 
-device_sims backfills three hours of seven pumps as line protocol into a real InfluxDB: two
+device_sims backfills three hours of eight pumps as line protocol into a real InfluxDB: two
 healthy hours, then sensor faults (stuck, dropout of one sensor, wrong scaling, the whole asset
 silent, drift, spikes) on six of them; the spikes must come out as an ``instrument_spikes``
-alert, not as an equipment anomaly. The real DetectorService reads, fits on the first hour,
+alert, not as an equipment anomaly; a pump whose edge node reported its death (a
+``source_state`` point, as the collector writes for Sparkplug) is silent without a fault. The
+real DetectorService reads, fits on the first hour,
 scores, reads the sensors' physical limits from the real API and posts alerts to it.
 """
 
@@ -30,7 +32,7 @@ from telemetry.influx.settings import InfluxSettings
 from tests.api.helpers import Api, create_site, make_settings, serve
 
 SITE = "plant-a"
-PUMPS = [f"pump-{n:02d}" for n in range(1, 8)]
+PUMPS = [f"pump-{n:02d}" for n in range(1, 9)]
 HOUR = 3600
 FAULTS: list[dict[str, Any]] = [
     {"asset": "pump-01", "kind": "stuck", "sensor": "flow", "onset": "3h"},
@@ -46,6 +48,8 @@ FAULTS: list[dict[str, Any]] = [
         "params": {"rate_per_day": 96.0},
     },  # 4 °C per hour
     {"asset": "pump-07", "kind": "spikes", "sensor": "vibration_rms", "onset": "3h"},
+    # pump-08 goes silent too, but its edge node said so (a Sparkplug death): no fault
+    {"asset": "pump-08", "kind": "dropout", "onset": "3h"},
 ]
 
 
@@ -118,6 +122,8 @@ def backfill(client: InfluxClient, end_s: int) -> None:
         }
     )
     client.write_lines(backfill_bytes(scenario, "lp"))
+    death_ns = (end_s - HOUR) * 10**9  # at the dropout's onset, as the collector records it
+    client.write_lines(f"source_state,asset=pump-08,site={SITE} online=0 {death_ns}".encode())
 
 
 @dataclass
@@ -126,6 +132,7 @@ class Outcome:
 
     alerts: dict[tuple[str, str, str], dict[str, Any]]  # by (asset, kind, failure_mode)
     states: dict[str, str]  # asset status by asset
+    messages: dict[str, str | None]  # the status message by asset
     onset_s: float
 
 
@@ -165,9 +172,11 @@ def outcome(
         assets = api.ok("admin", "GET", "/api/v1/assets?limit=50")["items"]
         codes = {a["id"]: a["code"] for a in assets}
         items = api.ok("admin", "GET", "/api/v1/alerts?limit=100")["items"]
-        states = {s["asset"]: s["state"] for s in api.ok("admin", "GET", "/api/v1/asset-status")}
+        status = api.ok("admin", "GET", "/api/v1/asset-status")
+    states = {s["asset"]: s["state"] for s in status}
+    messages = {s["asset"]: s.get("message") for s in status}
     alerts = {(codes[a["asset_id"]], a["kind"], a["failure_mode"]): a for a in items}
-    return Outcome(alerts, states, now - HOUR)
+    return Outcome(alerts, states, messages, now - HOUR)
 
 
 def delay_s(outcome: Outcome, key: tuple[str, str, str]) -> float:
@@ -186,7 +195,7 @@ def test_sensor_faults_are_instrument_alerts_not_equipment_anomalies(outcome: Ou
         ("pump-07", "instrument_spikes", "vibration_rms"),
     }
     # pump-06's drift is a slow level change the model may see as well; the others are not.
-    for pump in ("pump-01", "pump-02", "pump-03", "pump-04", "pump-05", "pump-07"):
+    for pump in ("pump-01", "pump-02", "pump-03", "pump-04", "pump-05", "pump-07", "pump-08"):
         assert (pump, "equipment_anomaly", "anomaly") not in outcome.alerts, pump
     # Raised within the rules' own times: 600 s flat / missing, 30 s silence, 10 s on-delay.
     assert delay_s(outcome, ("pump-01", "instrument_stuck", "flow")) < 20 * 60
@@ -201,4 +210,7 @@ def test_sensor_faults_are_instrument_alerts_not_equipment_anomalies(outcome: Ou
     assert spikes["contributors"][0]["sensor"] == "vibration_rms"
     assert outcome.states["pump-05"] == "normal"
     assert outcome.states["pump-04"] == "stale"
+    assert outcome.messages["pump-04"] == "no data"
+    assert outcome.states["pump-08"] == "stale"  # silent, but known: no alert (above)
+    assert outcome.messages["pump-08"] == "no data: edge node offline"
     assert {outcome.states[p] for p in ("pump-01", "pump-02", "pump-03")} == {"instrument"}
