@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -281,6 +283,7 @@ def test_modbus_bad_crc_and_out_of_range_values_are_dead_letters(
     pump_bus.send(Sample("plant-a", "pump-m01", T0, values | {"flow": 150.0}))
     wait_for(lambda: any(d.reason == "out_of_range" for d in service.spool.dead_letters(10)),
              10, "the out-of-range dead letter")  # fmt: skip
+    pump_bus.send(Sample("plant-a", "pump-m01", T0, values))  # back in range
 
     letters = list(reversed(service.spool.dead_letters(100)))
     crc = [d for d in letters if d.reason == "bad_crc"]
@@ -307,3 +310,16 @@ def test_modbus_bad_crc_and_out_of_range_values_are_dead_letters(
     )
     health = _health(service)[1]["sources"][name]
     assert health["devices"]["pump-m01"]["answering"] is True  # bad input, not a dead device
+
+    # The dead-letters command shows binary input in hex as well.
+    config = tmp_path / "inspect.yaml"
+    config.write_text(yaml.safe_dump({"data_dir": service.settings.data_dir}))
+    out = subprocess.run(
+        [sys.executable, "-m", "collector", "dead-letters", "--config", str(config),
+         "--limit", "10000"],
+        capture_output=True, text=True, check=True, timeout=30,
+    ).stdout.splitlines()  # fmt: skip
+    assert json.loads(out[0])["dead_letters_by_reason"]["bad_crc"] == 2
+    shown = [json.loads(line) for line in out[1:] if json.loads(line)["reason"] == "bad_crc"]
+    assert [bytes.fromhex(s["payload_hex"]) for s in reversed(shown)] == SwitchableRelay.garbled
+    assert {s["topic"] for s in shown} == {name}
