@@ -96,6 +96,7 @@ class CollectorService:
         context = SourceContext(
             open_feed=self._open_feed,
             metrics=self.metrics,
+            spawn=self.supervisor.spawn,
             clock_ns=clock_ns,
             client_factories={"mqtt": client_factory},
             leaving=leaving,

@@ -14,7 +14,7 @@ from collector.serial.port import PortOpener, PortSupervisor, open_port
 from collector.serial.ratelog import RateLimitedLog
 from collector.serial.sequence import SequenceTracker
 from collector.serial.settings import AsciiPortSettings
-from collector.sources.base import ReadingFeed
+from collector.sources.base import ReadingFeed, Spawn, plain_thread
 from telemetry.errors import PayloadError
 from telemetry.reading import Reading, build_reading
 
@@ -36,6 +36,7 @@ class AsciiFrameReader:
         *,
         clock: ReceiptClock | None = None,
         opener: PortOpener = open_port,
+        spawn: Spawn = plain_thread,
     ) -> None:
         self.settings = settings
         self._feed = feed
@@ -50,7 +51,8 @@ class AsciiFrameReader:
         self._supervisor = PortSupervisor(
             settings, self._session, self._stop, opener, self.outages.append
         )
-        self._thread = threading.Thread(target=self._supervisor.run, name=f"serial-{settings.url}")
+        self._spawn = spawn
+        self._thread: threading.Thread | None = None
         bits = settings.bytesize + _START_BIT + (settings.parity != "N") + settings.stopbits
         self._ns_per_byte = int(bits * 1e9 / settings.baudrate)
 
@@ -65,11 +67,12 @@ class AsciiFrameReader:
         return self._supervisor
 
     def start(self) -> None:
-        self._thread.start()
+        self._thread = self._spawn(f"serial-{self.settings.url}", self._supervisor.run, self._stop)
 
     def stop(self, timeout: float = 5.0) -> None:
         self._stop.set()
-        self._thread.join(timeout)
+        if self._thread is not None:
+            self._thread.join(timeout)
 
     def _session(self, port: serial.SerialBase) -> None:
         buffer = bytearray()

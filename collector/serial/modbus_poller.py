@@ -33,7 +33,7 @@ from collector.serial.registers import (
     plan_blocks,
 )
 from collector.serial.settings import ModbusBusSettings, ModbusDeviceSettings
-from collector.sources.base import ReadingFeed
+from collector.sources.base import ReadingFeed, Spawn, plain_thread
 from telemetry.errors import PayloadError
 from telemetry.reading import build_reading
 
@@ -110,9 +110,11 @@ class ModbusPoller:
         *,
         client_factory: ClientFactory = make_client,
         clock: ReceiptClock | None = None,
+        spawn: Spawn = plain_thread,
     ) -> None:
         self.settings = settings
         self._feed = feed
+        self._spawn = spawn
         self._tap = AnswerTap()
         self.connected = threading.Event()  # set while the port is open
         self.port_error: str | None = None  # why the port is not open (None: open, or not yet)
@@ -124,14 +126,15 @@ class ModbusPoller:
         ]
         self.errors: Counter[str] = Counter()
         self.connects = 0
-        self._thread = threading.Thread(target=self._run, name=f"modbus-{settings.url}")
+        self._thread: threading.Thread | None = None
 
     def start(self) -> None:
-        self._thread.start()
+        self._thread = self._spawn(f"modbus-{self.settings.url}", self._run, self._stop)
 
     def stop(self, timeout: float = 10.0) -> None:
         self._stop.set()
-        self._thread.join(timeout)
+        if self._thread is not None:
+            self._thread.join(timeout)
 
     def device(self, asset: str) -> DeviceState:
         """The state of the device serving ``asset``."""

@@ -11,6 +11,7 @@ in ``/metrics`` and ``/healthz``. docs/collector.md, "Writing a source", walks t
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -91,6 +92,18 @@ class ReadingFeed(Protocol):
         """Hand over what was put and rejected; return once it is committed."""
 
 
+Spawn = Callable[[str, Callable[[], None], threading.Event], threading.Thread]
+"""Run ``target`` in a started thread named ``name`` until ``stop`` is set (the service's is its
+supervisor's ``spawn``: a thread that dies is logged, counted, restarted and reported down)."""
+
+
+def plain_thread(name: str, target: Callable[[], None], stop: threading.Event) -> threading.Thread:
+    """A ``Spawn`` without supervision (readers used on their own, in tests and tools)."""
+    thread = threading.Thread(target=target, name=name, daemon=True)
+    thread.start()
+    return thread
+
+
 @dataclass(frozen=True, slots=True)
 class SourceContext:
     """What every source factory is given besides its settings section.
@@ -100,10 +113,12 @@ class SourceContext:
     source's own gauges, such as MQTT's connection state). ``client_factories`` lets tests and
     tools put another client under a kind (the MQTT source takes ``client_factories["mqtt"]``).
     ``leaving``: the ``leave`` command, which runs only the sources that hand over a queue.
+    ``spawn`` starts a source's own threads under the service's supervisor.
     """
 
     open_feed: Callable[[str, str, AckFn | None], Feed]
     metrics: Metrics
+    spawn: Spawn = plain_thread
     clock_ns: Callable[[], int] = time.time_ns
     client_factories: Mapping[str, Any] = field(default_factory=dict)
     leaving: bool = False

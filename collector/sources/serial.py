@@ -10,7 +10,7 @@ full (bytes then queue in the OS and the device's own buffer); nothing it read i
 from __future__ import annotations
 
 from collector.serial.ascii_reader import AsciiFrameReader
-from collector.serial.modbus_poller import ModbusPoller
+from collector.serial.modbus_poller import ModbusPoller, make_client
 from collector.serial.settings import AsciiPortSettings, ModbusBusSettings
 from collector.sources.base import SourceContext, SourceHealth
 from collector.sources.feed import Feed
@@ -28,7 +28,7 @@ class AsciiSource:
     def __init__(self, settings: AsciiPortSettings, context: SourceContext) -> None:
         self.name = f"serial:{settings.url}"
         self.feed: Feed = context.open_feed(self.name, self.kind, None)
-        self.reader = AsciiFrameReader(settings, self.feed)
+        self.reader = AsciiFrameReader(settings, self.feed, spawn=context.spawn)
 
     def start(self) -> None:
         self.reader.start()
@@ -66,12 +66,8 @@ class ModbusSource:
     def __init__(self, settings: ModbusBusSettings, context: SourceContext) -> None:
         self.name = f"modbus:{settings.url}"
         self.feed: Feed = context.open_feed(self.name, self.kind, None)
-        factory = context.client_factories.get("modbus")
-        self.poller = (
-            ModbusPoller(settings, self.feed, client_factory=factory)
-            if factory is not None
-            else ModbusPoller(settings, self.feed)
-        )
+        factory = context.client_factories.get("modbus", make_client)
+        self.poller = ModbusPoller(settings, self.feed, client_factory=factory, spawn=context.spawn)
 
     def start(self) -> None:
         self.poller.start()

@@ -20,6 +20,7 @@ from typing import Any, ClassVar
 import pytest
 import yaml
 
+from collector.serial.ascii_reader import AsciiFrameReader
 from collector.serial.frames import checksum, format_frame
 from collector.service import CollectorService
 from device_sims.engine import Sample
@@ -323,3 +324,38 @@ def test_modbus_bad_crc_and_out_of_range_values_are_dead_letters(
     shown = [json.loads(line) for line in out[1:] if json.loads(line)["reason"] == "bad_crc"]
     assert [bytes.fromhex(s["payload_hex"]) for s in reversed(shown)] == SwitchableRelay.garbled
     assert {s["topic"] for s in shown} == {name}
+
+
+def test_a_serial_reader_that_dies_is_restarted_under_supervision(
+    make_collector: CollectorFactory, influx_client: InfluxClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pty = Pty()
+    original = AsciiFrameReader.handle_line
+
+    def handle_line(self: AsciiFrameReader, line: bytes) -> None:
+        if b"poison" in line:
+            raise RuntimeError("injected: a bug in the frame path")
+        original(self, line)
+
+    monkeypatch.setattr(AsciiFrameReader, "handle_line", handle_line)
+    service = make_collector(
+        serial=[{"protocol": "ascii", "url": pty.path, "site": "plant-a", "timestamps": "device"}],
+        supervise={"restart_min_s": 1.0, "restart_max_s": 1.0, "healthy_after_s": 1.0},
+    )
+    name = f"serial:{pty.path}"
+    thread = f'equipmon_collector_thread_restarts_total{{thread="serial-{pty.path}"}}'
+    try:
+        wait_for(lambda: _health(service)[1]["sources"][name]["port_open"], 10, "port open")
+        os.write(pty.master, format_frame("fan-01", 0, {"rpm": 1.0}, TS_MS))
+        wait_for(lambda: count_and_sum(influx_client, "rpm")[0] == 1, 20, "the first frame")
+        os.write(pty.master, b"$poison\r\n")
+        wait_for(lambda: _health(service)[0] == 503, 10, "/healthz unhealthy while down")
+        problems = _health(service)[1]["problems"]
+        assert any(p.startswith(f"thread serial-{pty.path} down") for p in problems), problems
+        wait_for(lambda: _health(service)[0] == 200, 20, "/healthz healthy after the restart")
+        assert _metrics(service)[thread] == 1
+        os.write(pty.master, format_frame("fan-01", 1, {"rpm": 2.0}, TS_MS + 1))
+        wait_for(lambda: count_and_sum(influx_client, "rpm")[0] == 2, 20, "a frame after it")
+    finally:
+        pty.close()
+    assert count_and_sum(influx_client, "rpm") == (2, 3.0)
