@@ -174,7 +174,9 @@ class GroupCommitter:
                 self._cond.notify_all()  # wake a network thread blocked in submit()
             committed = None
             try:
-                committed = self._commit(items) if self._wait_for_space() else None
+                # MQTT deliveries only: they date the dead-letter keys (``REDELIVERY_HORIZON``).
+                acked = sum(count for feed, count in runs if feed.acknowledges)
+                committed = self._commit(items, acked) if self._wait_for_space() else None
             finally:
                 if committed is None:
                     # Stopping while full, or an unexpected error before the commit (the
@@ -215,7 +217,7 @@ class GroupCommitter:
         return True
 
     def _commit(
-        self, items: list[SpoolEntry | DeadLetter]
+        self, items: list[SpoolEntry | DeadLetter], messages: int
     ) -> tuple[list[SpoolEntry], list[DeadLetter], int] | None:
         """Commit a group: its entries, the dead letters stored and how many bad messages were
         redeliveries of stored ones (not stored again); None when stopping first."""
@@ -225,7 +227,7 @@ class GroupCommitter:
             (entries if type(item) is SpoolEntry else dead).append(item)  # type: ignore[arg-type]
         while True:
             try:
-                stored = self._spool.append(entries, dead, messages=len(items))
+                stored = self._spool.append(entries, dead, messages=messages)
                 break
             except SpoolFullError:
                 # The disk filled before the limit did (another process, or the estimate was
@@ -287,6 +289,12 @@ class CommitListener(Protocol):
     @property
     def closed(self) -> bool:
         """True once the source stops: ``submit`` no longer waits for room."""
+        ...
+
+    @property
+    def acknowledges(self) -> bool:
+        """Whether its messages are acknowledged deliveries (MQTT): those are counted in the
+        spool's ``mqtt_messages`` total, which dates redelivery keys."""
         ...
 
     def committed(self, tokens: Sequence[object], readings: int, dead: list[DeadLetter]) -> int:

@@ -48,6 +48,7 @@ class Feed:
         self.kind = kind
         self._committer = committer
         self._ack = ack
+        self.acknowledges = ack is not None  # its messages are deliveries a sender may repeat
         self._clock_ns = clock_ns
         self._formatter = LineFormatter()
         self._pending: list[SpoolEntry | DeadLetter] = []

@@ -103,6 +103,8 @@ def test_serial_readings_and_bad_frames_take_the_mqtt_path(
     assert metrics["equipmon_collector_readings_spooled_total"] == 30
     assert metrics['equipmon_collector_readings_total{source="mqtt"}'] == 0
     assert metrics["equipmon_collector_messages_acknowledged_total"] == 0  # MQTT's only
+    # Serial frames are not MQTT deliveries: they do not date redelivery keys.
+    assert metrics.get('equipmon_collector_lifetime_total{name="mqtt_messages"}', 0) == 0
 
 
 def test_serial_source_in_healthz_and_metrics_while_running(
