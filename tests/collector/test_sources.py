@@ -47,6 +47,12 @@ def _health(service: CollectorService) -> tuple[int, dict[str, Any]]:
         return exc.code, json.loads(exc.read())
 
 
+def _port_open(service: CollectorService, name: str) -> bool:
+    """Whether the source's port is open (pyserial flushes a port's input when it opens it, so
+    a test writes only once it is)."""
+    return bool(_health(service)[1]["sources"][name]["port_open"])
+
+
 def _metrics(service: CollectorService) -> dict[str, float]:
     assert service.http is not None
     return scrape(service.http.port)
@@ -74,7 +80,7 @@ def test_serial_readings_and_bad_frames_take_the_mqtt_path(
     )
     name = f"serial:{pty.path}"
     try:
-        wait_for(lambda: _health(service)[1]["sources"][name]["port_open"], 10, "port open")
+        wait_for(lambda: _port_open(service, name), 10, "port open")
         os.write(pty.master, b"".join(good[:15]) + b"".join(line for _, line in bad))
         os.write(pty.master, b"".join(good[15:]))
         wait_for(lambda: count_and_sum(influx_client, "flow")[0] == len(good), 30, "readings")
@@ -117,6 +123,7 @@ def test_serial_source_in_healthz_and_metrics_while_running(
     )
     name = f"serial:{line.url}"
     try:
+        wait_for(lambda: _port_open(service, name), 10, "port open")  # opening flushes input
         for i in range(20):
             line.send(Sample("plant-a", "fan-01", T0 + i * 10**9, {"rpm": float(i)}))
         readings = f'equipmon_collector_readings_total{{source="{name}"}}'
@@ -158,6 +165,7 @@ def test_a_port_that_disappears_is_unhealthy_until_it_comes_back(
     )
     second: SerialAsciiLine | None = None
     try:
+        wait_for(lambda: _port_open(service, name), 10, "port open")
         for i in range(10):
             first.send(Sample("plant-a", "fan-01", T0 + i * 10**9, {"rpm": float(i)}))
         wait_for(lambda: count_and_sum(influx_client, "rpm")[0] == 10, 20, "frames before")
@@ -181,6 +189,7 @@ def test_a_port_that_disappears_is_unhealthy_until_it_comes_back(
         second.start()
         device_path.symlink_to(second.url)
         wait_for(lambda: _health(service)[0] == 200, 10, "/healthz healthy again")
+        assert _port_open(service, name)
         assert _metrics(service)[up] == 1
         for i in range(10, 20):
             second.send(Sample("plant-a", "fan-01", T0 + i * 10**9, {"rpm": float(i)}))
@@ -347,7 +356,7 @@ def test_a_serial_reader_that_dies_is_restarted_under_supervision(
     name = f"serial:{pty.path}"
     thread = f'equipmon_collector_thread_restarts_total{{thread="serial-{pty.path}"}}'
     try:
-        wait_for(lambda: _health(service)[1]["sources"][name]["port_open"], 10, "port open")
+        wait_for(lambda: _port_open(service, name), 10, "port open")
         os.write(pty.master, format_frame("fan-01", 0, {"rpm": 1.0}, TS_MS))
         wait_for(lambda: count_and_sum(influx_client, "rpm")[0] == 1, 20, "the first frame")
         os.write(pty.master, b"$poison\r\n")
