@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +25,7 @@ from collector.settings import CollectorSettings
 from collector.sources.base import Source, SourceContext, SourceHealth
 from collector.sources.feed import AckFn, Feed
 from collector.sources.mqtt import ClientFactory, MqttSource, make_client
-from collector.sources.registry import build_sources
+from collector.sources.registry import KINDS, SourceKind, build_sources
 from collector.spool import Spool
 from collector.supervisor import Supervisor
 from collector.writer import LineSink, Writer
@@ -54,6 +54,7 @@ class CollectorService:
         clock_ns: Callable[[], int] = time.time_ns,
         metrics: Metrics | None = None,
         leaving: bool = False,
+        source_kinds: Sequence[SourceKind] = KINDS,
     ) -> None:
         self.settings = settings
         self._clock_ns = clock_ns
@@ -102,7 +103,12 @@ class CollectorService:
             leaving=leaving,
         )
         # Every input, built from its settings section through the one registry.
-        self.sources: list[Source] = build_sources(settings, context)
+        try:
+            self.sources: list[Source] = build_sources(settings, context, source_kinds)
+        except Exception:
+            self.spool.close()  # a source that cannot be built leaves nothing open
+            self.spool_lock.release()
+            raise
         self.http: HttpEndpoint | None = None
         if settings.http.enabled:
             self.http = HttpEndpoint(

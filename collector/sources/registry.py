@@ -1,55 +1,68 @@
-"""The registry of source kinds, and the sources a collector's settings configure.
+"""The registry of source kinds: where each kind's settings are, and how a source is built.
 
-A kind is a name and a factory ``(settings section, SourceContext) -> Source``. The service
-builds every source through ``build_sources`` and knows none of them by name; a new protocol
-(Sparkplug B, OPC UA) is one module with its settings model and a factory, registered here.
+A kind is a name, the settings sections it reads (one source per section) and a factory
+``(section, SourceContext) -> Source``. The service builds every source through
+``build_sources`` and knows none of them by name; a new protocol (Sparkplug B, OPC UA) is one
+module with its settings model and a factory, and one ``SourceKind`` here.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
 
 from collector.errors import ConfigError
+from collector.serial.settings import AsciiPortSettings, ModbusBusSettings
+from collector.settings import CollectorSettings
 from collector.sources import mqtt, serial
 from collector.sources.base import Source, SourceContext
 
-if TYPE_CHECKING:
-    from collector.settings import CollectorSettings
-
 SourceFactory = Callable[[Any, SourceContext], Source]
 
-KINDS: dict[str, SourceFactory] = {
-    "mqtt": mqtt.build,
-    "ascii": serial.build_ascii,
-    "modbus": serial.build_modbus,
-}
+
+@dataclass(frozen=True, slots=True)
+class SourceKind:
+    """One kind of input: ``sections`` picks its settings sections out of the collector's
+    settings (one source each, in order); ``in_leave``: it runs during ``leave`` too (it hands
+    a queue over; the others read nothing new while a replica leaves)."""
+
+    name: str
+    sections: Callable[[CollectorSettings], Sequence[Any]]
+    build: SourceFactory
+    in_leave: bool = False
 
 
-def configured(settings: CollectorSettings, *, leaving: bool = False) -> list[tuple[str, Any]]:
-    """(kind, settings section) of every source the settings configure, in start order.
+def _mqtt(settings: CollectorSettings) -> list[Any]:
+    # Always one; its client id is the replica's (settings.client_id), unless set explicitly.
+    return [settings.mqtt.model_copy(update={"client_id": settings.client_id})]
 
-    The MQTT section is always there (with the replica's client id); every ``serial`` entry is
-    an ``ascii`` port or a ``modbus`` bus. ``leave`` runs only the sources that hand a queue
-    over (MQTT): it reads nothing new.
-    """
-    # The client id is the replica's (settings.client_id), unless set explicitly.
-    sections: list[tuple[str, Any]] = [
-        ("mqtt", settings.mqtt.model_copy(update={"client_id": settings.client_id}))
+
+KINDS: tuple[SourceKind, ...] = (
+    SourceKind("mqtt", _mqtt, mqtt.build, in_leave=True),
+    SourceKind(
+        "ascii",
+        lambda s: [p for p in s.serial if isinstance(p, AsciiPortSettings)],
+        serial.build_ascii,
+    ),
+    SourceKind(
+        "modbus",
+        lambda s: [p for p in s.serial if isinstance(p, ModbusBusSettings)],
+        serial.build_modbus,
+    ),
+)
+
+
+def build_sources(
+    settings: CollectorSettings, context: SourceContext, kinds: Sequence[SourceKind] = KINDS
+) -> list[Source]:
+    """Build every source the settings configure, kind by kind; names must be unique."""
+    sources = [
+        kind.build(section, context)
+        for kind in kinds
+        if kind.in_leave or not context.leaving
+        for section in kind.sections(settings)
     ]
-    if not leaving:
-        sections += [(port.protocol, port) for port in settings.serial]
-    return sections
-
-
-def build_sources(settings: CollectorSettings, context: SourceContext) -> list[Source]:
-    """Build every configured source; a kind nobody registered is a configuration error."""
-    sources = []
-    for kind, section in configured(settings, leaving=context.leaving):
-        factory = KINDS.get(kind)
-        if factory is None:
-            raise ConfigError(f"no source kind {kind!r} (known: {', '.join(sorted(KINDS))})")
-        sources.append(factory(section, context))
     names = [source.name for source in sources]
     duplicates = sorted({name for name in names if names.count(name) > 1})
     if duplicates:
