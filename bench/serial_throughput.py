@@ -31,9 +31,15 @@ class Counting:
         self.count = 0
         self.lock = threading.Lock()
 
-    def __call__(self, readings: list[Reading]) -> None:
+    def put(self, readings: list[Reading]) -> None:
         with self.lock:
             self.count += len(readings)
+
+    def reject(self, reason: str, detail: str, payload: bytes) -> None:
+        pass
+
+    def flush(self) -> None:
+        pass
 
 
 def ascii_rate(frames: int) -> dict[str, float]:

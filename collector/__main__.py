@@ -79,6 +79,14 @@ def run(settings: CollectorSettings) -> int:
     return 0
 
 
+def _is_text(payload: bytes) -> bool:
+    try:
+        text = payload.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return all(ch.isprintable() or ch in "\r\n\t" for ch in text)
+
+
 def dead_letters(settings: CollectorSettings, limit: int, payload_bytes: int) -> int:
     """Print the newest dead letters, one JSON object per line."""
     # Only reads: a spool on a read-only or full disk can still be inspected.
@@ -87,6 +95,9 @@ def dead_letters(settings: CollectorSettings, limit: int, payload_bytes: int) ->
         totals = {k.split(":", 1)[1]: v for k, v in spool.totals().items() if k.startswith("dead")}
         print(json.dumps({"dead_letters_by_reason": totals}))
         for letter in spool.dead_letters(limit):
+            shown = letter.payload[:payload_bytes]
+            # Binary input (a Modbus answer with a bad CRC, serial noise) is shown in hex too.
+            binary = {"payload_hex": shown.hex(" ")} if not _is_text(shown) else {}
             print(
                 json.dumps(
                     {
@@ -98,7 +109,8 @@ def dead_letters(settings: CollectorSettings, limit: int, payload_bytes: int) ->
                         "detail": letter.detail,
                         "topic": letter.topic,
                         "payload_size": letter.payload_size,
-                        "payload": letter.payload[:payload_bytes].decode("utf-8", "replace"),
+                        "payload": shown.decode("utf-8", "replace"),
+                        **binary,
                     }
                 )
             )

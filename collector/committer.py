@@ -15,6 +15,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
+from typing import Any, Protocol
 
 from collector.capacity import SpoolCapacity
 from collector.errors import SpoolError, SpoolFullError
@@ -57,7 +58,6 @@ class GroupCommitter:
     def __init__(
         self,
         spool: Spool,
-        ack: Callable[[Sequence[object]], int],
         metrics: Metrics,
         *,
         interval_s: float,
@@ -68,7 +68,6 @@ class GroupCommitter:
         supervisor: Supervisor | None = None,
     ) -> None:
         self._spool = spool
-        self._ack = ack
         self._metrics = metrics
         self._interval = interval_s
         self._max_messages = max_messages
@@ -76,9 +75,12 @@ class GroupCommitter:
         self._max_pending = max(1, max_pending)
         self._dead_log = dead_letter_log
         self._cond = threading.Condition()
-        # Decoded messages waiting for their commit, and what the source needs to ack each.
+        # Decoded messages waiting for their commit, what their source needs to ack each, and
+        # which source's they are: runs of [feed, count] in order (one per burst at most, and
+        # consecutive runs of one feed merged, so MQTT alone keeps one run per group).
         self._items: list[SpoolEntry | DeadLetter] = []
         self._tokens: list[object] = []
+        self._runs: list[list[Any]] = []
         self._stopping = False
         self._stop_event = threading.Event()  # the supervisor's view of _stopping
         self._supervisor = supervisor or Supervisor(metrics.thread_restarts)
@@ -90,8 +92,15 @@ class GroupCommitter:
         """Start committing (a supervised thread: restarted if it dies)."""
         self._thread = self._supervisor.spawn("spool-committer", self._run, self._stop_event)
 
-    def submit(self, items: Sequence[SpoolEntry | DeadLetter], tokens: Sequence[object]) -> None:
-        """Queue decoded messages and their ack tokens for the next group (network thread).
+    def submit(
+        self,
+        items: Sequence[SpoolEntry | DeadLetter],
+        tokens: Sequence[object],
+        feed: CommitListener,
+    ) -> None:
+        """Queue a source's decoded messages and their ack tokens for the next group.
+
+        ``feed`` is told once they are committed (``committed``), and acknowledges them.
 
         A whole read burst comes in one call: one lock round trip per burst, not per message.
         Blocks while adding the burst would exceed ``max_pending`` waiting messages (unless
@@ -106,11 +115,16 @@ class GroupCommitter:
                 self._items
                 and len(self._items) + len(items) > self._max_pending
                 and not self._stopping
+                and not feed.closed
             ):
                 self._cond.notify_all()
                 self._cond.wait(0.5)
             self._items.extend(items)
             self._tokens.extend(tokens)
+            if self._runs and self._runs[-1][0] is feed:
+                self._runs[-1][1] += len(items)
+            else:
+                self._runs.append([feed, len(items)])
             if len(self._items) >= self._max_messages:
                 self._cond.notify_all()
 
@@ -156,10 +170,13 @@ class GroupCommitter:
                 n = self._max_messages
                 items, tokens = self._items[:n], self._tokens[:n]
                 self._items, self._tokens = self._items[n:], self._tokens[n:]
+                runs = self._take_runs(len(items))
                 self._cond.notify_all()  # wake a network thread blocked in submit()
             committed = None
             try:
-                committed = self._commit(items) if self._wait_for_space() else None
+                # MQTT deliveries only: they date the dead-letter keys (``REDELIVERY_HORIZON``).
+                acked = sum(count for feed, count in runs if feed.acknowledges)
+                committed = self._commit(items, acked) if self._wait_for_space() else None
             finally:
                 if committed is None:
                     # Stopping while full, or an unexpected error before the commit (the
@@ -167,9 +184,24 @@ class GroupCommitter:
                     with self._cond:
                         self._items = items + self._items
                         self._tokens = tokens + self._tokens
+                        self._runs = runs + self._runs
             if committed is None:
                 return
-            self._acknowledge(*committed, tokens)
+            self._acknowledge(*committed, items, tokens, runs)
+
+    def _take_runs(self, n: int) -> list[list[Any]]:
+        """The runs of the first ``n`` waiting messages, removed from the queue (under the lock)."""
+        taken: list[list[Any]] = []
+        while n > 0:
+            feed, count = self._runs[0]
+            if count <= n:
+                taken.append(self._runs.pop(0))
+            else:
+                taken.append([feed, n])
+                self._runs[0][1] = count - n
+                count = n
+            n -= count
+        return taken
 
     def _wait_for_space(self) -> bool:
         """Wait while the spool holds back (the writer's deletes wake us); False when stopping."""
@@ -185,7 +217,7 @@ class GroupCommitter:
         return True
 
     def _commit(
-        self, items: list[SpoolEntry | DeadLetter]
+        self, items: list[SpoolEntry | DeadLetter], messages: int
     ) -> tuple[list[SpoolEntry], list[DeadLetter], int] | None:
         """Commit a group: its entries, the dead letters stored and how many bad messages were
         redeliveries of stored ones (not stored again); None when stopping first."""
@@ -195,7 +227,7 @@ class GroupCommitter:
             (entries if type(item) is SpoolEntry else dead).append(item)  # type: ignore[arg-type]
         while True:
             try:
-                stored = self._spool.append(entries, dead, messages=len(items))
+                stored = self._spool.append(entries, dead, messages=messages)
                 break
             except SpoolFullError:
                 # The disk filled before the limit did (another process, or the estimate was
@@ -214,16 +246,19 @@ class GroupCommitter:
         self._capacity.grew(sum(len(e.body) for e in entries))
         return entries, stored, len(dead) - len(stored)
 
-    def _acknowledge(
+    def _acknowledge(  # noqa: PLR0917 (the committed group's parts, from _commit and _run)
         self,
         entries: list[SpoolEntry],
         dead: list[DeadLetter],
         redelivered: int,
+        items: list[SpoolEntry | DeadLetter],
         tokens: list[object],
+        runs: list[list[Any]],
     ) -> None:
-        """Count a committed group and acknowledge its messages."""
+        """Count a committed group and have each source acknowledge its messages."""
         self._metrics.commits.inc()
-        self._metrics.readings_spooled.inc(sum(e.readings for e in entries))
+        readings = sum(e.readings for e in entries)
+        self._metrics.readings_spooled.inc(readings)
         if redelivered:
             self._metrics.dead_letters_redelivered.inc(redelivered)
         for letter in dead:
@@ -231,5 +266,38 @@ class GroupCommitter:
             if letter.reason == "unknown_topic":
                 self._metrics.unknown_topic.inc()
             self._dead_log.record(letter)
-        acked = self._ack(tokens)
+        acked = 0
+        if len(runs) == 1:  # the usual group: one source's
+            acked = runs[0][0].committed(tokens, readings, dead)
+        else:
+            stored = {id(letter) for letter in dead}
+            start = 0
+            for feed, count in runs:
+                part = items[start : start + count]
+                acked += feed.committed(
+                    tokens[start : start + count],
+                    sum(i.readings for i in part if type(i) is SpoolEntry),
+                    [i for i in part if type(i) is DeadLetter and id(i) in stored],
+                )
+                start += count
         self._metrics.acknowledged.inc(acked)
+
+
+class CommitListener(Protocol):
+    """The committer's view of a source's feed (``collector.sources.feed.Feed``)."""
+
+    @property
+    def closed(self) -> bool:
+        """True once the source stops: ``submit`` no longer waits for room."""
+        ...
+
+    @property
+    def acknowledges(self) -> bool:
+        """Whether its messages are acknowledged deliveries (MQTT): those are counted in the
+        spool's ``mqtt_messages`` total, which dates redelivery keys."""
+        ...
+
+    def committed(self, tokens: Sequence[object], readings: int, dead: list[DeadLetter]) -> int:
+        """These messages are durable: count them, acknowledge them; returns how many were
+        acknowledged to their sender."""
+        ...

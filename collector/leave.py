@@ -58,7 +58,8 @@ def leave(
         if source.received != seen:
             seen, quiet_since = source.received, time.monotonic()
     log.info("leave: %d queued messages taken over; ending session %s", seen, settings.client_id)
-    service.stop(flush_s=drain_timeout_s, end_session=True)
+    source.end_session = True  # the DISCONNECT asks the broker to drop the session
+    service.stop(flush_s=drain_timeout_s)
     left = service.spool.readings
     if left:
         log.error(

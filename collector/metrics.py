@@ -7,11 +7,15 @@ transactions as the data they count).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
-from prometheus_client.core import CounterMetricFamily, Metric
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
+
+if TYPE_CHECKING:
+    from collector.sources.base import Source
 
 NS = "equipmon_collector"
 
@@ -32,6 +36,59 @@ class _TotalsCollector(Collector):
         for name, value in sorted(self._totals().items()):
             family.add_metric([name], value)
         yield family
+
+
+class _SourcesCollector(Collector):
+    """Exposes every source's counts (from its feed) and health at scrape time, one shape for
+    all: MQTT, serial ASCII, Modbus RTU and whatever is registered later."""
+
+    def __init__(self, sources: Callable[[], Sequence[Source]]) -> None:
+        self._sources = sources
+
+    def collect(self) -> Iterator[Metric]:
+        readings = CounterMetricFamily(
+            f"{NS}_readings", "Readings committed to the spool, by source.", labels=["source"]
+        )
+        messages = CounterMetricFamily(
+            f"{NS}_source_messages",
+            "Messages or frames taken from a source (good and bad), by source.",
+            labels=["source"],
+        )
+        dead = CounterMetricFamily(
+            f"{NS}_source_dead_letters",
+            "Dead letters stored (bad input: a bad payload, an unparseable serial line, a "
+            "Modbus answer with a bad CRC), by source and reason.",
+            labels=["source", "reason"],
+        )
+        errors = CounterMetricFamily(
+            f"{NS}_source_errors",
+            "Errors of a source's link that are not bad input (a port that would not open or "
+            "was lost, a Modbus device that did not answer), by source and error.",
+            labels=["source", "error"],
+        )
+        up = GaugeMetricFamily(
+            f"{NS}_source_up",
+            "1 while the source is healthy (port open, devices answering, broker accepting).",
+            labels=["source", "kind"],
+        )
+        age = GaugeMetricFamily(
+            f"{NS}_source_last_input_age_seconds",
+            "Seconds since the source last took input (absent before its first).",
+            labels=["source"],
+        )
+        for source in self._sources():
+            feed, health = source.feed, source.health()
+            readings.add_metric([source.name], feed.readings)
+            messages.add_metric([source.name], feed.messages)
+            for reason, count in sorted(feed.dead_letters.items()):
+                dead.add_metric([source.name, reason], count)
+            for error, count in sorted(health.errors.items()):
+                errors.add_metric([source.name, error], count)
+            up.add_metric([source.name, source.kind], float(health.healthy))
+            last = feed.last_input_age_s()
+            if last is not None:
+                age.add_metric([source.name], last)
+        yield from (readings, messages, dead, errors, up, age)
 
 
 class Metrics:
@@ -132,6 +189,10 @@ class Metrics:
             registry=r,
         )
         self.healthy.set(1)
+
+    def watch_sources(self, sources: Callable[[], Sequence[Source]]) -> None:
+        """Export every source's counts and health."""
+        self.registry.register(_SourcesCollector(sources))
 
     def watch_totals(self, totals: Callable[[], Mapping[str, int]]) -> None:
         """Export the spool's persistent totals."""

@@ -1,11 +1,11 @@
-"""Wiring: spool, intake, group committer, MQTT source, writer and HTTP endpoint in one process."""
+"""Wiring: spool, group committer, the sources (from the registry), writer and HTTP endpoint."""
 
 from __future__ import annotations
 
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -20,11 +20,12 @@ from collector.capacity import (
 from collector.committer import DeadLetterLog, GroupCommitter
 from collector.errors import SpoolError
 from collector.identity import SpoolLock
-from collector.intake import Intake
 from collector.metrics import Metrics
 from collector.settings import CollectorSettings
+from collector.sources.base import Source, SourceContext, SourceHealth
+from collector.sources.feed import AckFn, Feed
 from collector.sources.mqtt import ClientFactory, MqttSource, make_client
-from collector.sources.serial import SerialSources
+from collector.sources.registry import KINDS, SourceKind, build_sources
 from collector.spool import Spool
 from collector.supervisor import Supervisor
 from collector.writer import LineSink, Writer
@@ -53,8 +54,10 @@ class CollectorService:
         clock_ns: Callable[[], int] = time.time_ns,
         metrics: Metrics | None = None,
         leaving: bool = False,
+        source_kinds: Sequence[SourceKind] = KINDS,
     ) -> None:
         self.settings = settings
+        self._clock_ns = clock_ns
         self.metrics = metrics or Metrics()
         self.spool_lock = SpoolLock(settings.spool_path)
         self.spool, self.capacity = _open_spool(settings, self.spool_lock)
@@ -81,15 +84,8 @@ class CollectorService:
             ),
             database_hint=_database_hint(settings.influx),
         )
-        intake = Intake(
-            prefix=settings.mqtt.topic_prefix,
-            max_payload_bytes=settings.mqtt.max_payload_bytes,
-            clock_ns=clock_ns,
-        )
-        self.source: MqttSource
         self.committer = GroupCommitter(
             self.spool,
-            self._ack,
             self.metrics,
             interval_s=settings.spool.commit_interval_ms / 1000,
             max_messages=settings.spool.commit_max_messages,
@@ -98,16 +94,21 @@ class CollectorService:
             dead_letter_log=DeadLetterLog(settings.log.dead_letter_log_interval_s),
             supervisor=self.supervisor,
         )
-        self.source = MqttSource(
-            # The client id is the replica's (settings.client_id), unless set explicitly.
-            settings.mqtt.model_copy(update={"client_id": settings.client_id}),
-            leaving=leaving,
-            intake=intake,
-            submit=self.committer.submit,
+        context = SourceContext(
+            open_feed=self._open_feed,
             metrics=self.metrics,
-            client_factory=client_factory,
+            spawn=self.supervisor.spawn,
+            clock_ns=clock_ns,
+            client_factories={"mqtt": client_factory},
+            leaving=leaving,
         )
-        self.serial = SerialSources(settings.serial, self.spool, self.capacity)
+        # Every input, built from its settings section through the one registry.
+        try:
+            self.sources: list[Source] = build_sources(settings, context, source_kinds)
+        except Exception:
+            self.spool.close()  # a source that cannot be built leaves nothing open
+            self.spool_lock.release()
+            raise
         self.http: HttpEndpoint | None = None
         if settings.http.enabled:
             self.http = HttpEndpoint(
@@ -121,6 +122,7 @@ class CollectorService:
         self.metrics.spool_readings.set_function(lambda: self.spool.readings)
         self.metrics.spool_age.set_function(self.spool.age_s)
         self.metrics.watch_totals(self.spool.totals)
+        self.metrics.watch_sources(lambda: self.sources)
         self._watch_capacity()
         self._stopped = threading.Event()
 
@@ -141,14 +143,21 @@ class CollectorService:
                 lambda status=status: float(fresh().status() == status)  # type: ignore[misc]
             )
 
-    def _ack(self, tokens: Any) -> int:
-        return self.source.ack(tokens)
+    def _open_feed(self, name: str, kind: str, ack: AckFn | None) -> Feed:
+        return Feed(name, kind, self.committer, ack=ack, clock_ns=self._clock_ns)
+
+    @property
+    def source(self) -> MqttSource:
+        """The MQTT source (what ``leave`` and the MQTT tests watch)."""
+        return next(s for s in self.sources if isinstance(s, MqttSource))
 
     def _space_freed(self) -> None:
         self.committer.space_freed()
 
     def health(self) -> tuple[bool, dict[str, Any]]:
-        """Healthy unless InfluxDB refuses us, the broker refused us, or the spool cannot commit.
+        """Healthy unless InfluxDB refuses us, a source is unhealthy (the broker refused us, a
+        serial port will not open, a Modbus device stopped answering), or the spool cannot
+        commit.
 
         A full spool is not a problem: holding back is the designed answer to a long outage
         (the broker keeps the rest) and ends by itself; a 503 would only invite a restart,
@@ -158,8 +167,12 @@ class CollectorService:
         problems = []
         if not self.writer.healthy:
             problems.append(f"influx: {self.writer.last_error}")
-        if self.source.refused:
-            problems.append(f"mqtt refused: {self.source.refused}")
+        sources: dict[str, Any] = {}
+        for source in self.sources:
+            state = source.health()
+            if not state.healthy:
+                problems.append(state.problem or f"{source.name}: unhealthy")
+            sources[source.name] = _source_report(source, state)
         if self.committer.failed:
             problems.append(f"spool: {self.committer.failed}")
         for thread, error in sorted(self.supervisor.down().items()):
@@ -179,6 +192,7 @@ class CollectorService:
             "spool_reserve_held": self.capacity.reserve.held,
             "backpressure": holding,
             "last_write_error": self.writer.last_error,
+            "sources": sources,
         }
 
     def start(self) -> None:
@@ -189,22 +203,24 @@ class CollectorService:
             self.http.start()
         self.writer.start()
         self.committer.start()
-        self.serial.start()
-        self.source.start()
+        for source in self.sources:
+            source.start()
 
-    def stop(self, flush_s: float | None = None, *, end_session: bool = False) -> None:
+    def stop(self, flush_s: float | None = None) -> None:
         """Graceful stop: commit and ack what arrived, disconnect, drain the spool briefly.
 
-        The broker keeps the session (a stop is a restart) unless ``end_session``: then the
-        DISCONNECT asks it to drop the session at once (``leave``).
+        The broker keeps the session (a stop is a restart) unless the MQTT source's
+        ``end_session`` is set: then the DISCONNECT asks it to drop the session (``leave``).
         """
         if self._stopped.is_set():
             return
         self._stopped.set()
         flush = self.settings.shutdown_flush_s if flush_s is None else flush_s
-        self.serial.stop()  # every reading it took is in the spool when this returns
+        for source in self.sources:
+            source.stop()  # no more input (serial readers end; MQTT stays connected)
         self.committer.stop()  # commits and acks the last group while still connected
-        self.source.stop(end_session=end_session)
+        for source in self.sources:
+            source.close()
         self.writer.stop()
         if self.spool.rows and flush > 0:
             drained = self.writer.drain(flush)
@@ -220,6 +236,22 @@ class CollectorService:
             close()
         self.spool.close()
         self.spool_lock.release()
+
+
+def _source_report(source: Source, state: SourceHealth) -> dict[str, Any]:
+    """One source's entry in ``/healthz``: the same keys for every kind, then its own."""
+    feed = source.feed
+    age = feed.last_input_age_s()
+    return {
+        "kind": source.kind,
+        "healthy": state.healthy,
+        "problem": state.problem,
+        "messages": feed.messages,
+        "readings": feed.readings,
+        "dead_letters": sum(feed.dead_letters.values()),
+        "last_input_age_s": None if age is None else round(age, 3),
+        **state.detail,
+    }
 
 
 def _database_hint(influx: InfluxSettings) -> str:

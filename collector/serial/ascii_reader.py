@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 import threading
 from collections import Counter
-from collections.abc import Callable
 
 import serial
 
@@ -15,31 +14,32 @@ from collector.serial.port import PortOpener, PortSupervisor, open_port
 from collector.serial.ratelog import RateLimitedLog
 from collector.serial.sequence import SequenceTracker
 from collector.serial.settings import AsciiPortSettings
+from collector.sources.base import ReadingFeed, Spawn, plain_thread
 from telemetry.errors import PayloadError
 from telemetry.reading import Reading, build_reading
 
 log = logging.getLogger(__name__)
-
-ReadingSink = Callable[[list[Reading]], None]
-"""Takes readings and returns once they are durable (the collector's spool)."""
 
 # Bits per byte on the wire for 8N1-like framing: start + data + parity + stop.
 _START_BIT = 1
 
 
 class AsciiFrameReader:
-    """One port's reader thread: frames → readings → sink; never dies on bad input."""
+    """One port's reader thread: frames → readings or dead letters → feed; never dies on bad
+    input. Each read's frames are handed over together, and the next read waits until they are
+    committed (``ReadingFeed.flush``)."""
 
     def __init__(
         self,
         settings: AsciiPortSettings,
-        sink: ReadingSink,
+        feed: ReadingFeed,
         *,
         clock: ReceiptClock | None = None,
         opener: PortOpener = open_port,
+        spawn: Spawn = plain_thread,
     ) -> None:
         self.settings = settings
-        self._sink = sink
+        self._feed = feed
         self._clock = clock or ReceiptClock()
         self._stop = threading.Event()
         self._sequences = SequenceTracker()
@@ -51,7 +51,8 @@ class AsciiFrameReader:
         self._supervisor = PortSupervisor(
             settings, self._session, self._stop, opener, self.outages.append
         )
-        self._thread = threading.Thread(target=self._supervisor.run, name=f"serial-{settings.url}")
+        self._spawn = spawn
+        self._thread: threading.Thread | None = None
         bits = settings.bytesize + _START_BIT + (settings.parity != "N") + settings.stopbits
         self._ns_per_byte = int(bits * 1e9 / settings.baudrate)
 
@@ -60,12 +61,18 @@ class AsciiFrameReader:
         """Set while the port is open."""
         return self._supervisor.connected
 
+    @property
+    def port(self) -> PortSupervisor:
+        """The reopen loop: why the port is not open, and its failures by kind."""
+        return self._supervisor
+
     def start(self) -> None:
-        self._thread.start()
+        self._thread = self._spawn(f"serial-{self.settings.url}", self._supervisor.run, self._stop)
 
     def stop(self, timeout: float = 5.0) -> None:
         self._stop.set()
-        self._thread.join(timeout)
+        if self._thread is not None:
+            self._thread.join(timeout)
 
     def _session(self, port: serial.SerialBase) -> None:
         buffer = bytearray()
@@ -79,7 +86,8 @@ class AsciiFrameReader:
                 end = buffer.find(b"\n")
                 if end < 0:
                     if len(buffer) > MAX_FRAME_BYTES and not discarding:
-                        self._reject("overlong", f"line longer than {MAX_FRAME_BYTES} bytes")
+                        self._reject("overlong", f"line longer than {MAX_FRAME_BYTES} bytes",
+                                     bytes(buffer[:MAX_FRAME_BYTES]))  # fmt: skip
                         discarding = True
                     if discarding:
                         buffer.clear()
@@ -89,9 +97,13 @@ class AsciiFrameReader:
                     discarding = False
                     continue
                 self.handle_line(line)
+            # Everything this read held is committed before the port is read again: what the
+            # reader took is durable, and the rest waits in the OS and device buffers.
+            self._feed.flush()
 
     def handle_line(self, line: bytes) -> None:
-        """Parse, validate and store one line (public so tests and tools can feed lines)."""
+        """Parse and validate one line into the feed (public so tests and tools can feed
+        lines; the feed's ``flush`` hands them over)."""
         received = self._clock.now_ns() - len(line) * self._ns_per_byte
         if not line.strip():
             return
@@ -99,18 +111,15 @@ class AsciiFrameReader:
         if start > 0:
             # A frame start inside the line: what precedes it is a cut frame (a device reset or
             # a lost line end). Resynchronise on the last '$' so the frame after it is kept.
-            self._reject("truncated", f"{start} bytes before a frame start")
+            self._reject("truncated", f"{start} bytes before a frame start", line[:start])
             line = line[start:]
         try:
             frame = parse_frame(line)
             reading = self._to_reading(frame, received)
-        except FrameError as exc:
-            self._reject(exc.reason, str(exc))
+        except (FrameError, PayloadError) as exc:
+            self._reject(exc.reason, str(exc), line)
             return
-        except PayloadError as exc:
-            self._reject(exc.reason, str(exc))
-            return
-        self._sink([reading])
+        self._feed.put([reading])
         self.accepted += 1
 
     def _to_reading(self, frame: Frame, received_ns: int) -> Reading:
@@ -139,7 +148,7 @@ class AsciiFrameReader:
             site=self.settings.site, asset=asset, time_ns=time_ns, sensors=frame.values
         )
 
-    def _reject(self, reason: str, message: str) -> None:
+    def _reject(self, reason: str, message: str, raw: bytes) -> None:
+        # A dead letter (logged, rate-limited, by the committer like every other one).
         self.rejected[reason] += 1
-        self._ratelog.warning(reason, "serial %s: frame rejected (%s): %s",
-                              self.settings.url, reason, message)  # fmt: skip
+        self._feed.reject(reason, message, raw)

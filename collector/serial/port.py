@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable
 
 import serial
@@ -51,6 +52,10 @@ class PortSupervisor:
         self._on_outage = on_outage
         self.reopens = 0
         self.connected = threading.Event()
+        # Why the port is not open (None while open, or before the first attempt), and the
+        # failures so far by kind: what the source's health and /metrics report.
+        self.error: str | None = None
+        self.errors: Counter[str] = Counter()
 
     def run(self) -> None:
         """Loop until ``stop`` is set."""
@@ -60,6 +65,8 @@ class PortSupervisor:
             try:
                 port = self._opener(self.settings)
             except (serial.SerialException, OSError) as exc:
+                self.errors["port_unavailable"] += 1
+                self.error = f"cannot open {self.settings.url}: {exc}"
                 if outage_since is None:
                     outage_since = time.monotonic()
                     log.warning("serial %s unavailable (%s); retrying", self.settings.url, exc)
@@ -74,11 +81,14 @@ class PortSupervisor:
                 self.reopens += 1
                 outage_since = None
             delay = self.settings.reopen_initial_s
+            self.error = None
             self.connected.set()
             try:
                 self._session(port)
             except (serial.SerialException, OSError) as exc:
                 outage_since = time.monotonic()
+                self.errors["port_lost"] += 1
+                self.error = f"{self.settings.url} lost: {exc}"
                 log.warning("serial %s lost (%s); reopening", self.settings.url, exc)
             finally:
                 self.connected.clear()

@@ -32,6 +32,15 @@ class RegisterMapError(ValueError):
     """A register map file is invalid; the message names the entry and the problem."""
 
 
+class BadValueError(ValueError):
+    """A register holds a value that is no reading: ``reason`` is ``non_finite`` (a float32
+    infinity; NaN is the no-value sentinel) or ``out_of_range`` (outside its ``min``/``max``)."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        self.reason = reason
+        super().__init__(message)
+
+
 @dataclass(frozen=True, slots=True)
 class Register:
     """Where one sensor lives and how its value is encoded."""
@@ -45,6 +54,8 @@ class Register:
     offset: float = 0.0
     byte_order: str = "big"
     word_order: str = "big"
+    min: float | None = None  # the valid range of the engineering value (optional)
+    max: float | None = None
 
     @property
     def count(self) -> int:
@@ -59,10 +70,26 @@ class Register:
             chunks.reverse()
         (raw,) = struct.unpack(">" + _TYPES[self.type][0], b"".join(chunks))
         if self.type == "float32":
-            return None if not math.isfinite(raw) else float(raw) * self.scale + self.offset
-        if raw == _SENTINELS[self.type]:
+            if math.isnan(raw):
+                return None
+            if not math.isfinite(raw):
+                raise BadValueError("non_finite", f"{self.sensor} ({self.where}) is {raw}")
+        elif raw == _SENTINELS[self.type]:
             return None
-        return float(raw) * self.scale + self.offset
+        value = float(raw) * self.scale + self.offset
+        if (self.min is not None and value < self.min) or (
+            self.max is not None and value > self.max
+        ):
+            valid = f"[{self.min}, {self.max}]"
+            raise BadValueError(
+                "out_of_range", f"{self.sensor} ({self.where}) is {value!r}, outside {valid}"
+            )
+        return value
+
+    @property
+    def where(self) -> str:
+        """``holding 3`` (its table and address), for messages."""
+        return f"{self.function} {self.address}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,6 +129,8 @@ def _register(entry: Any, defaults: dict[str, str], where: str) -> Register:
             offset=float(entry.get("offset", 0.0)),
             byte_order=entry.get("byte_order", defaults["byte_order"]),
             word_order=entry.get("word_order", defaults["word_order"]),
+            min=None if entry.get("min") is None else float(entry["min"]),
+            max=None if entry.get("max") is None else float(entry["max"]),
         )
     except KeyError as exc:
         raise RegisterMapError(f"{where}: missing {exc.args[0]!r}") from exc
@@ -146,7 +175,8 @@ def _block(function: Function, registers: list[Register]) -> Block:
 
 
 def decode_block(block: Block, words: list[int]) -> dict[str, float]:
-    """Sensor values from a block's words; sentinels (no value) are left out."""
+    """Sensor values from a block's words; sentinels (no value) are left out, and a value
+    that is no reading raises ``BadValueError``."""
     values: dict[str, float] = {}
     for register in block.registers:
         offset = register.address - block.start

@@ -33,8 +33,10 @@ from paho.mqtt.subscribeoptions import SubscribeOptions
 from collector.intake import Intake
 from collector.metrics import Metrics
 from collector.settings import MqttSettings
+from collector.sources.base import SourceContext, SourceHealth
+from collector.sources.feed import AckFn, Feed
 from collector.sources.paho_fast import FastClient, Publish, missing_internals, supported
-from collector.spool import DeadLetter, SpoolEntry, message_identity
+from collector.spool import DeadLetter, message_identity
 
 log = logging.getLogger(__name__)
 
@@ -115,12 +117,15 @@ AckToken = tuple[int, int, int]
 class MqttSource:
     """Subscribes to the telemetry topics and feeds decoded messages to the committer."""
 
+    name = "mqtt"
+    kind = "mqtt"
+
     def __init__(
         self,
         settings: MqttSettings,
         *,
         intake: Intake,
-        submit: Callable[[Sequence[SpoolEntry | DeadLetter], Sequence[object]], None],
+        open_feed: Callable[[str, str, AckFn | None], Feed],
         metrics: Metrics,
         client_factory: ClientFactory = make_client,
         leaving: bool = False,
@@ -129,8 +134,10 @@ class MqttSource:
         # Leaving the group for good: on connect, unsubscribe instead of subscribing, so the
         # broker stops dealing us a share but still delivers what it queued in our session.
         self._leaving = leaving
+        self.end_session = False  # close(): ask the broker to drop the session (``leave``)
         self._intake = intake
-        self._submit = submit
+        self.feed = open_feed(self.name, self.kind, self.ack)
+        self._submit = self.feed.submit
         self._metrics = metrics
         self._client_factory = client_factory
         self._client: mqtt.Client | None = None
@@ -184,13 +191,30 @@ class MqttSource:
         self._client = client
         client.loop_start()
 
-    def stop(self, *, end_session: bool = False) -> None:
+    def stop(self) -> None:
+        """Nothing to do before the last commit: the connection stays up for its acks."""
+
+    def health(self) -> SourceHealth:
+        """Unhealthy only when the broker refused us for good (credentials, a take-over): a
+        broker away is reconnected to, and holds our queue meanwhile."""
+        return SourceHealth(
+            healthy=self.refused is None,
+            problem=f"mqtt refused: {self.refused}" if self.refused else "",
+            detail={
+                "url": self._settings.url,
+                "connected": self.connected.is_set(),
+                "subscribed": self.subscribed.is_set(),
+            },
+        )
+
+    def close(self) -> None:
         """Disconnect (unacknowledged messages stay with the broker) and stop the network thread.
 
         The session stays for ``session_expiry_s`` (a restart picks it up) unless
-        ``end_session``: then the DISCONNECT sets its expiry to 0 (MQTT v5), so the broker
-        drops it and queues nothing more for this client id.
+        ``end_session`` is set: then the DISCONNECT sets its expiry to 0 (MQTT v5), so the
+        broker drops it and queues nothing more for this client id.
         """
+        end_session = self.end_session
         client = self._client
         if client is None:
             return
@@ -433,3 +457,20 @@ class MqttSource:
             self._topics.clear()
         self._topics[topic_bytes] = topic
         return topic
+
+
+def build(settings: MqttSettings, context: SourceContext) -> MqttSource:
+    """The MQTT source of the registry: one per collector, decoding by topic (``Intake``)."""
+    intake = Intake(
+        prefix=settings.topic_prefix,
+        max_payload_bytes=settings.max_payload_bytes,
+        clock_ns=context.clock_ns,
+    )
+    return MqttSource(
+        settings,
+        leaving=context.leaving,
+        intake=intake,
+        open_feed=context.open_feed,
+        metrics=context.metrics,
+        client_factory=context.client_factories.get("mqtt", make_client),
+    )

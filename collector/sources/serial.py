@@ -1,76 +1,110 @@
-"""Serial sources wired into the collector: every configured port feeds the durable spool.
+"""Serial sources: an ASCII port (``serial:<url>``) and a Modbus RTU bus (``modbus:<url>``).
 
-A serial device cannot be told to wait, so backpressure here means the reader blocks while the
-spool is full (bytes then queue in the OS and the device's own buffer); nothing read is dropped.
+Each wraps its reader thread (``collector.serial``) in the one source shape: frames go through
+its feed into the group committer like MQTT messages, bad frames become dead letters named
+after the source, and its health says whether the port is open and the devices answer. A serial
+device cannot be told to wait, so backpressure here means the reader blocks while the spool is
+full (bytes then queue in the OS and the device's own buffer); nothing it read is dropped.
 """
 
 from __future__ import annotations
 
-import threading
-import time
-from collections.abc import Callable
-
-from collector.capacity import SpoolCapacity
-from collector.errors import SpoolFullError
 from collector.serial.ascii_reader import AsciiFrameReader
-from collector.serial.modbus_poller import ModbusPoller
-from collector.serial.settings import AsciiPortSettings, SerialPortSettings
-from collector.spool import Spool, SpoolEntry
-from telemetry.codecs.line_protocol import LineFormatter
-from telemetry.reading import Reading
+from collector.serial.modbus_poller import ModbusPoller, make_client
+from collector.serial.settings import AsciiPortSettings, ModbusBusSettings
+from collector.sources.base import SourceContext, SourceHealth
+from collector.sources.feed import Feed
 
 
-class SpoolSink:
-    """Formats readings as line protocol and returns once they are committed to the spool."""
-
-    def __init__(
-        self, spool: Spool, capacity: SpoolCapacity, topic: str, stop: threading.Event,
-        clock_ns: Callable[[], int] = time.time_ns,
-    ) -> None:  # fmt: skip
-        self._spool = spool
-        self._capacity = capacity
-        self._topic = topic
-        self._stop = stop
-        self._clock = clock_ns
-        self._formatter = LineFormatter()
-        self.readings = 0
-
-    def __call__(self, readings: list[Reading]) -> None:
-        body = self._formatter.lines(readings)
-        entry = SpoolEntry(self._topic, body, len(readings), self._clock())
-        while True:
-            while self._capacity.should_hold() and not self._stop.wait(0.05):
-                pass  # full: wait for the writer to free space (the stop event ends the wait)
-            try:
-                self._spool.append([entry])
-                break
-            except SpoolFullError:
-                if self._stop.is_set():
-                    raise
-                self._capacity.disk_full()  # the disk filled first: hold back the same way
-        self.readings += len(readings)
+def _age(seconds: float | None) -> float | None:
+    return None if seconds is None else round(seconds, 3)
 
 
-class SerialSources:
-    """Starts one reader thread per ASCII port and one poller thread per Modbus bus."""
+class AsciiSource:
+    """One port carrying ASCII frames: healthy while the port is open."""
 
-    def __init__(
-        self, ports: list[SerialPortSettings], spool: Spool, capacity: SpoolCapacity
-    ) -> None:
-        self._stop = threading.Event()
-        self.readers: list[AsciiFrameReader | ModbusPoller] = []
-        for port in ports:
-            sink = SpoolSink(spool, capacity, f"serial:{port.url}", self._stop)
-            if isinstance(port, AsciiPortSettings):
-                self.readers.append(AsciiFrameReader(port, sink))
-            else:
-                self.readers.append(ModbusPoller(port, sink))
+    kind = "ascii"
+
+    def __init__(self, settings: AsciiPortSettings, context: SourceContext) -> None:
+        self.name = f"serial:{settings.url}"
+        self.feed: Feed = context.open_feed(self.name, self.kind, None)
+        self.reader = AsciiFrameReader(settings, self.feed, spawn=context.spawn)
 
     def start(self) -> None:
-        for reader in self.readers:
-            reader.start()
+        self.reader.start()
 
     def stop(self) -> None:
-        self._stop.set()
-        for reader in self.readers:
-            reader.stop()
+        self.feed.close()  # a read waiting for its commit returns: the reader can stop
+        self.reader.stop()
+
+    def close(self) -> None:
+        """Nothing: the port closes with the reader."""
+
+    def health(self) -> SourceHealth:
+        port = self.reader.port
+        open_ = self.reader.connected.is_set()
+        error = None if open_ else port.error
+        return SourceHealth(
+            healthy=error is None,
+            problem=f"{self.name}: {error}" if error else "",
+            detail={
+                "port_open": open_,
+                "frames_accepted": self.reader.accepted,
+                "missing_frames": self.reader.missing_frames,
+                "outages": len(self.reader.outages),
+            },
+            errors=dict(port.errors),
+        )
+
+
+class ModbusSource:
+    """One RS-485 bus polled by Modbus RTU: healthy while the port is open and every device
+    answers (a device is dead after ``dead_after`` failed polls in a row)."""
+
+    kind = "modbus"
+
+    def __init__(self, settings: ModbusBusSettings, context: SourceContext) -> None:
+        self.name = f"modbus:{settings.url}"
+        self.feed: Feed = context.open_feed(self.name, self.kind, None)
+        factory = context.client_factories.get("modbus", make_client)
+        self.poller = ModbusPoller(settings, self.feed, client_factory=factory, spawn=context.spawn)
+
+    def start(self) -> None:
+        self.poller.start()
+
+    def stop(self) -> None:
+        self.feed.close()
+        self.poller.stop()
+
+    def close(self) -> None:
+        """Nothing: the port closes with the poller."""
+
+    def health(self) -> SourceHealth:
+        poller = self.poller
+        problems = [poller.port_error] if poller.port_error else []
+        devices = {}
+        for device in poller.devices:
+            unit = device.settings
+            devices[unit.asset] = {
+                "unit_id": unit.unit_id,
+                "answering": not device.dead,
+                "last_answer_age_s": _age(device.last_answer_age_s()),
+            }
+            if device.dead:
+                problems.append(f"unit {unit.unit_id} ({unit.asset}) is not answering")
+        return SourceHealth(
+            healthy=not problems,
+            problem=f"{self.name}: {'; '.join(problems)}" if problems else "",
+            detail={"port_open": poller.connected.is_set(), "devices": devices},
+            errors=dict(poller.errors),
+        )
+
+
+def build_ascii(settings: AsciiPortSettings, context: SourceContext) -> AsciiSource:
+    """The registry's ``ascii`` kind."""
+    return AsciiSource(settings, context)
+
+
+def build_modbus(settings: ModbusBusSettings, context: SourceContext) -> ModbusSource:
+    """The registry's ``modbus`` kind."""
+    return ModbusSource(settings, context)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +14,7 @@ import pytest
 from collector.service import CollectorService
 from collector.settings import CollectorSettings
 from collector.sources.mqtt import ClientFactory, make_client
+from collector.sources.registry import KINDS, SourceKind
 from telemetry.influx.settings import InfluxSettings
 from tests.collector.helpers import Publisher
 from tests.collector.influx_proxy import InfluxProxy
@@ -29,7 +30,11 @@ def make_collector(
     started: list[CollectorService] = []
 
     def factory(
-        name: str = "c1", *, client_factory: ClientFactory = make_client, **sections: dict[str, Any]
+        name: str = "c1",
+        *,
+        client_factory: ClientFactory = make_client,
+        source_kinds: Sequence[SourceKind] = KINDS,
+        **sections: dict[str, Any],
     ) -> CollectorService:
         values: dict[str, Any] = {
             "data_dir": str(tmp_path / name),
@@ -48,7 +53,9 @@ def make_collector(
                 values[key] = {**values[key], **extra}
             else:
                 values[key] = extra
-        service = CollectorService(CollectorSettings(**values), client_factory=client_factory)
+        service = CollectorService(
+            CollectorSettings(**values), client_factory=client_factory, source_kinds=source_kinds
+        )
         service.start()
         started.append(service)
         # Publishing before the SUBACK would race the subscription (messages with no subscriber).

@@ -24,21 +24,30 @@ T0 = 1_795_392_000_000_000_000
 
 
 class InfluxSink:
-    """Stores readings in InfluxDB and returns once the server confirmed (durable)."""
+    """A reading feed straight into InfluxDB: ``flush`` returns once the server confirmed
+    (durable) every ``batch`` readings; bad frames are kept by reason."""
 
     def __init__(self, client: InfluxClient, batch: int = 500) -> None:
         self.client, self.batch = client, batch
         self.pending: list[Reading] = []
         self.stored = 0
+        self.rejected: list[tuple[str, bytes]] = []
         self.lock = threading.Lock()
 
-    def __call__(self, readings: list[Reading]) -> None:
+    def put(self, readings: list[Reading]) -> None:
         with self.lock:
             self.pending.extend(readings)
-            if len(self.pending) >= self.batch:
-                self.flush()
+
+    def reject(self, reason: str, detail: str, payload: bytes) -> None:
+        with self.lock:
+            self.rejected.append((reason, payload))
 
     def flush(self) -> None:
+        with self.lock:
+            if len(self.pending) >= self.batch:
+                self.write()
+
+    def write(self) -> None:
         if self.pending:
             self.client.write_readings(self.pending)
             self.stored += len(self.pending)
@@ -66,7 +75,7 @@ def test_10000_frames_at_115200_baud_arrive_in_influxdb(influx_client: InfluxCli
         reader.stop()
         line.close()
     with sink.lock:
-        sink.flush()
+        sink.write()
     stored = influx_client.read_readings(site="plant-a")
     assert len(stored) == 10_000
     assert {(r.asset, r.time_ns): r.values for r in stored} == expected

@@ -26,13 +26,23 @@ DEVICES = {"pump-m01": (1, "pump"), "fan-m02": (2, "fan"), "conv-m03": (3, "conv
 
 
 class Collected:
+    """A reading feed that keeps what it is given (readings, and bad answers by reason)."""
+
     def __init__(self) -> None:
         self.readings: list[Reading] = []
+        self.rejected: list[tuple[str, str, bytes]] = []
         self.lock = threading.Lock()
 
-    def __call__(self, readings: list[Reading]) -> None:
+    def put(self, readings: list[Reading]) -> None:
         with self.lock:
             self.readings.extend(readings)
+
+    def reject(self, reason: str, detail: str, payload: bytes) -> None:
+        with self.lock:
+            self.rejected.append((reason, detail, payload))
+
+    def flush(self) -> None:
+        pass
 
     def latest(self, asset: str) -> Reading | None:
         with self.lock:
@@ -177,8 +187,11 @@ def test_crc_errors_are_retried_and_counted(monkeypatch: pytest.MonkeyPatch) -> 
     finally:
         poller.stop()
         line.close()
-    failures = poller.errors["no_response"] + poller.errors["garbled_response"]
+    bad_crc = [payload for reason, _, payload in collected.rejected if reason == "bad_crc"]
+    failures = poller.errors["no_response"] + poller.errors["garbled_response"] + len(bad_crc)
     assert failures >= relay.corrupted // 2  # each corrupted answer cost a retry, counted
+    assert bad_crc  # a corrupted answer is a dead letter with the bytes that came
+    assert all(len(payload) >= 5 for payload in bad_crc)
     for asset in DEVICES:
         assert not poller.device(asset).dead
         assert poller.device(asset).polls_ok > 5

@@ -21,7 +21,7 @@ def test_ascii_and_modbus_ports_survive_an_influxdb_outage(
     make_collector: CollectorFactory, influx_client: InfluxClient, influxdb: Service
 ) -> None:
     # 2,000 frames at 115200 baud, half of them while InfluxDB is down. (The collector commits
-    # serial frames one by one, ~400/s here; test_ascii_reader.py reads 10,000 at line speed.)
+    # each read's frames in its next group; test_ascii_reader.py reads 10,000 at line speed.)
     ascii_line = SerialAsciiLine("ascii-t", block=True)
     ascii_line.start()
     bus = ModbusRtuLine("rs485-t", {"pump-m01": (1, builtin_map("pump"))})
