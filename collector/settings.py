@@ -20,7 +20,9 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 
 from collector.errors import ConfigError
 from collector.identity import CLIENT_ID_PREFIX, REPLICA_PATTERN, host_replica_name, spool_file
+from collector.opcua.settings import OpcUaServerSettings
 from collector.serial.settings import SerialPortSettings
+from collector.sparkplug.settings import SparkplugSettings
 from telemetry.influx.settings import InfluxSettings
 from telemetry.topics import DEFAULT_PREFIX
 
@@ -288,6 +290,14 @@ class CollectorSettings(BaseSettings):
     serial: list[SerialPortSettings] = Field(
         default_factory=list,
         description="Serial ports (ASCII frames or Modbus RTU buses) read into the same spool.",
+    )
+    sparkplug: SparkplugSettings = Field(
+        default_factory=SparkplugSettings,
+        description="Sparkplug B edge nodes on the MQTT broker (docs/collector.md, Sparkplug B).",
+    )
+    opcua: list[OpcUaServerSettings] = Field(
+        default_factory=list,
+        description="OPC UA servers read through subscriptions (docs/collector.md, OPC UA).",
     )
 
     @classmethod

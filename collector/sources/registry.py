@@ -10,12 +10,13 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from collector.errors import ConfigError
 from collector.serial.settings import AsciiPortSettings, ModbusBusSettings
 from collector.settings import CollectorSettings
-from collector.sources import mqtt, serial
+from collector.sources import mqtt, opcua, serial, sparkplug
 from collector.sources.base import Source, SourceContext
 
 SourceFactory = Callable[[Any, SourceContext], Source]
@@ -38,6 +39,18 @@ def _mqtt(settings: CollectorSettings) -> list[Any]:
     return [settings.mqtt.model_copy(update={"client_id": settings.client_id})]
 
 
+def _sparkplug(settings: CollectorSettings) -> list[Any]:
+    if not settings.sparkplug.enabled:
+        return []
+    broker = settings.mqtt.model_copy(update={"client_id": settings.client_id})
+    return [sparkplug.SparkplugSection(settings.sparkplug, broker)]
+
+
+def _opcua(settings: CollectorSettings) -> list[Any]:
+    data_dir = Path(settings.data_dir) / "collector"
+    return [opcua.OpcUaSection(server, data_dir) for server in settings.opcua]
+
+
 KINDS: tuple[SourceKind, ...] = (
     SourceKind("mqtt", _mqtt, mqtt.build, in_leave=True),
     SourceKind(
@@ -50,6 +63,8 @@ KINDS: tuple[SourceKind, ...] = (
         lambda s: [p for p in s.serial if isinstance(p, ModbusBusSettings)],
         serial.build_modbus,
     ),
+    SourceKind("sparkplug", _sparkplug, sparkplug.build),
+    SourceKind("opcua", _opcua, opcua.build),
 )
 
 

@@ -83,7 +83,8 @@ class SparkplugEdgeNode:
         self._state_stamp = 0  # timestamp of the newest STATE seen (3.0: older ones are stale)
         self._session = False  # NBIRTH published on the current connection
         self._stored: deque[Sample] = deque(maxlen=store_limit)
-        self._recent: deque[Sample] = deque()  # sent in the last replay margin
+        # (wall-clock send time, reading) of what was sent in the last replay margin
+        self._recent: deque[tuple[int, Sample]] = deque()
         self.counters = {"births": 0, "data": 0, "stored": 0, "rebirths": 0, "connects": 0}
         self._client = self._new_client()
 
@@ -241,7 +242,7 @@ class SparkplugEdgeNode:
             self._host_online = online
             if not online and was:
                 # What went out just before the host died may not have been committed by it.
-                self._stored.extendleft(reversed(self._recent))
+                self._stored.extendleft(sample for _, sample in reversed(self._recent))
                 self._recent.clear()
             if online and not was:
                 self._birth()
@@ -303,15 +304,12 @@ class SparkplugEdgeNode:
         self._remember(sample)
 
     def _remember(self, sample: Sample) -> None:
-        self._recent.append(sample)
-        horizon = time.time_ns() - self._margin_ns
-        while self._recent and self._recent_sent_before(horizon):
+        now = time.time_ns()
+        self._recent.append((now, sample))
+        horizon = now - self._margin_ns
+        # By the time it was sent (a reading's own time may be simulated), and at most 100,000.
+        while self._recent and (self._recent[0][0] < horizon or len(self._recent) > 100_000):
             self._recent.popleft()
-
-    def _recent_sent_before(self, horizon_ns: int) -> bool:
-        # Readings carry their own (possibly simulated) time: keep by count as well as age so
-        # that a backfill does not hold the whole history.
-        return len(self._recent) > 10_000 or self._recent[0].time_ns < horizon_ns
 
     def _next_seq(self) -> int:
         self._seq = (self._seq + 1) % 256

@@ -11,12 +11,13 @@ import threading
 import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 
-from collector.opcua.client import OpcUaSource
 from collector.opcua.settings import OpcUaServerSettings
+from collector.sources.feed import Feed
+from collector.sources.opcua import OpcUaSource
 from collector.spool import DeadLetter, SpoolEntry
 from telemetry.codecs.line_protocol import decode_line_protocol
 from tests.collector.helpers import new_port, wait_for
@@ -58,7 +59,7 @@ def server(tmp_path: Path) -> Iterator[OpcUaServerProcess]:
     process.stop()
 
 
-def _source(url: str, submit: Any, tmp_path: Path, **extra: Any) -> OpcUaSource:
+def _source(url: str, gathered: Gathered, tmp_path: Path, **extra: Any) -> OpcUaSource:
     settings = OpcUaServerSettings.model_validate(
         {
             "name": "plc-1",
@@ -70,20 +71,21 @@ def _source(url: str, submit: Any, tmp_path: Path, **extra: Any) -> OpcUaSource:
             **extra,
         }
     )
-    return OpcUaSource(settings, submit, data_dir=tmp_path)
+    return OpcUaSource(settings, cast(Feed, gathered), data_dir=tmp_path)  # it only submits
 
 
 @pytest.mark.slow
 def test_200_items_survive_a_20_s_server_outage_and_bad_values_are_not_readings(
     server: OpcUaServerProcess, gathered: Gathered, tmp_path: Path
 ) -> None:
-    source = _source(server.url, gathered.submit, tmp_path)
+    source = _source(server.url, gathered, tmp_path)
     source.start()
     try:
         wait_for(lambda: len(gathered.readings()) >= 75, 30, "three scans of 25 machines")
         assert source.status.items == 200
-        ok, details = source.health()
-        assert ok
+        health = source.health()
+        assert health.healthy
+        details = health.detail
         readings = gathered.readings()
         assert {r.asset for r in readings} == {f"machine-{i:02d}" for i in range(1, 26)}
         assert all("flow" not in r.values for r in readings if r.asset == "machine-01")
@@ -93,16 +95,16 @@ def test_200_items_survive_a_20_s_server_outage_and_bad_values_are_not_readings(
         assert {r.quality for r in uncertain} == {"uncertain"}  # its own reading, marked
 
         server.kill()
-        wait_for(lambda: not source.health()[0], 15, "the source to notice the lost server")
-        down = source.health()[1]
-        assert down["error"]
+        wait_for(lambda: not source.health().healthy, 15, "the source to notice the lost server")
+        assert source.health().detail["error"]
         before = len(gathered.readings())
         time.sleep(20)  # pacing: the fault timeline, 20 s without a server
         server.start()
         wait_for(lambda: source.status.gaps == 1, 30, "the subscriptions to come back")
         wait_for(lambda: len(gathered.readings()) >= before + 50, 30, "readings after the gap")
-        ok, details = source.health()
-        assert ok
+        health = source.health()
+        assert health.healthy
+        details = health.detail
         assert details["monitored_items"] == 200
         assert details["last_gap_s"] >= 20
     finally:
@@ -118,22 +120,22 @@ def test_a_wrong_password_on_a_secured_server_shows_on_health(tmp_path: Path) ->
     process.start()
     gathered = Gathered()
     wrong = _source(
-        process.url, gathered.submit, tmp_path / "wrong",
+        process.url, gathered, tmp_path / "wrong",
         security="basic256sha256", username="operator", password="wrong",
     )  # fmt: skip
     right = _source(
-        process.url, gathered.submit, tmp_path / "right",
+        process.url, gathered, tmp_path / "right",
         security="basic256sha256", username="operator", password="right",
     )  # fmt: skip
     wrong.start()
     right.start()
     try:
         wait_for(lambda: wrong.status.error is not None, 30, "the refused login to be reported")
-        ok, details = wrong.health()
-        assert not ok
-        assert "UserAccessDenied" in str(details["error"])
+        health = wrong.health()
+        assert not health.healthy
+        assert "UserAccessDenied" in health.problem
         wait_for(lambda: right.status.readings > 0, 30, "readings over the secured channel")
-        assert right.health()[0]
+        assert right.health().healthy
     finally:
         wrong.stop()
         right.stop()

@@ -12,13 +12,14 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import Iterator, Sequence
-from typing import Any
+from typing import Any, cast
 
 import pytest
 
 from collector.settings import MqttSettings
+from collector.sources.feed import Feed
+from collector.sources.sparkplug import STATE_MEASUREMENT, SparkplugSource
 from collector.sparkplug.settings import SparkplugSettings
-from collector.sparkplug.source import STATE_MEASUREMENT, SparkplugSource
 from collector.spool import DeadLetter, SpoolEntry
 from device_sims.engine import Sample
 from device_sims.transports.sparkplug import SparkplugEdgeNode
@@ -71,7 +72,7 @@ def host(mosquitto: Any, group: str) -> Iterator[tuple[SparkplugSource, Gathered
     source = SparkplugSource(
         SparkplugSettings(enabled=True, groups=[group], host_id=f"host-{group}"),
         MqttSettings(url=mosquitto.url, client_id=f"collector-{group}"),
-        gathered.submit,
+        cast(Feed, gathered),  # only its submit is used
     )
     source.start()
     wait_for(source.subscribed.is_set, 15, "the Sparkplug subscriptions")
@@ -137,7 +138,7 @@ def test_data_before_a_birth_is_dead_lettered_and_a_rebirth_asked(
     other = SparkplugSource(
         SparkplugSettings(enabled=True, groups=[group], host_id=""),
         MqttSettings(url=mosquitto.url, client_id=f"late-{group}"),
-        late.submit,
+        cast(Feed, late),
     )
     other.start()
     try:

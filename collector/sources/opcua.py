@@ -31,7 +31,7 @@ import random
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -40,6 +40,8 @@ from asyncua import Client, ua
 from asyncua.crypto.security_policies import SecurityPolicyBasic256Sha256
 
 from collector.opcua.settings import OpcUaGroupSettings, OpcUaServerSettings
+from collector.sources.base import SourceContext, SourceHealth
+from collector.sources.feed import Feed
 from collector.spool import DeadLetter, SpoolEntry
 from telemetry.codecs.line_protocol import LineFormatter
 from telemetry.errors import ValidationError
@@ -47,7 +49,6 @@ from telemetry.reading import Quality, Reading, build_reading
 
 log = logging.getLogger(__name__)
 
-Submit = Callable[[Sequence[SpoolEntry | DeadLetter], Sequence[object]], None]
 NS_PER_S = 1_000_000_000
 
 
@@ -83,14 +84,14 @@ class OpcUaSource:
     def __init__(
         self,
         settings: OpcUaServerSettings,
-        submit: Submit,
+        feed: Feed,
         *,
         data_dir: Path,
         clock_ns: Callable[[], int] = time.time_ns,
     ) -> None:
         self.settings = settings
         self.name = f"opcua:{settings.name}"
-        self._submit = submit
+        self.feed = feed
         self._data_dir = data_dir
         self._clock = clock_ns
         self.status = OpcUaStatus()
@@ -110,28 +111,38 @@ class OpcUaSource:
         self._thread.start()
 
     def stop(self, timeout_s: float = 10.0) -> None:
-        """Disconnect, commit what was gathered, and end the thread."""
+        """Hand over what was gathered, disconnect, and end the thread: nothing more comes in."""
         loop, stopping = self._loop, self._stopping
         if loop is not None and stopping is not None:
             loop.call_soon_threadsafe(stopping.set)
         if self._thread is not None:
             self._thread.join(timeout_s)
 
-    def health(self) -> tuple[bool, dict[str, Any]]:
-        """Healthy while connected; the details name the trouble (login refused, bad values)."""
+    def close(self) -> None:
+        """Nothing: the session ended with ``stop``."""
+
+    def health(self) -> SourceHealth:
+        """Healthy while connected and subscribed; else the error says why (a refused login,
+        an unreachable server). Bad values are instrument trouble, not the link's: listed."""
         s = self.status
-        return s.connected, {
-            "connected": s.connected,
-            "error": s.error,
-            "monitored_items": s.items,
-            "readings": s.readings,
-            "bad_values": sum(s.bad_values.values()),
-            "instrument_trouble": sorted(s.bad_values),
-            "uncertain_values": s.uncertain_values,
-            "reconnects": s.reconnects,
-            "gaps": s.gaps,
-            "last_gap_s": s.last_gap_s,
-        }
+        return SourceHealth(
+            healthy=s.connected,
+            problem="" if s.connected else f"{self.name}: {s.error or 'connecting'}",
+            detail={
+                "url": self.settings.url,
+                "connected": s.connected,
+                "error": s.error,
+                "monitored_items": s.items,
+                "readings": s.readings,
+                "bad_values": sum(s.bad_values.values()),
+                "instrument_trouble": sorted(s.bad_values),
+                "uncertain_values": s.uncertain_values,
+                "reconnects": s.reconnects,
+                "gaps": s.gaps,
+                "last_gap_s": s.last_gap_s,
+            },
+            errors={"bad_value": sum(s.bad_values.values()), "gap": s.gaps},
+        )
 
     def _run(self) -> None:
         asyncio.run(self._main())
@@ -314,7 +325,7 @@ class OpcUaSource:
         if readings:
             body = self._formatter.lines(readings)
             items.append(SpoolEntry(self.name, body, len(readings), received))
-        self._submit(items, [None] * len(items))
+        self.feed.submit(items, [None] * len(items))
         self.status.readings += len(readings)
         self.status.last_data_ns = received
 
@@ -330,6 +341,24 @@ class OpcUaSource:
             log.error(
                 "%s: cannot connect to %s: %s", self.name, self.settings.url, self.status.error
             )
+
+
+@dataclass(frozen=True, slots=True)
+class OpcUaSection:
+    """The registry's section for one OPC UA source: the server entry, and where the client's
+    self-signed certificate is kept (the collector's data folder)."""
+
+    server: OpcUaServerSettings
+    data_dir: Path
+
+
+def build(section: OpcUaSection, context: SourceContext) -> OpcUaSource:
+    """The OPC UA source of one server entry."""
+    name = f"opcua:{section.server.name}"
+    return OpcUaSource(
+        section.server, context.open_feed(name, OpcUaSource.kind, None),
+        data_dir=section.data_dir, clock_ns=context.clock_ns,
+    )  # fmt: skip
 
 
 class _Handler:

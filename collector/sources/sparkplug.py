@@ -26,9 +26,8 @@ import ssl
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
@@ -37,6 +36,8 @@ from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
 from collector.settings import MqttSettings
+from collector.sources.base import SourceContext, SourceHealth
+from collector.sources.feed import Feed
 from collector.sparkplug.host import AssetMapping, HostResult, SparkplugHost
 from collector.sparkplug.settings import SparkplugSettings
 from collector.spool import DeadLetter, SpoolEntry
@@ -48,7 +49,6 @@ from telemetry.sparkplug import sparkplug_b_pb2 as pb
 
 log = logging.getLogger(__name__)
 
-Submit = Callable[[Sequence[SpoolEntry | DeadLetter], Sequence[object]], None]
 STATE_MEASUREMENT = "source_state"
 _STATE_PREFIX = f"{NAMESPACE}/STATE/"
 
@@ -78,14 +78,14 @@ class SparkplugSource:
         self,
         settings: SparkplugSettings,
         mqtt_settings: MqttSettings,
-        submit: Submit,
+        feed: Feed,
         *,
         clock_ns: Callable[[], int] = time.time_ns,
     ) -> None:
         self.settings = settings
         self._mqtt = mqtt_settings
         self.name = "sparkplug"
-        self._submit = submit
+        self.feed = feed
         self._clock = clock_ns
         self._host = SparkplugHost(
             AssetMapping(settings.site, settings.asset),
@@ -156,7 +156,10 @@ class SparkplugSource:
         client.loop_start()
 
     def stop(self) -> None:
-        """Say offline (edge nodes start storing), then disconnect."""
+        """Say offline (edge nodes start storing), then disconnect: nothing more comes in.
+
+        What arrived before is with the committer, which commits it before the service ends;
+        what edge nodes publish after our offline STATE they store for our return."""
         client = self._client
         if client is None:
             return
@@ -172,20 +175,32 @@ class SparkplugSource:
         client.loop_stop()
         self._client = None
 
-    def health(self) -> tuple[bool, dict[str, Any]]:
-        """Healthy while connected with our subscriptions (and our STATE) in place."""
+    def close(self) -> None:
+        """Nothing: the session ended with ``stop``."""
+
+    def health(self) -> SourceHealth:
+        """Unhealthy when the broker refused the session or its subscriptions (as for MQTT, a
+        broker that is away is reconnected to); the detail shows the Sparkplug picture."""
         s = self.status
-        ok = s.connected and self.subscribed.is_set()
-        return ok, {
-            "connected": s.connected,
-            "state_online": s.state_online,
-            "error": s.error,
-            "edge_nodes_online": len(self._host.online_nodes()),
-            "readings": s.readings,
-            "dead_letters": sum(s.dead_letters.values()),
-            "rebirths_requested": s.rebirths_requested,
-            "sequence_gaps": s.sequence_gaps,
-        }
+        return SourceHealth(
+            healthy=s.error is None,
+            problem=f"{self.name}: {s.error}" if s.error else "",
+            detail={
+                "connected": s.connected,
+                "subscribed": self.subscribed.is_set(),
+                "state_online": s.state_online,
+                "edge_nodes_online": len(self._host.online_nodes()),
+                "readings": s.readings,
+                "rebirths_requested": s.rebirths_requested,
+                "sequence_gaps": s.sequence_gaps,
+                "stale_deaths": s.stale_deaths,
+                "metrics_skipped": dict(s.skipped),
+            },
+            errors={
+                "sequence_gap": s.sequence_gaps,
+                "rebirth_requested": s.rebirths_requested,
+            },
+        )
 
     def _state(self, *, online: bool) -> bytes:
         return json.dumps({"online": online, "timestamp": self._state_stamp}).encode()
@@ -250,7 +265,7 @@ class SparkplugSource:
             ]
             rebirth = None
         if items:
-            self._submit(items, [None] * len(items))
+            self.feed.submit(items, [None] * len(items))
         if rebirth is not None:
             self._ask_rebirth(client, rebirth)
 
@@ -300,6 +315,24 @@ class SparkplugSource:
         )
         self.status.rebirths_requested += 1
         log.info("sparkplug: asked %s/%s for a rebirth", topic.group, topic.edge_node)
+
+
+@dataclass(frozen=True, slots=True)
+class SparkplugSection:
+    """The registry's section for the Sparkplug source: its settings and the broker's."""
+
+    sparkplug: SparkplugSettings
+    mqtt: MqttSettings
+
+
+def build(section: SparkplugSection, context: SourceContext) -> SparkplugSource:
+    """The Sparkplug source of the registry (one per collector when enabled)."""
+    return SparkplugSource(
+        section.sparkplug,
+        section.mqtt,
+        context.open_feed("sparkplug", SparkplugSource.kind, None),
+        clock_ns=context.clock_ns,
+    )
 
 
 def _dead(received: int, reason: str, detail: str, topic: str, payload: bytes) -> DeadLetter:
