@@ -12,11 +12,14 @@ import threading
 from collections.abc import Sequence
 from pathlib import Path
 
+from pydantic import ValidationError
+
 from analytics.benchmark import format_table, run_all
 from analytics.data import read_sensor_csv
 from analytics.evaluate import evaluate_sims, format_fault_report
 from analytics.replay import replay, write_decisions
 from analytics.settings import ServiceSettings
+from telemetry.settings import explain
 from telemetry.settings_show import add_config_command, epilog, render
 
 logger = logging.getLogger(__name__)
@@ -85,11 +88,19 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def load_settings() -> ServiceSettings:
+    """The service's settings from the environment; an invalid one names its variable."""
+    try:
+        return ServiceSettings()
+    except ValidationError as exc:
+        raise ValueError(explain(ServiceSettings, exc)) from None
+
+
 def request_training(args: argparse.Namespace) -> int:
     """POST /train to the running service with the service token; print its answer."""
     import httpx
 
-    settings = ServiceSettings()
+    settings = load_settings()
     if settings.service_token is None:
         raise ValueError(f"{ServiceSettings.env_name('service_token')} is required")
     url = args.url or f"http://{settings.http_host}:{settings.http_port}"
@@ -115,7 +126,7 @@ def run_service() -> int:
     # Imported here so that offline commands need not import the service.
     from analytics.service import DetectorService
 
-    with DetectorService(ServiceSettings()) as service:
+    with DetectorService(load_settings()) as service:
         service.run(stop)
     return 0
 
@@ -148,7 +159,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         elif args.command == "train":
             return request_training(args)
         elif args.command == "config":
-            sys.stdout.write(render(ServiceSettings(), as_json=args.json) + "\n")
+            sys.stdout.write(render(load_settings(), as_json=args.json) + "\n")
     except (OSError, ValueError, KeyError) as exc:
         sys.stderr.write(f"error: {exc}\n")
         return 2

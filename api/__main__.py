@@ -6,8 +6,12 @@ from __future__ import annotations
 import argparse
 import sys
 
+from pydantic import ValidationError
+from pydantic_settings import SettingsError
+
 from api import logs, migrate
 from api.settings import Settings
+from telemetry.settings import explain
 from telemetry.settings_show import add_config_command, epilog, render
 
 
@@ -25,7 +29,11 @@ def main(argv: list[str] | None = None) -> int:
     add_config_command(sub)
     args = parser.parse_args(argv)
     logs.configure()
-    settings = Settings()
+    try:
+        settings = Settings()
+    except (ValidationError, SettingsError) as exc:
+        print(explain(Settings, exc), file=sys.stderr)
+        return 2
     if args.command == "config":
         print(render(settings, as_json=args.json))
         return 0

@@ -21,6 +21,7 @@ from collector.leave import leave
 from collector.service import CollectorService
 from collector.settings import CollectorSettings, load_settings, read_config_file
 from collector.spool import Spool
+from telemetry.settings import explain
 from telemetry.settings_show import add_config_command, epilog, render
 
 log = logging.getLogger("collector")
@@ -122,7 +123,11 @@ def main(argv: list[str] | None = None) -> int:
     try:
         settings = load_settings(args.config)
     except (ValidationError, CollectorError, SettingsError) as exc:
-        print(f"collector: invalid configuration: {exc}", file=sys.stderr)
+        if isinstance(exc, ValidationError):
+            message = explain(CollectorSettings, exc)  # each problem names its variable
+        else:
+            message = f"invalid configuration: {exc}"
+        print(f"collector: {message}", file=sys.stderr)
         return 2
     if args.command == "config":
         values = read_config_file(args.config) if args.config else {}

@@ -13,6 +13,7 @@ a config file (``build(..., file_values=...)``); the defaults. Lists and mapping
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import warnings
@@ -105,9 +106,10 @@ def _walk(model: type[BaseModel], path: tuple[str, ...], name: str, legacy: str)
             yield Leaf(here, info, f"{name}{segment}", env.also, f"{legacy}{field_name.upper()}")
 
 
-def leaves(cls: type[EquipmonSettings]) -> list[Leaf]:
+@functools.cache
+def leaves(cls: type[EquipmonSettings]) -> tuple[Leaf, ...]:
     """Every setting of a service, in field order, with its names."""
-    return list(_walk(cls, (), cls.env_prefix(), LEGACY_PREFIX))
+    return tuple(_walk(cls, (), cls.env_prefix(), LEGACY_PREFIX))
 
 
 def _nested_get(values: Mapping[str, Any], path: tuple[str, ...]) -> tuple[bool, Any]:
@@ -275,3 +277,21 @@ def origins(
         else:
             result[leaf.path] = Origin("default")
     return result
+
+
+def explain(cls: type[EquipmonSettings], exc: Exception) -> str:
+    """A settings error as one line per problem, each naming the setting and its variable.
+
+    Input values are left out: the one rejected may be a secret (a token too short).
+    """
+    errors = getattr(exc, "errors", None)
+    if not callable(errors):
+        return str(exc)
+    names = {leaf.path: leaf.name for leaf in leaves(cls)}
+    lines = [f"invalid {cls.env_service} settings ({DOCS}):"]
+    for error in errors():
+        path = tuple(str(part) for part in error.get("loc", ()))
+        variable = next((names[path[:n]] for n in range(len(path), 0, -1) if path[:n] in names), "")
+        where = ".".join(path) or "settings"
+        lines.append(f"  {where}" + (f" ({variable})" if variable else "") + f": {error['msg']}")
+    return "\n".join(lines)

@@ -6,12 +6,13 @@ import os
 from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
 from pydantic_settings import SettingsError
 
 from analytics.settings import ServiceSettings
 from api.settings import Settings as ApiSettings
 from collector.settings import CollectorSettings, load_settings
-from telemetry.settings import EquipmonSettings, leaves, origins
+from telemetry.settings import EquipmonSettings, explain, leaves, origins
 from telemetry.settings_show import MASK, is_secret_name, rows
 
 SERVICES: tuple[type[EquipmonSettings], ...] = (CollectorSettings, ServiceSettings, ApiSettings)
@@ -146,3 +147,16 @@ def test_secrets_are_masked(monkeypatch: pytest.MonkeyPatch) -> None:
     assert shown["influx.username"] == "reader"
     assert "hunter2" not in str(shown)
     assert "0123456789abcdef" not in str(shown)
+
+
+def test_an_invalid_setting_names_its_variable_and_not_its_value(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("EQUIPMON_API__ADMIN_TOKEN", "short-secret")
+    monkeypatch.setenv("EQUIPMON_API__SERVER__PORT", "eighty")
+    with pytest.raises(ValidationError) as caught:
+        ApiSettings()
+    text = explain(ApiSettings, caught.value)
+    assert "admin_token (EQUIPMON_API__ADMIN_TOKEN): Value error, bootstrap tokens" in text
+    assert "api.port (EQUIPMON_API__SERVER__PORT): Input should be a valid integer" in text
+    assert "short-secret" not in text
