@@ -1,5 +1,5 @@
-"""Command line: ``python -m analytics replay|evaluate|evaluate-sims|run|train`` (``run``: the
-live detector)."""
+"""Command line: ``python -m analytics replay|evaluate|evaluate-sims|run|train|config show``
+(``run``: the live detector)."""
 
 from __future__ import annotations
 
@@ -12,17 +12,26 @@ import threading
 from collections.abc import Sequence
 from pathlib import Path
 
+from pydantic import ValidationError
+
 from analytics.benchmark import format_table, run_all
 from analytics.data import read_sensor_csv
 from analytics.evaluate import evaluate_sims, format_fault_report
 from analytics.replay import replay, write_decisions
+from analytics.settings import ServiceSettings
+from telemetry.settings import explain
+from telemetry.settings_show import add_config_command, epilog, render
 
 logger = logging.getLogger(__name__)
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser with one subcommand per action."""
-    parser = argparse.ArgumentParser(prog="python -m analytics", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="python -m analytics",
+        description=__doc__,
+        epilog=epilog(ServiceSettings, "python -m analytics"),
+    )
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress")
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -60,7 +69,8 @@ def build_parser() -> argparse.ArgumentParser:
     es.add_argument("--train-days", type=float, default=7.0, help="baseline per asset")
 
     sub.add_parser(
-        "run", help="live detector service: score InfluxDB data, post alerts (EQUIPMON_* env)"
+        "run",
+        help="live detector service: score InfluxDB data, post alerts (EQUIPMON_ANALYTICS__* env)",
     )
     tr = sub.add_parser(
         "train", help="ask the running service to refit an asset on a time range (POST /train)"
@@ -71,20 +81,28 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--end", required=True, help="RFC 3339")
     tr.add_argument(
         "--url",
-        help="the service's HTTP port (default http://EQUIPMON_HTTP_HOST:EQUIPMON_HTTP_PORT)",
+        help="the service's HTTP port (default http://EQUIPMON_ANALYTICS__HTTP_HOST:"
+        "EQUIPMON_ANALYTICS__HTTP_PORT)",
     )
+    add_config_command(sub)
     return parser
+
+
+def load_settings() -> ServiceSettings:
+    """The service's settings from the environment; an invalid one names its variable."""
+    try:
+        return ServiceSettings()
+    except ValidationError as exc:
+        raise ValueError(explain(ServiceSettings, exc)) from None
 
 
 def request_training(args: argparse.Namespace) -> int:
     """POST /train to the running service with the service token; print its answer."""
     import httpx
 
-    from analytics.settings import ServiceSettings
-
-    settings = ServiceSettings()
+    settings = load_settings()
     if settings.service_token is None:
-        raise ValueError("EQUIPMON_SERVICE_TOKEN is required")
+        raise ValueError(f"{ServiceSettings.env_name('service_token')} is required")
     url = args.url or f"http://{settings.http_host}:{settings.http_port}"
     body = {"site": args.site, "asset": args.asset, "start": args.start, "end": args.end}
     try:
@@ -105,11 +123,10 @@ def run_service() -> int:
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())
-    # Imported here so that offline commands need no service settings.
+    # Imported here so that offline commands need not import the service.
     from analytics.service import DetectorService
-    from analytics.settings import ServiceSettings
 
-    with DetectorService(ServiceSettings()) as service:
+    with DetectorService(load_settings()) as service:
         service.run(stop)
     return 0
 
@@ -141,6 +158,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return run_service()
         elif args.command == "train":
             return request_training(args)
+        elif args.command == "config":
+            sys.stdout.write(render(load_settings(), as_json=args.json) + "\n")
     except (OSError, ValueError, KeyError) as exc:
         sys.stderr.write(f"error: {exc}\n")
         return 2

@@ -80,7 +80,9 @@ class DetectorService:
         self._closers: list[Callable[[], None]] = []
         if poster is None:
             if token is None:
-                raise ValueError("service_token (EQUIPMON_SERVICE_TOKEN) is required")
+                raise ValueError(
+                    f"service_token ({settings.env_name('service_token')}) is required"
+                )
             alerts = AlertsClient(settings.api, token)
             self._closers.append(alerts.close)
             poster = alerts.post

@@ -1,7 +1,8 @@
 """Settings of the live detector service (``python -m analytics run``), read from the environment.
 
-Environment variables use the ``EQUIPMON_`` prefix and ``__`` for nesting, e.g.
-``EQUIPMON_API__URL``, ``EQUIPMON_INFLUX__URL``, ``EQUIPMON_SERVICE_TOKEN``, ``EQUIPMON_TICK_S``.
+Environment variables use the ``EQUIPMON_ANALYTICS__`` prefix and ``__`` for nesting, e.g.
+``EQUIPMON_ANALYTICS__API__URL``, ``EQUIPMON_ANALYTICS__INFLUX__URL``,
+``EQUIPMON_ANALYTICS__SERVICE_TOKEN``, ``EQUIPMON_ANALYTICS__TICK_S`` (telemetry.settings).
 Tests build ``ServiceSettings(...)`` directly.
 """
 
@@ -12,9 +13,10 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
-from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from pydantic_settings import NoDecode, SettingsConfigDict
 
 from telemetry.influx.settings import InfluxSettings
+from telemetry.settings import EquipmonSettings
 
 
 class ApiSettings(BaseModel):
@@ -215,12 +217,11 @@ class ShardSettings(BaseModel):
         return self
 
 
-class ServiceSettings(BaseSettings):
+class ServiceSettings(EquipmonSettings):
     """Everything the detector service needs; components take their own section."""
 
-    model_config = SettingsConfigDict(
-        env_prefix="EQUIPMON_", env_nested_delimiter="__", extra="ignore"
-    )
+    env_service = "analytics"
+    model_config = SettingsConfigDict(extra="ignore")
 
     influx: InfluxSettings = Field(default_factory=InfluxSettings)
     api: ApiSettings = Field(default_factory=ApiSettings)

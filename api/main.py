@@ -87,7 +87,7 @@ def _background_tasks(state: AppState, stop: asyncio.Event) -> list[asyncio.Task
 def create_app(
     settings: Settings | None = None, *, clock: Callable[[], float] = time.monotonic
 ) -> FastAPI:
-    """Build the app; settings default to the environment (EQUIPMON_*, DATABASE_URL).
+    """Build the app; settings default to the environment (EQUIPMON_API__*, DATABASE_URL).
 
     ``clock`` (monotonic seconds) times login lockouts and rate limits; tests pass one they
     move.

@@ -1,13 +1,18 @@
-"""API settings: one pydantic-settings class read from EQUIPMON_* variables (nested with '__')."""
+"""API settings: one pydantic-settings class read from EQUIPMON_API__* variables (nested with '__').
+
+The ``api`` section is ``SERVER`` in the environment (``EQUIPMON_API__SERVER__PORT``), so the
+service's name is not repeated; ``DATABASE_URL`` is read too (the name platforms set).
+"""
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import AliasChoices, BaseModel, Field, SecretStr, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import BaseModel, Field, SecretStr, field_validator
+from pydantic_settings import SettingsConfigDict
 
 from telemetry.influx.settings import InfluxSettings
+from telemetry.settings import EnvName, EquipmonSettings
 
 Severity = Literal["low", "medium", "high", "critical"]
 
@@ -120,19 +125,19 @@ class PolicySettings(BaseModel):
     )
 
 
-class Settings(BaseSettings):
+class Settings(EquipmonSettings):
     """Everything the API needs; built from the environment unless passed to create_app."""
 
-    model_config = SettingsConfigDict(
-        env_prefix="EQUIPMON_", env_nested_delimiter="__", extra="ignore", populate_by_name=True
-    )
+    env_service = "api"
+    model_config = SettingsConfigDict(extra="ignore", populate_by_name=True)
 
-    database_url: str = Field(
+    database_url: Annotated[str, EnvName(also=("DATABASE_URL",))] = Field(
         "sqlite:///var/equipmon.db",
-        validation_alias=AliasChoices("DATABASE_URL", "EQUIPMON_DATABASE_URL", "database_url"),
         description="SQLAlchemy URL; plain postgresql:// uses the psycopg 3 driver.",
     )
-    api: ServerSettings = Field(default_factory=ServerSettings)
+    api: Annotated[ServerSettings, EnvName(segment="server")] = Field(
+        default_factory=ServerSettings
+    )
     influx: InfluxSettings = Field(default_factory=InfluxSettings)
     policy: PolicySettings = Field(default_factory=PolicySettings)
     admin_token: SecretStr | None = Field(None, description="Bootstrap admin bearer token.")

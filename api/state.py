@@ -59,7 +59,8 @@ def bootstrap_principals(settings: Settings) -> dict[str, Principal]:
     found: dict[str, Principal] = {}
     if settings.gateway_token is not None and settings.gateway_site is None:
         log.warning(
-            "EQUIPMON_GATEWAY_TOKEN is set without EQUIPMON_GATEWAY_SITE: its pushes are refused"
+            "EQUIPMON_API__GATEWAY_TOKEN is set without EQUIPMON_API__GATEWAY_SITE: its pushes are "
+            "refused"
         )
     for role, secret in (
         ("admin", settings.admin_token),

@@ -176,20 +176,20 @@ def api_server(database_url: str, influx: str, influx_db: str, log_path: Path) -
     env = {
         **os.environ,
         "DATABASE_URL": database_url,
-        "EQUIPMON_API__HOST": "127.0.0.1",
-        "EQUIPMON_API__PORT": str(port),
-        "EQUIPMON_ADMIN_TOKEN": tokens["admin"],
-        "EQUIPMON_SERVICE_TOKEN": tokens["service"],
-        "EQUIPMON_GATEWAY_TOKEN": tokens["gateway"],
-        "EQUIPMON_GATEWAY_SITE": SITE,
-        "EQUIPMON_API__ACCEPT_UNREGISTERED_ASSETS": "true",
+        "EQUIPMON_API__SERVER__HOST": "127.0.0.1",
+        "EQUIPMON_API__SERVER__PORT": str(port),
+        "EQUIPMON_API__ADMIN_TOKEN": tokens["admin"],
+        "EQUIPMON_API__SERVICE_TOKEN": tokens["service"],
+        "EQUIPMON_API__GATEWAY_TOKEN": tokens["gateway"],
+        "EQUIPMON_API__GATEWAY_SITE": SITE,
+        "EQUIPMON_API__SERVER__ACCEPT_UNREGISTERED_ASSETS": "true",
         # Out of the way: a benchmark measures the server, not the limiter's 429s.
-        "EQUIPMON_API__GATEWAY_RATE_PER_S": "1000000",
-        "EQUIPMON_API__GATEWAY_BURST": "1000000",
-        "EQUIPMON_API__SWEEP_INTERVAL_S": "3600",
-        "EQUIPMON_INFLUX__URL": influx,
-        "EQUIPMON_INFLUX__DATABASE": influx_db,
-        "EQUIPMON_INFLUX__API": "v1",
+        "EQUIPMON_API__SERVER__GATEWAY_RATE_PER_S": "1000000",
+        "EQUIPMON_API__SERVER__GATEWAY_BURST": "1000000",
+        "EQUIPMON_API__SERVER__SWEEP_INTERVAL_S": "3600",
+        "EQUIPMON_API__INFLUX__URL": influx,
+        "EQUIPMON_API__INFLUX__DATABASE": influx_db,
+        "EQUIPMON_API__INFLUX__API": "v1",
     }
     url = f"http://127.0.0.1:{port}"
     with log_path.open("wb") as log:

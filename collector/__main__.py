@@ -1,4 +1,5 @@
-"""Command line: ``python -m collector [run] [--config FILE]``, ``leave`` and ``dead-letters``."""
+"""Command line: ``python -m collector [run] [--config FILE]``, ``leave``, ``dead-letters`` and
+``config show``."""
 
 from __future__ import annotations
 
@@ -13,18 +14,25 @@ from pathlib import Path
 from types import FrameType
 
 from pydantic import ValidationError
+from pydantic_settings import SettingsError
 
 from collector.errors import CollectorError
 from collector.leave import leave
 from collector.service import CollectorService
-from collector.settings import CollectorSettings, load_settings
+from collector.settings import CollectorSettings, load_settings, read_config_file
 from collector.spool import Spool
+from telemetry.settings import explain
+from telemetry.settings_show import add_config_command, epilog, render
 
 log = logging.getLogger("collector")
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m collector", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="python -m collector",
+        description=__doc__,
+        epilog=epilog(CollectorSettings, "python -m collector"),
+    )
     parser.add_argument("--config", type=Path, help="YAML or TOML config file")
     sub = parser.add_subparsers(dest="command")
     run = sub.add_parser("run", help="collect MQTT telemetry into InfluxDB (default)")
@@ -42,6 +50,8 @@ def _parser() -> argparse.ArgumentParser:
     dead.add_argument("--config", type=Path, default=argparse.SUPPRESS, help="config file")
     dead.add_argument("--limit", type=int, default=20, help="how many (newest first)")
     dead.add_argument("--payload-bytes", type=int, default=200, help="payload bytes to show")
+    show = add_config_command(sub)
+    show.add_argument("--config", type=Path, default=argparse.SUPPRESS, help="config file")
     return parser
 
 
@@ -124,9 +134,17 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         settings = load_settings(args.config)
-    except (ValidationError, CollectorError) as exc:
-        print(f"collector: invalid configuration: {exc}", file=sys.stderr)
+    except (ValidationError, CollectorError, SettingsError) as exc:
+        if isinstance(exc, ValidationError):
+            message = explain(CollectorSettings, exc)  # each problem names its variable
+        else:
+            message = f"invalid configuration: {exc}"
+        print(f"collector: {message}", file=sys.stderr)
         return 2
+    if args.command == "config":
+        values = read_config_file(args.config) if args.config else {}
+        print(render(settings, as_json=args.json, file_values=values, file_name=str(args.config)))
+        return 0
     logging.basicConfig(
         level=settings.log.level,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",

@@ -3,8 +3,9 @@
 A replica's identity must survive a restart and a recreate: the broker keeps its persistent
 session (and the share of a shared-subscription group queued in it) under the client id, and
 the spool file holds what was acknowledged but not yet written. So both are derived from one
-stable replica name: ``replica`` when set (``EQUIPMON_REPLICA``), else the host name, which
-docker-compose sets per service (``hostname: collector-2``) and keeps across recreates.
+stable replica name: ``replica`` when set (``EQUIPMON_COLLECTOR__REPLICA``), else the host
+name, which docker-compose sets per service (``hostname: collector-2``) and keeps across
+recreates.
 """
 
 from __future__ import annotations
@@ -70,7 +71,7 @@ class SpoolLock:
             os.close(fd)
             raise SpoolError(
                 f"another collector (pid {holder}) already uses this spool; give each replica "
-                "its own (EQUIPMON_REPLICA, or spool.path)"
+                "its own (replica: EQUIPMON_COLLECTOR__REPLICA, or spool.path)"
             ) from None
         os.ftruncate(fd, 0)
         os.write(fd, f"{os.getpid()}\n".encode())

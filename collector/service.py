@@ -271,7 +271,7 @@ def _open_spool(settings: CollectorSettings, lock: SpoolLock) -> tuple[Spool, Sp
     """
     path = settings.spool_path
     setting = settings.spool_setting
-    variable = "EQUIPMON_" + setting.upper().replace(".", "__")
+    variable = settings.env_name(setting)
     where = f"the spool {path} (set by {setting}, {variable}) cannot be written"
     try:
         path.parent.mkdir(parents=True, exist_ok=True)

@@ -1,22 +1,21 @@
 """Collector settings: one pydantic-settings class with sections, read from a file and the env.
 
-Precedence (highest first): keyword arguments, ``EQUIPMON_*`` environment variables (nested with
-``__``, e.g. ``EQUIPMON_MQTT__URL``), the config file (YAML or TOML), the defaults below.
+Precedence (highest first): keyword arguments, ``EQUIPMON_COLLECTOR__*`` environment variables
+(nested with ``__``, e.g. ``EQUIPMON_COLLECTOR__MQTT__URL``; telemetry.settings), the config
+file (YAML or TOML), the defaults below.
 """
 
 from __future__ import annotations
 
 import re
 import tomllib
-from contextvars import ContextVar
 from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
 import yaml
 from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
-from pydantic.fields import FieldInfo
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic_settings import SettingsConfigDict
 
 from collector.errors import ConfigError
 from collector.identity import CLIENT_ID_PREFIX, REPLICA_PATTERN, host_replica_name, spool_file
@@ -24,6 +23,7 @@ from collector.opcua.settings import OpcUaServerSettings
 from collector.serial.settings import SerialPortSettings
 from collector.sparkplug.settings import SparkplugSettings
 from telemetry.influx.settings import InfluxSettings
+from telemetry.settings import EquipmonSettings, build
 from telemetry.topics import DEFAULT_PREFIX
 
 
@@ -249,27 +249,11 @@ class LogSettings(BaseModel):
     )
 
 
-# The config file's values for the settings being built (set only inside load_settings).
-_FILE_VALUES: ContextVar[dict[str, Any] | None] = ContextVar("_FILE_VALUES", default=None)
-
-
-class _FileSource(PydanticBaseSettingsSource):
-    """The values read from ``--config`` (lower priority than the environment)."""
-
-    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
-        values = _FILE_VALUES.get() or {}
-        return values.get(field_name), field_name, False
-
-    def __call__(self) -> dict[str, Any]:
-        return dict(_FILE_VALUES.get() or {})
-
-
-class CollectorSettings(BaseSettings):
+class CollectorSettings(EquipmonSettings):
     """Everything the collector needs: mqtt, influx, spool, writer, http, supervise, log."""
 
-    model_config = SettingsConfigDict(
-        env_prefix="EQUIPMON_", env_nested_delimiter="__", extra="forbid"
-    )
+    env_service = "collector"
+    model_config = SettingsConfigDict(extra="forbid")
 
     data_dir: str = Field("var", description="Folder for the spool (unless spool.path is set).")
     replica: str = Field(
@@ -299,17 +283,6 @@ class CollectorSettings(BaseSettings):
         default_factory=list,
         description="OPC UA servers read through subscriptions (docs/collector.md, OPC UA).",
     )
-
-    @classmethod
-    def settings_customise_sources(
-        cls,
-        settings_cls: type[BaseSettings],
-        init_settings: PydanticBaseSettingsSource,
-        env_settings: PydanticBaseSettingsSource,
-        dotenv_settings: PydanticBaseSettingsSource,
-        file_secret_settings: PydanticBaseSettingsSource,
-    ) -> tuple[PydanticBaseSettingsSource, ...]:
-        return (init_settings, env_settings, _FileSource(settings_cls))
 
     @field_validator("replica")
     @classmethod
@@ -361,8 +334,5 @@ def read_config_file(path: Path) -> dict[str, Any]:
 
 def load_settings(config_file: Path | None = None, **overrides: Any) -> CollectorSettings:
     """Build the settings from an optional file, the environment and overrides."""
-    token = _FILE_VALUES.set(read_config_file(config_file) if config_file else {})
-    try:
-        return CollectorSettings(**overrides)
-    finally:
-        _FILE_VALUES.reset(token)
+    values = read_config_file(config_file) if config_file else {}
+    return build(CollectorSettings, values, str(config_file or ""), **overrides)

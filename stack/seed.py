@@ -192,9 +192,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--scenario", type=Path, required=True)
     parser.add_argument("--data-dir", type=Path, required=True, help="keeps demo-users.json")
     args = parser.parse_args(argv)
-    token = os.environ.get("EQUIPMON_ADMIN_TOKEN", "")
+    # The API's own variable, so one environment serves both; the old name for one release.
+    token = os.environ.get("EQUIPMON_API__ADMIN_TOKEN", "")
+    if not token and os.environ.get("EQUIPMON_ADMIN_TOKEN"):
+        token = os.environ["EQUIPMON_ADMIN_TOKEN"]
+        print(
+            "warning: EQUIPMON_ADMIN_TOKEN is deprecated: rename it to EQUIPMON_API__ADMIN_TOKEN",
+            file=sys.stderr,
+        )
     if not token:
-        print("error: EQUIPMON_ADMIN_TOKEN is not set", file=sys.stderr)
+        print("error: EQUIPMON_API__ADMIN_TOKEN is not set", file=sys.stderr)
         return 2
     client = AdminClient(args.api_url.rstrip("/"), token)
     try:

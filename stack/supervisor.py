@@ -1,8 +1,8 @@
 """Runs the whole stack on one machine: local Mosquitto and InfluxDB, then the equipmon services.
 
 Each equipmon service is started as ``python -m <package>`` when that package has a ``__main__``
-module; settings reach it through the environment (``EQUIPMON_*`` with ``__`` between section and
-option, the names docker-compose.yml uses too).
+module; settings reach it through the environment (``EQUIPMON_<SERVICE>__<SECTION>__<OPTION>``,
+the names docker-compose.yml uses too; docs/configuration.md).
 """
 
 from __future__ import annotations
@@ -153,31 +153,36 @@ def stack_environment(options: StackOptions, mqtt_url: str, influx_url: str) -> 
     """The settings every service reads, as environment variables."""
     data = options.data_dir
     tokens = stack_tokens(data)
+    # Each service reads its own namespace (EQUIPMON_<SERVICE>__..., docs/configuration.md), so
+    # shared facts such as InfluxDB's URL are given to each service that needs them.
     env = {
-        "EQUIPMON_MQTT__URL": mqtt_url,
-        "EQUIPMON_INFLUX__URL": influx_url,
-        "EQUIPMON_INFLUX__DATABASE": "equipmon",
-        "EQUIPMON_API__URL": f"http://127.0.0.1:{options.api_port}",
-        "EQUIPMON_API__PORT": str(options.api_port),
-        "EQUIPMON_DATA_DIR": str(data),
-        "DATABASE_URL": options.database_url or f"sqlite:///{data / 'equipmon.db'}",
-        "EQUIPMON_API__HOST": "127.0.0.1",
-        "EQUIPMON_HTTP__PORT": str(options.collector_http_port),
-        "EQUIPMON_HTTP_PORT": str(options.analytics_http_port),
+        "EQUIPMON_COLLECTOR__MQTT__URL": mqtt_url,
+        "EQUIPMON_COLLECTOR__DATA_DIR": str(data),
+        "EQUIPMON_COLLECTOR__HTTP__PORT": str(options.collector_http_port),
+        "EQUIPMON_ANALYTICS__API__URL": f"http://127.0.0.1:{options.api_port}",
+        "EQUIPMON_ANALYTICS__DATA_DIR": str(data),
+        "EQUIPMON_ANALYTICS__HTTP_PORT": str(options.analytics_http_port),
         # The demo learns each asset's baseline from its first 15 minutes (default: an hour).
-        "EQUIPMON_TRAIN_AFTER_S": "900",
-        "EQUIPMON_ADMIN_TOKEN": tokens["admin"],
-        "EQUIPMON_SERVICE_TOKEN": tokens["service"],
-        "EQUIPMON_GATEWAY_TOKEN": tokens["gateway"],
+        "EQUIPMON_ANALYTICS__TRAIN_AFTER_S": "900",
+        "EQUIPMON_ANALYTICS__SERVICE_TOKEN": tokens["service"],
+        "EQUIPMON_API__DATABASE_URL": options.database_url or f"sqlite:///{data / 'equipmon.db'}",
+        "EQUIPMON_API__SERVER__HOST": "127.0.0.1",
+        "EQUIPMON_API__SERVER__PORT": str(options.api_port),
+        "EQUIPMON_API__ADMIN_TOKEN": tokens["admin"],
+        "EQUIPMON_API__SERVICE_TOKEN": tokens["service"],
+        "EQUIPMON_API__GATEWAY_TOKEN": tokens["gateway"],
         # The demo's HTTP gateway serves site plant-a; simulated assets need no registration.
-        "EQUIPMON_GATEWAY_SITE": "plant-a",
-        "EQUIPMON_API__ACCEPT_UNREGISTERED_ASSETS": "true",
+        "EQUIPMON_API__GATEWAY_SITE": "plant-a",
+        "EQUIPMON_API__SERVER__ACCEPT_UNREGISTERED_ASSETS": "true",
     }
+    for service in ("COLLECTOR", "ANALYTICS", "API"):
+        env[f"EQUIPMON_{service}__INFLUX__URL"] = influx_url
+        env[f"EQUIPMON_{service}__INFLUX__DATABASE"] = "equipmon"
     if not options.external_mqtt:
         # The local broker runs compose's security model: logins and per-gateway ACLs.
         users = broker_users(data)
-        env["EQUIPMON_MQTT__USERNAME"] = COLLECTOR_USER
-        env["EQUIPMON_MQTT__PASSWORD"] = users.collector_password
+        env["EQUIPMON_COLLECTOR__MQTT__USERNAME"] = COLLECTOR_USER
+        env["EQUIPMON_COLLECTOR__MQTT__PASSWORD"] = users.collector_password
         env["EQUIPMON_SIM_MQTT_AUTH"] = users.sim_auth()
     env.update(options.extra_env)
     return env

@@ -13,11 +13,11 @@ import pytest
 import yaml
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
-from pydantic import BaseModel
 
 from analytics.settings import ServiceSettings
 from api.settings import Settings as ApiSettings
 from collector.settings import CollectorSettings
+from telemetry.settings import EquipmonSettings, leaves
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -65,44 +65,46 @@ def test_shipped_mosquitto_config_loses_nothing_and_is_not_anonymous() -> None:
     assert re.search(r"^acl_file ", config, re.M)
 
 
-def _field_path_exists(model: type[BaseModel], path: list[str]) -> bool:
-    name, rest = path[0], path[1:]
-    fields = model.model_fields
-    if name not in fields:
-        return False
-    if not rest:
-        return True
-    annotation = fields[name].annotation
-    return (
-        isinstance(annotation, type)
-        and issubclass(annotation, BaseModel)
-        and (_field_path_exists(annotation, rest))
-    )
+SETTINGS: dict[str, type[EquipmonSettings]] = {
+    "api": ApiSettings,
+    "collector": CollectorSettings,
+    "analytics": ServiceSettings,
+}
+# Variables of the environment that are no service's settings (docs/configuration.md).
+NOT_SETTINGS = {"EQUIPMON_SIM_MQTT_AUTH"}
 
 
 @pytest.mark.parametrize(
-    ("service", "settings"),
+    ("service", "reader"),
     [
-        ("api", ApiSettings),
-        ("collector-1", CollectorSettings),
-        ("collector-2", CollectorSettings),
-        ("analytics", ServiceSettings),
+        ("api", "api"),
+        ("collector-1", "collector"),
+        ("collector-2", "collector"),
+        ("analytics", "analytics"),
+        ("seed", "api"),  # stack.seed reads the API's admin token
     ],
 )
-def test_compose_settings_of_each_service_are_settings_it_reads(
-    service: str, settings: type[BaseModel]
-) -> None:
-    """A misspelt EQUIPMON_* name would be ignored silently (extra="ignore"): catch it here."""
+def test_compose_settings_of_each_service_are_settings_it_reads(service: str, reader: str) -> None:
+    """A misspelt or old EQUIPMON_* name would be ignored silently: catch it here. Every name
+    is a current setting of the service it names, and a service's own names are its own."""
     document = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
     shared = document["x-equipmon"]["environment"]
-    own = set(document["services"][service]["environment"]) - set(shared)
+    environment = document["services"][service]["environment"]
+    known = {leaf.name for cls in SETTINGS.values() for leaf in leaves(cls)}
     unknown = [
         key
-        for key in sorted(own)
-        if key.startswith("EQUIPMON_")
-        and not _field_path_exists(settings, key.removeprefix("EQUIPMON_").lower().split("__"))
+        for key in sorted(environment)
+        if key.startswith("EQUIPMON_") and key not in known | NOT_SETTINGS
     ]
-    assert not unknown, f"{service} does not read {unknown}"
+    assert not unknown, f"no service reads {unknown}"
+    own = {leaf.name for leaf in leaves(SETTINGS[reader])}
+    foreign = [
+        key for key in sorted(set(environment) - set(shared)) if key not in own | NOT_SETTINGS
+    ]
+    assert not foreign, f"{service} does not read {foreign}"
+    # The shared block gives InfluxDB to every service under that service's own names.
+    for name, cls in SETTINGS.items():
+        assert any(key.startswith(cls.env_prefix()) for key in shared), name
 
 
 def _equipmon_services(document: dict[str, Any]) -> dict[str, dict[str, Any]]:

@@ -32,7 +32,7 @@ def gateway_site(session: Session, principal: Principal) -> PushTarget:
     """The site a gateway credential is bound to; 403 for a credential bound to none.
 
     Every gateway credential writes exactly one site: machine tokens (site_id), tokens issued
-    for a gateway-role user (site_id), and the bootstrap token (EQUIPMON_GATEWAY_SITE). A
+    for a gateway-role user (site_id), and the bootstrap token (EQUIPMON_API__GATEWAY_SITE). A
     gateway user's login token carries no site, so it cannot push at all.
     """
     if principal.site_id is not None:
@@ -43,7 +43,7 @@ def gateway_site(session: Session, principal: Principal) -> PushTarget:
     if principal.site_code is None:
         raise ForbiddenError(
             "this gateway credential is bound to no site: issue a token with 'site_id' "
-            "(POST /api/v1/tokens), or set EQUIPMON_GATEWAY_SITE for the bootstrap token"
+            "(POST /api/v1/tokens), or set EQUIPMON_API__GATEWAY_SITE for the bootstrap token"
         )
     return PushTarget(principal.site_code)
 

@@ -200,11 +200,11 @@ def test_scoring_goes_on_while_the_api_is_down_and_the_alert_arrives_later(
 
 
 def test_settings_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("EQUIPMON_API__URL", "http://api.example:8080/")
-    monkeypatch.setenv("EQUIPMON_SERVICE_TOKEN", "service-0123456789abcdef")
-    monkeypatch.setenv("EQUIPMON_INFLUX__URL", "http://influx.example:8086")
-    monkeypatch.setenv("EQUIPMON_TICK_S", "5")
-    monkeypatch.setenv("EQUIPMON_HTTP_PORT", "0")
+    monkeypatch.setenv("EQUIPMON_ANALYTICS__API__URL", "http://api.example:8080/")
+    monkeypatch.setenv("EQUIPMON_ANALYTICS__SERVICE_TOKEN", "service-0123456789abcdef")
+    monkeypatch.setenv("EQUIPMON_ANALYTICS__INFLUX__URL", "http://influx.example:8086")
+    monkeypatch.setenv("EQUIPMON_ANALYTICS__TICK_S", "5")
+    monkeypatch.setenv("EQUIPMON_ANALYTICS__HTTP_PORT", "0")
     settings = ServiceSettings()
     assert settings.api.url == "http://api.example:8080"
     assert settings.service_token is not None

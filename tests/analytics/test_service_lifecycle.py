@@ -121,7 +121,7 @@ def test_training_on_request_over_http_and_the_cli(
         service.labels.periods = [Period(SITE, "pump-a", start, start + 100, FAULT)]
 
         before = service.assets[(SITE, "pump-a")].scorer
-        monkeypatch.setenv("EQUIPMON_SERVICE_TOKEN", TOKEN)
+        monkeypatch.setenv("EQUIPMON_ANALYTICS__SERVICE_TOKEN", TOKEN)
         args = ["train", "--site", SITE, "--asset", "pump-a", "--url", url]
         assert main([*args, "--start", plant.at(0), "--end", plant.at(399)]) == 0
         answer = capsys.readouterr().out

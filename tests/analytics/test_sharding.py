@@ -48,14 +48,14 @@ def test_the_shard_hash_is_stable_and_splits_every_asset_exactly_once() -> None:
 
 
 def test_shard_settings_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("EQUIPMON_SHARD__SITES", "plant-a, plant-b,plant-a")
-    monkeypatch.setenv("EQUIPMON_SHARD__COUNT", "3")
-    monkeypatch.setenv("EQUIPMON_SHARD__INDEX", "2")
+    monkeypatch.setenv("EQUIPMON_ANALYTICS__SHARD__SITES", "plant-a, plant-b,plant-a")
+    monkeypatch.setenv("EQUIPMON_ANALYTICS__SHARD__COUNT", "3")
+    monkeypatch.setenv("EQUIPMON_ANALYTICS__SHARD__INDEX", "2")
     shard = ServiceSettings().shard
     assert (shard.sites, shard.count, shard.index) == (["plant-a", "plant-b"], 3, 2)
-    monkeypatch.setenv("EQUIPMON_SHARD__SITES", '["plant-c"]')
+    monkeypatch.setenv("EQUIPMON_ANALYTICS__SHARD__SITES", '["plant-c"]')
     assert ServiceSettings().shard.sites == ["plant-c"]
-    monkeypatch.setenv("EQUIPMON_SHARD__INDEX", "3")
+    monkeypatch.setenv("EQUIPMON_ANALYTICS__SHARD__INDEX", "3")
     with pytest.raises(ValidationError, match=r"shard\.index must be below shard\.count"):
         ServiceSettings()
     described = Shard(ShardSettings(sites=["b", "a"], count=2, index=1)).describe()
@@ -104,7 +104,7 @@ class AnalyticsProcess(ManagedProcess):
     def __init__(self, log_path: Path, env: dict[str, str]) -> None:
         super().__init__(log_path)
         self.http_port = free_port()
-        self.env = {**os.environ, **env, "EQUIPMON_HTTP_PORT": str(self.http_port)}
+        self.env = {**os.environ, **env, "EQUIPMON_ANALYTICS__HTTP_PORT": str(self.http_port)}
 
     def command(self) -> Sequence[str]:
         return [sys.executable, "-m", "analytics", "run"]
@@ -176,7 +176,8 @@ def run_shards(tmp_path: Path) -> Iterator[Callable[..., list[AnalyticsProcess]]
         for n, env in enumerate(shards):
             data_dir = str(tmp_path / f"shard-{n}")
             process = AnalyticsProcess(
-                tmp_path / f"shard-{n}.log", {**common, **env, "EQUIPMON_DATA_DIR": data_dir}
+                tmp_path / f"shard-{n}.log",
+                {**common, **env, "EQUIPMON_ANALYTICS__DATA_DIR": data_dir},
             )
             started.append(process)
             process.start()
@@ -191,13 +192,16 @@ def run_shards(tmp_path: Path) -> Iterator[Callable[..., list[AnalyticsProcess]]
     "shards",
     [
         pytest.param(
-            ({"EQUIPMON_SHARD__SITES": "plant-a"}, {"EQUIPMON_SHARD__SITES": "plant-b"}),
+            (
+                {"EQUIPMON_ANALYTICS__SHARD__SITES": "plant-a"},
+                {"EQUIPMON_ANALYTICS__SHARD__SITES": "plant-b"},
+            ),
             id="by-site",
         ),
         pytest.param(
             (
-                {"EQUIPMON_SHARD__COUNT": "2", "EQUIPMON_SHARD__INDEX": "0"},
-                {"EQUIPMON_SHARD__COUNT": "2", "EQUIPMON_SHARD__INDEX": "1"},
+                {"EQUIPMON_ANALYTICS__SHARD__COUNT": "2", "EQUIPMON_ANALYTICS__SHARD__INDEX": "0"},
+                {"EQUIPMON_ANALYTICS__SHARD__COUNT": "2", "EQUIPMON_ANALYTICS__SHARD__INDEX": "1"},
             ),
             id="by-hash",
         ),
@@ -214,15 +218,15 @@ def test_two_sharded_processes_score_every_asset_exactly_once(
     assert api_settings.service_token is not None
     with serve(create_app(api_settings)) as url, httpx.Client(base_url=url, timeout=30) as http:
         common = {
-            "EQUIPMON_INFLUX__URL": influx_settings.url,
-            "EQUIPMON_INFLUX__DATABASE": influx_settings.database,
-            "EQUIPMON_INFLUX__API": "v1",
-            "EQUIPMON_API__URL": url,
-            "EQUIPMON_API__RETRY_MIN_S": "0.05",
-            "EQUIPMON_SERVICE_TOKEN": api_settings.service_token.get_secret_value(),
-            "EQUIPMON_TRAIN_AFTER_S": str(BASELINE_S),
-            "EQUIPMON_LOOKBACK_S": str(ROWS + 600),
-            "EQUIPMON_TICK_S": "0.5",
+            "EQUIPMON_ANALYTICS__INFLUX__URL": influx_settings.url,
+            "EQUIPMON_ANALYTICS__INFLUX__DATABASE": influx_settings.database,
+            "EQUIPMON_ANALYTICS__INFLUX__API": "v1",
+            "EQUIPMON_ANALYTICS__API__URL": url,
+            "EQUIPMON_ANALYTICS__API__RETRY_MIN_S": "0.05",
+            "EQUIPMON_ANALYTICS__SERVICE_TOKEN": api_settings.service_token.get_secret_value(),
+            "EQUIPMON_ANALYTICS__TRAIN_AFTER_S": str(BASELINE_S),
+            "EQUIPMON_ANALYTICS__LOOKBACK_S": str(ROWS + 600),
+            "EQUIPMON_ANALYTICS__TICK_S": "0.5",
         }
         processes = run_shards(common, *shards)
         api = Api(http, api_settings)
@@ -254,7 +258,7 @@ def test_two_sharded_processes_score_every_asset_exactly_once(
     )
     assert rows == len(FLEET) * ROWS
     skipped = sum(m["equipmon_analytics_series_skipped_total"] for m in metrics)
-    if "EQUIPMON_SHARD__SITES" in shards[0]:
+    if "EQUIPMON_ANALYTICS__SHARD__SITES" in shards[0]:
         assert skipped == 0  # the InfluxQL read filtered by site: no foreign series arrived
     else:
         assert skipped > 0  # a hash split reads the others' series and drops them unparsed

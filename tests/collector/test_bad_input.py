@@ -91,7 +91,7 @@ def test_bad_input_is_dead_lettered_and_good_input_stored(
     )
 
     # The CLI reads the same spool (while the collector runs: WAL readers do not block it).
-    env = {**os.environ, "EQUIPMON_DATA_DIR": service.settings.data_dir}
+    env = {**os.environ, "EQUIPMON_COLLECTOR__DATA_DIR": service.settings.data_dir}
     out = subprocess.run(
         [sys.executable, "-m", "collector", "dead-letters", "--limit", "5"],
         env=env,

@@ -4,8 +4,8 @@ Read from the compose file and ``.env.example``: the ``mosquitto`` service (its 
 entrypoint, which builds the password file), PostgreSQL (the local server) and every equipmon
 service with its command, its environment and its ``hostname``, each in its own UTS namespace
 (tests/collector/compose.py says what else is mapped). The one substitution: InfluxDB 1.6.7
-(Debian's) with ``EQUIPMON_INFLUX__API=v1`` instead of ``influxdb:2.7`` with ``v2``: InfluxDB
-2.x is not installable here, and 1.6.7 has no v2 write API.
+(Debian's) with ``EQUIPMON_<SERVICE>__INFLUX__API=v1`` instead of ``influxdb:2.7`` with ``v2``:
+InfluxDB 2.x is not installable here, and 1.6.7 has no v2 write API.
 
 The counting story (broker and both collector replicas, the gateways being this test's
 publishers, logged in as the compose file's gateway users): both replicas take a share; a
@@ -79,10 +79,10 @@ class Deployment:
             if service.get("command", [])[:3] != ["python", "-m", "collector"]:
                 continue
             env = self.runtime.environment(service)
-            assert env["EQUIPMON_INFLUX__API"] == "v2"
-            env["EQUIPMON_INFLUX__API"] = "v1"  # InfluxDB 1.6.7 for influxdb:2.7
+            assert env["EQUIPMON_COLLECTOR__INFLUX__API"] == "v2"
+            _influx_v1(env)
             http_port = free_port()  # each container has its own 9101; here they share loopback
-            env["EQUIPMON_HTTP__PORT"] = str(http_port)
+            env["EQUIPMON_COLLECTOR__HTTP__PORT"] = str(http_port)
             replica = ComposeReplica(name, service, env, root / f"{name}.log")
             replica.http_port = http_port
             replica.ready_check = lambda port=http_port: _subscribed(port)
@@ -90,7 +90,7 @@ class Deployment:
 
     def influx_client(self) -> InfluxClient:
         """A client on the database the compose file names."""
-        database = self.collectors["collector-1"].env["EQUIPMON_INFLUX__DATABASE"]
+        database = self.collectors["collector-1"].env["EQUIPMON_COLLECTOR__INFLUX__DATABASE"]
         return InfluxClient(InfluxSettings(url=self.influx.url, database=database, api="v1"))
 
     @property
@@ -102,8 +102,7 @@ class Deployment:
         the variables of the ports it listens on (its own in a container, shared here)."""
         service = self.compose["services"][name]
         env = self.runtime.environment(service)
-        if env.get("EQUIPMON_INFLUX__API") == "v2":
-            env["EQUIPMON_INFLUX__API"] = "v1"  # InfluxDB 1.6.7 for influxdb:2.7
+        _influx_v1(env)
         env.update(listen)
         replica = ComposeReplica(name, service, env, log)
         replica.set_command(self.runtime.command(service))
@@ -115,6 +114,13 @@ class Deployment:
             replica.stop()
         self.mosquitto.stop()
         self.influx.stop()
+
+
+def _influx_v1(env: dict[str, str]) -> None:
+    """Every service's InfluxDB API v2 → v1: InfluxDB 1.6.7 stands in for influxdb:2.7."""
+    for name, value in env.items():
+        if name.endswith("__INFLUX__API") and value == "v2":
+            env[name] = "v1"
 
 
 def _subscribed(port: int) -> bool:
@@ -197,7 +203,7 @@ def _session_present(port: int, client_id: str, password: str) -> bool:
 
 
 def _spool_totals(replica: ComposeReplica) -> dict[str, int]:
-    folder = Path(replica.env["EQUIPMON_SPOOL__PATH"])
+    folder = Path(replica.env["EQUIPMON_COLLECTOR__SPOOL__PATH"])
     with sqlite3.connect(folder / f"{replica.hostname}.sqlite") as db:
         return {str(k): int(v) for k, v in db.execute("SELECT name, value FROM totals")}
 
@@ -303,7 +309,9 @@ def test_compose_services_start_seed_the_plant_and_store_the_simulators_readings
         postgres.start()
         postgres.create_database()
         api_port = deployment.api_port
-        api = deployment.service("api", tmp_path / "api.log", EQUIPMON_API__PORT=str(api_port))
+        api = deployment.service(
+            "api", tmp_path / "api.log", EQUIPMON_API__SERVER__PORT=str(api_port)
+        )
         api.ready_check = lambda: _answers(api_port, "/healthz") == 200
         api.start()
         for replica in deployment.collectors.values():
@@ -312,7 +320,9 @@ def test_compose_services_start_seed_the_plant_and_store_the_simulators_readings
         assert seed.returncode == 0, seed.stdout + seed.stderr
         analytics_port = free_port()
         analytics = deployment.service(
-            "analytics", tmp_path / "analytics.log", EQUIPMON_HTTP_PORT=str(analytics_port)
+            "analytics",
+            tmp_path / "analytics.log",
+            EQUIPMON_ANALYTICS__HTTP_PORT=str(analytics_port),
         )
         analytics.ready_check = lambda: _answers(analytics_port, "/healthz") is not None
         analytics.start()

@@ -77,12 +77,12 @@ def test_spool_path_as_a_folder_starts_and_an_unwritable_one_is_one_line(
     folder.mkdir()
     port = new_port()
     env = _env(
-        EQUIPMON_SPOOL__PATH=str(folder),
-        EQUIPMON_REPLICA="replica-x",
-        EQUIPMON_MQTT__URL=mosquitto.url,
-        EQUIPMON_INFLUX__URL=influx_settings.url,
-        EQUIPMON_INFLUX__DATABASE=influx_settings.database,
-        EQUIPMON_HTTP__PORT=str(port),
+        EQUIPMON_COLLECTOR__SPOOL__PATH=str(folder),
+        EQUIPMON_COLLECTOR__REPLICA="replica-x",
+        EQUIPMON_COLLECTOR__MQTT__URL=mosquitto.url,
+        EQUIPMON_COLLECTOR__INFLUX__URL=influx_settings.url,
+        EQUIPMON_COLLECTOR__INFLUX__DATABASE=influx_settings.database,
+        EQUIPMON_COLLECTOR__HTTP__PORT=str(port),
     )
     proc = subprocess.Popen(
         [sys.executable, "-m", "collector"], cwd=ROOT, env=env, stderr=subprocess.DEVNULL
@@ -98,7 +98,7 @@ def test_spool_path_as_a_folder_starts_and_an_unwritable_one_is_one_line(
     assert proc.returncode == 0
     blocker = tmp_path / "a-file"
     blocker.write_text("")
-    env["EQUIPMON_SPOOL__PATH"] = f"{blocker}/spool/"
+    env["EQUIPMON_COLLECTOR__SPOOL__PATH"] = f"{blocker}/spool/"
     out = subprocess.run(
         [sys.executable, "-m", "collector"], cwd=ROOT, env=env, capture_output=True, text=True,
         timeout=60, check=False,
@@ -107,7 +107,7 @@ def test_spool_path_as_a_folder_starts_and_an_unwritable_one_is_one_line(
     assert out.returncode != 0
     assert len(lines) == 1, out.stderr
     assert "spool.path" in lines[0]
-    assert "EQUIPMON_SPOOL__PATH" in lines[0]
+    assert "EQUIPMON_COLLECTOR__SPOOL__PATH" in lines[0]
     assert str(blocker) in lines[0]
 
 

@@ -100,9 +100,9 @@ def test_settings_file_env_and_precedence(tmp_path: Path, monkeypatch: pytest.Mo
         '[mqtt]\nurl = "mqtt://broker:1884"\nclient_id = "from-file"\n'
         '[influx]\nurl = "http://db:8086"\n[spool]\nmax_bytes = 4096\n'
     )
-    monkeypatch.setenv("EQUIPMON_MQTT__URL", "mqtts://env-broker:8883")
-    monkeypatch.setenv("EQUIPMON_INFLUX__DATABASE", "envdb")
-    monkeypatch.setenv("EQUIPMON_DATA_DIR", str(tmp_path / "d"))
+    monkeypatch.setenv("EQUIPMON_COLLECTOR__MQTT__URL", "mqtts://env-broker:8883")
+    monkeypatch.setenv("EQUIPMON_COLLECTOR__INFLUX__DATABASE", "envdb")
+    monkeypatch.setenv("EQUIPMON_COLLECTOR__DATA_DIR", str(tmp_path / "d"))
     settings = load_settings(config)
     assert settings.mqtt.url == "mqtts://env-broker:8883"  # env beats file
     assert (settings.mqtt.host, settings.mqtt.port, settings.mqtt.tls) == ("env-broker", 8883, True)

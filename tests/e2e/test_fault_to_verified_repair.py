@@ -75,29 +75,33 @@ class Plant:
         self.api_port, self.collector_port = free_port(), free_port()
         self.analytics_port, self.control_port = free_port(), free_port()
         self.tokens = {role: f"{role}-e2e-{'x' * 24}" for role in ("admin", "service", "gateway")}
+        where = {"URL": influx.url, "DATABASE": influx.database, "API": "v1"}
         self.env = {
-            "DATABASE_URL": f"sqlite:///{tmp / 'equipmon.db'}",
-            "EQUIPMON_INFLUX__URL": influx.url,
-            "EQUIPMON_INFLUX__DATABASE": influx.database,
-            "EQUIPMON_INFLUX__API": "v1",
-            "EQUIPMON_MQTT__URL": mosquitto.url,
-            "EQUIPMON_MQTT__CLIENT_ID": f"e2e-collector-{free_port()}",
-            "EQUIPMON_SPOOL__PATH": str(tmp / "spool.sqlite"),
-            "EQUIPMON_HTTP__PORT": str(self.collector_port),
-            "EQUIPMON_API__URL": f"http://127.0.0.1:{self.api_port}",
-            "EQUIPMON_API__PORT": str(self.api_port),
-            "EQUIPMON_API__HOST": "127.0.0.1",
-            "EQUIPMON_API__SWEEP_INTERVAL_S": "2",
-            "EQUIPMON_POLICY__VERIFY_AFTER_S": "20",
-            "EQUIPMON_ADMIN_TOKEN": self.tokens["admin"],
-            "EQUIPMON_SERVICE_TOKEN": self.tokens["service"],
-            "EQUIPMON_GATEWAY_TOKEN": self.tokens["gateway"],
-            "EQUIPMON_TICK_S": "2",
-            "EQUIPMON_TRAIN_AFTER_S": str(BASELINE_S - 300),
-            "EQUIPMON_LOOKBACK_S": str(BASELINE_S + 600),
-            "EQUIPMON_HTTP_PORT": str(self.analytics_port),
-            "EQUIPMON_DATA_DIR": str(tmp / "analytics"),
-            "EQUIPMON_LIFECYCLE__FEEDBACK_POLL_S": "2",
+            f"EQUIPMON_{service}__INFLUX__{option}": value
+            for service in ("COLLECTOR", "ANALYTICS", "API")
+            for option, value in where.items()
+        }
+        self.env |= {
+            "EQUIPMON_API__DATABASE_URL": f"sqlite:///{tmp / 'equipmon.db'}",
+            "EQUIPMON_COLLECTOR__MQTT__URL": mosquitto.url,
+            "EQUIPMON_COLLECTOR__MQTT__CLIENT_ID": f"e2e-collector-{free_port()}",
+            "EQUIPMON_COLLECTOR__SPOOL__PATH": str(tmp / "spool.sqlite"),
+            "EQUIPMON_COLLECTOR__HTTP__PORT": str(self.collector_port),
+            "EQUIPMON_ANALYTICS__API__URL": f"http://127.0.0.1:{self.api_port}",
+            "EQUIPMON_API__SERVER__PORT": str(self.api_port),
+            "EQUIPMON_API__SERVER__HOST": "127.0.0.1",
+            "EQUIPMON_API__SERVER__SWEEP_INTERVAL_S": "2",
+            "EQUIPMON_API__POLICY__VERIFY_AFTER_S": "20",
+            "EQUIPMON_API__ADMIN_TOKEN": self.tokens["admin"],
+            "EQUIPMON_API__SERVICE_TOKEN": self.tokens["service"],
+            "EQUIPMON_API__GATEWAY_TOKEN": self.tokens["gateway"],
+            "EQUIPMON_ANALYTICS__SERVICE_TOKEN": self.tokens["service"],
+            "EQUIPMON_ANALYTICS__TICK_S": "2",
+            "EQUIPMON_ANALYTICS__TRAIN_AFTER_S": str(BASELINE_S - 300),
+            "EQUIPMON_ANALYTICS__LOOKBACK_S": str(BASELINE_S + 600),
+            "EQUIPMON_ANALYTICS__HTTP_PORT": str(self.analytics_port),
+            "EQUIPMON_ANALYTICS__DATA_DIR": str(tmp / "analytics"),
+            "EQUIPMON_ANALYTICS__LIFECYCLE__FEEDBACK_POLL_S": "2",
         }
         self.scenario = tmp / "e2e.yaml"
         self.scenario.write_text(SCENARIO)
