@@ -22,22 +22,23 @@ from __future__ import annotations
 
 import json
 import logging
-import ssl
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import cast
 
 import paho.mqtt.client as mqtt
-from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
 from collector.settings import MqttSettings
 from collector.sources.base import SourceContext, SourceHealth
-from collector.sources.feed import Feed
+from collector.sources.feed import AckFn, Feed
+from collector.sources.mqtt import make_client
+from collector.sources.paho_fast import FastClient, Publish
 from collector.sparkplug.host import AssetMapping, HostResult, SparkplugHost
 from collector.sparkplug.settings import SparkplugSettings
 from collector.spool import DeadLetter, SpoolEntry
@@ -50,7 +51,19 @@ from telemetry.sparkplug import sparkplug_b_pb2 as pb
 log = logging.getLogger(__name__)
 
 STATE_MEASUREMENT = "source_state"
+_TOPICS_MAX = 100_000  # parsed topics are cached; bounded for fleets with churn
 _STATE_PREFIX = f"{NAMESPACE}/STATE/"
+
+
+@dataclass(slots=True)
+class _Burst:
+    """What one read burst comes to."""
+
+    readings: list[Reading] = field(default_factory=list)
+    states: list[Reading] = field(default_factory=list)
+    items: list[SpoolEntry | DeadLetter] = field(default_factory=list)
+    mids: list[int] = field(default_factory=list)
+    rebirths: list[SparkplugTopic] = field(default_factory=list)
 
 
 @dataclass
@@ -78,14 +91,16 @@ class SparkplugSource:
         self,
         settings: SparkplugSettings,
         mqtt_settings: MqttSettings,
-        feed: Feed,
+        open_feed: Callable[[str, str, AckFn | None], Feed],
         *,
         clock_ns: Callable[[], int] = time.time_ns,
     ) -> None:
         self.settings = settings
         self._mqtt = mqtt_settings
         self.name = "sparkplug"
-        self.feed = feed
+        self.feed = open_feed(self.name, self.kind, self._ack)
+        self._generation = 0  # connections so far: acks of an older one are not sent
+        self._topics: dict[bytes, SparkplugTopic] = {}
         self._clock = clock_ns
         self._host = SparkplugHost(
             AssetMapping(settings.site, settings.asset),
@@ -112,43 +127,29 @@ class SparkplugSource:
 
     def start(self) -> None:
         """Connect in the background (paho reconnects with bounded backoff)."""
-        client = mqtt.Client(
-            CallbackAPIVersion.VERSION2,
-            client_id=self.client_id,
-            protocol=mqtt.MQTTv5,
-            reconnect_on_failure=True,
-        )
-        settings = self._mqtt
-        if settings.username:
-            password = settings.password.get_secret_value() if settings.password else None
-            client.username_pw_set(settings.username, password)
-        if settings.tls:
-            client.tls_set(
-                ca_certs=settings.ca_file or None,
-                certfile=settings.cert_file or None,
-                keyfile=settings.key_file or None,
-                cert_reqs=ssl.CERT_REQUIRED,
-            )
-            client.tls_insecure_set(settings.tls_insecure)
-        client.reconnect_delay_set(
-            min_delay=max(1, round(settings.reconnect_min_s)),
-            max_delay=round(settings.reconnect_max_s),
+        # The collector's own client: the lean receive path (bursts, one call per read) when
+        # paho has its internals, TLS and login from mqtt settings, manual acks.
+        client = make_client(
+            self._mqtt.model_copy(update={"client_id": self.client_id, "protocol": "5"})
         )
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
         client.on_subscribe = self._on_subscribe
-        client.on_message = self._on_message
+        if isinstance(client, FastClient):
+            client.on_publish_batch = self._on_batch
+        else:
+            client.on_message = self._on_message
         self._state_stamp = self._clock() // 1_000_000
         if self.settings.host_id:
             client.will_set(
                 state_topic(self.settings.host_id), self._state(online=False), qos=1, retain=True
             )
         properties = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
-        properties.SessionExpiryInterval = settings.session_expiry_s
+        properties.SessionExpiryInterval = self._mqtt.session_expiry_s
         client.connect_async(
-            settings.host,
-            settings.port,
-            keepalive=settings.keepalive_s,
+            self._mqtt.host,
+            self._mqtt.port,
+            keepalive=self._mqtt.keepalive_s,
             clean_start=False,
             properties=properties,
         )
@@ -221,6 +222,7 @@ class SparkplugSource:
             return
         self.status.connected = True
         self.status.error = None
+        self._generation += 1
         client.subscribe([(topic, 1) for topic in self.filters])
 
     def _on_subscribe(
@@ -250,51 +252,101 @@ class SparkplugSource:
         self.subscribed.clear()
 
     def _on_message(self, client: mqtt.Client, userdata: object, msg: mqtt.MQTTMessage) -> None:
-        if msg.topic.startswith(_STATE_PREFIX):
-            return  # host states, ours included
-        received = self._clock()
-        payload = bytes(msg.payload)
-        try:
-            items, rebirth = self._decode(msg.topic, payload, received)
-        except Exception as exc:  # a bug here must not stop the session: keep the message
-            log.exception("sparkplug: unexpected error on %s", msg.topic)
-            items = [
-                _dead(
-                    received, "internal_error", f"{type(exc).__name__}: {exc}", msg.topic, payload
-                )
-            ]
-            rebirth = None
-        if items:
-            self.feed.submit(items, [None] * len(items))
-        if rebirth is not None:
-            self._ask_rebirth(client, rebirth)
+        """The stock paho path (an unsupported paho): one message as a burst of one."""
+        self._on_batch([(msg.topic.encode(), bytes(msg.payload), msg.mid, msg.qos, 0)])
 
-    def _decode(
-        self, topic_text: str, payload: bytes, received: int
-    ) -> tuple[list[SpoolEntry | DeadLetter], SparkplugTopic | None]:
+    def _on_batch(self, burst: list[Publish]) -> None:
+        """One read burst: every message judged in order, then one spool entry for all their
+        readings and states, the dead letters beside it, and one submit (network thread)."""
+        client = self._client
+        received = self._clock()
+        now_s = time.monotonic()
+        out = _Burst()
+        for topic, payload, mid, qos, _dup in burst:
+            if qos:
+                out.mids.append(mid)
+            try:
+                self._judge(topic, payload, received, now_s, out)
+            except Exception as exc:  # a bug here must not stop the session: keep the message
+                text = topic.decode(errors="replace")
+                log.exception("sparkplug: unexpected error on %s", text)
+                detail = f"{type(exc).__name__}: {exc}"
+                out.items.append(_dead(received, "internal_error", detail, text, payload))
+        parts = []
+        if out.readings:
+            parts.append(self._readings.lines(out.readings))
+        if out.states:
+            parts.append(self._states.lines(out.states))
+        body = b"\n".join(parts)  # (each part's lines carry no final newline)
+        if body:
+            out.items.append(SpoolEntry(self.name, body, len(out.readings), received))
+        if out.items:
+            # One token per item; the burst's QoS 1 packet ids ride on the last (acked once
+            # the group holding all of them is committed).
+            tokens: list[object] = [(self._generation, ())] * (len(out.items) - 1)
+            tokens.append((self._generation, tuple(out.mids)))
+            self.feed.submit(out.items, tokens)
+            self.feed.messages += len(burst) - len(out.items)  # messages, not spool items
+        elif out.mids:
+            self._ack([(self._generation, tuple(out.mids))])  # nothing to store (states, commands)
+        if client is not None:
+            for node in out.rebirths:
+                self._ask_rebirth(client, node)
+
+    def _judge(
+        self, raw_topic: bytes, payload: bytes, received: int, now_s: float, out: _Burst
+    ) -> None:
+        topic = self._topics.get(raw_topic)
+        if topic is None:
+            text = raw_topic.decode(errors="replace")
+            if text.startswith(_STATE_PREFIX):
+                return  # host states, ours included
+            try:
+                topic = parse_topic(text)
+            except PayloadError as exc:
+                self.status.dead_letters[exc.reason] += 1
+                out.items.append(_dead(received, exc.reason, str(exc), text, payload))
+                return
+            if len(self._topics) >= _TOPICS_MAX:
+                self._topics.clear()
+            self._topics[raw_topic] = topic
         try:
-            topic = parse_topic(topic_text)
             message = decode_payload(payload)
         except PayloadError as exc:
             self.status.dead_letters[exc.reason] += 1
-            return [_dead(received, exc.reason, str(exc), topic_text, payload)], None
+            out.items.append(_dead(received, exc.reason, str(exc), str(topic), payload))
+            return
         self.status.messages[topic.message_type] += 1
-        result = self._host.handle(topic, message, received, time.monotonic())
+        result = self._host.handle(topic, message, received, now_s)
         self._count(result)
-        items: list[SpoolEntry | DeadLetter] = [
-            _dead(received, u.reason, u.detail, topic_text, payload) for u in result.unresolved
+        for u in result.unresolved:
+            out.items.append(_dead(received, u.reason, u.detail, str(topic), payload))
+        out.readings.extend(result.readings)
+        out.states.extend(
+            Reading(e.site, e.asset, e.time_ns, {"online": float(e.event == "birth")})
+            for e in result.lifecycle
+        )
+        if result.rebirth:
+            out.rebirths.append(topic)
+
+    def _ack(self, tokens: Sequence[object]) -> int:
+        """Acknowledge the QoS 1 messages of committed groups (the feed's ack); packet ids of an
+        older connection are skipped: the broker resends those after the reconnect."""
+        client = self._client
+        if client is None:
+            return 0
+        mids = [
+            mid
+            for generation, group in cast("Sequence[tuple[int, tuple[int, ...]]]", tokens)
+            if generation == self._generation
+            for mid in group
         ]
-        body = self._readings.lines(result.readings) if result.readings else b""
-        if result.lifecycle:
-            body += self._states.lines(
-                [
-                    Reading(e.site, e.asset, e.time_ns, {"online": float(e.event == "birth")})
-                    for e in result.lifecycle
-                ]
-            )
-        if body:
-            items.append(SpoolEntry(topic_text, body, len(result.readings), received))
-        return items, topic if result.rebirth else None
+        if isinstance(client, FastClient):
+            client.ack_many(mids)
+        else:
+            for mid in mids:
+                client.ack(mid, 1)
+        return len(mids)
 
     def _count(self, result: HostResult) -> None:
         s = self.status
@@ -328,10 +380,7 @@ class SparkplugSection:
 def build(section: SparkplugSection, context: SourceContext) -> SparkplugSource:
     """The Sparkplug source of the registry (one per collector when enabled)."""
     return SparkplugSource(
-        section.sparkplug,
-        section.mqtt,
-        context.open_feed("sparkplug", SparkplugSource.kind, None),
-        clock_ns=context.clock_ns,
+        section.sparkplug, section.mqtt, context.open_feed, clock_ns=context.clock_ns
     )
 
 

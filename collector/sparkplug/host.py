@@ -23,17 +23,27 @@ of unresolved data does not become a stream of commands.
 
 from __future__ import annotations
 
+import time
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Literal
 
 from telemetry.errors import ValidationError
-from telemetry.reading import DEFAULT_LIMITS, Reading, ValidationLimits, build_reading
+from telemetry.reading import (
+    DEFAULT_LIMITS,
+    Reading,
+    ValidationLimits,
+    validate_name,
+    validate_time,
+)
 from telemetry.sparkplug import SparkplugTopic, decode_metric_value, sensor_name
+from telemetry.sparkplug import sparkplug_b_pb2 as pb
 from telemetry.sparkplug.metrics import DecodedMetric, Metric, Payload, is_control_metric
 
 NS_PER_MS = 1_000_000
 SEQ_MODULUS = 256
+_NAMES_MAX = 100_000  # validated (site, asset) per topic; bounded for fleets with churn
+_FAST_FIELDS: dict[int, str] = {pb.Float: "float_value", pb.Double: "double_value"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,6 +109,8 @@ class _Aliases:
 
     by_alias: dict[int, _Definition] = field(default_factory=dict)
     by_name: dict[str, _Definition] = field(default_factory=dict)
+    # Non-zero aliases of Float and Double metrics stored as sensors: (sensor, value field).
+    fast: dict[int, tuple[str, str]] = field(default_factory=dict)
 
 
 @dataclass(slots=True)
@@ -125,6 +137,7 @@ class SparkplugHost:
         self._rebirth_interval_s = rebirth_interval_s
         self._limits = limits
         self._nodes: dict[tuple[str, str], _Node] = {}
+        self._site_asset: dict[SparkplugTopic, tuple[str, str]] = {}
 
     def online_nodes(self) -> list[tuple[str, str]]:
         """(group, edge node) of every node whose session is open."""
@@ -135,7 +148,9 @@ class SparkplugHost:
     ) -> HostResult:
         """What one message means; updates the edge node's session state."""
         result = HostResult()
-        node = self._nodes.setdefault(topic.node_key, _Node())
+        node = self._nodes.get(topic.node_key)
+        if node is None:
+            node = self._nodes[topic.node_key] = _Node()
         kind = topic.message_type
         if kind == "NBIRTH":
             self._node_birth(node, topic, payload, received_ns, result)
@@ -256,14 +271,17 @@ class SparkplugHost:
             if not metric.HasField("name") or not metric.HasField("datatype"):
                 result.skipped["birth_without_name_or_type"] += 1
                 continue
-            definition = _Definition(
-                metric.name,
-                None if is_control_metric(metric.name) else sensor_name(metric.name),
-                metric.datatype,
-            )
+            sensor = None if is_control_metric(metric.name) else sensor_name(metric.name)
+            if sensor is not None and len(sensor) > self._limits.max_name_length:
+                sensor = None  # too long a name to be a field: skipped as a bad name
+            definition = _Definition(metric.name, sensor, metric.datatype)
             aliases.by_name[metric.name] = definition
             if metric.HasField("alias"):
-                aliases.by_alias[int(metric.alias)] = definition
+                alias = int(metric.alias)
+                aliases.by_alias[alias] = definition
+                value_field = _FAST_FIELDS.get(metric.datatype)
+                if alias and sensor is not None and value_field is not None:
+                    aliases.fast[alias] = (sensor, value_field)
 
     def _data(
         self,
@@ -278,7 +296,20 @@ class SparkplugHost:
         )
         values_at: dict[int, dict[str, float]] = {}
         unknown = 0
+        fast = aliases.fast
         for metric in payload.metrics:
+            # The fast path, what DDATA mostly is: a Float or Double by a non-zero alias, in
+            # its field, not null, finite (``v - v`` is NaN for NaN and the infinities).
+            entry = fast.get(metric.alias)
+            if entry is not None:
+                sensor, field = entry
+                if metric.WhichOneof("value") == field and not metric.is_null:
+                    value = metric.double_value if field == "double_value" else metric.float_value
+                    if value - value == 0.0:
+                        stamp = metric.timestamp
+                        time_ns = stamp * NS_PER_MS if stamp else default_ns
+                        values_at.setdefault(time_ns, {})[sensor] = value
+                        continue
             definition = _resolve(aliases, metric)
             if definition is None:
                 unknown += 1
@@ -303,25 +334,49 @@ class SparkplugHost:
                     unknown,
                 )
             )
-        site, asset = self._mapping.site_asset(topic)
+        if not values_at:
+            return
+        names = self._names(topic)
+        if isinstance(names, Unresolved):
+            count = sum(map(len, values_at.values()))
+            result.unresolved.append(Unresolved(names.reason, names.detail, count))
+            return
+        site, asset = names
+        now = time.time_ns()
         for time_ns, values in sorted(values_at.items()):
+            try:
+                validate_time(time_ns, where="timestamp", limits=self._limits, now=now)
+            except ValidationError as exc:
+                result.unresolved.append(Unresolved(exc.reason, str(exc), len(values)))
+                continue
             self._readings(site, asset, time_ns, values, result)
+
+    def _names(self, topic: SparkplugTopic) -> tuple[str, str] | Unresolved:
+        """The site and asset of a topic, validated once (sensor names were at the birth)."""
+        names = self._site_asset.get(topic)
+        if names is None:
+            site, asset = self._mapping.site_asset(topic)
+            try:
+                validate_name(site, what="site", where="site", limits=self._limits)
+                validate_name(asset, what="asset", where="asset", limits=self._limits)
+            except ValidationError as exc:
+                return Unresolved(exc.reason, str(exc), 0)
+            if len(self._site_asset) >= _NAMES_MAX:
+                self._site_asset.clear()
+            names = self._site_asset[topic] = (site, asset)
+        return names
 
     def _readings(
         self, site: str, asset: str, time_ns: int, values: dict[str, float], result: HostResult
     ) -> None:
-        names = list(values)
         step = self._limits.max_sensors
-        for start in range(0, len(names), step):  # a birth of hundreds of metrics: several readings
+        if len(values) <= step:
+            result.readings.append(Reading(site, asset, time_ns, values))
+            return
+        names = list(values)  # a birth of hundreds of metrics: several readings
+        for start in range(0, len(names), step):
             chunk = {name: values[name] for name in names[start : start + step]}
-            try:
-                reading = build_reading(
-                    site=site, asset=asset, time_ns=time_ns, sensors=chunk, limits=self._limits
-                )
-            except ValidationError as exc:
-                result.unresolved.append(Unresolved(exc.reason, str(exc), len(chunk)))
-                continue
-            result.readings.append(reading)
+            result.readings.append(Reading(site, asset, time_ns, chunk))
 
 
 def _resolve(aliases: _Aliases, metric: Metric) -> _Definition | None:

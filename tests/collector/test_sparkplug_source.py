@@ -32,6 +32,7 @@ class Gathered:
 
     def __init__(self) -> None:
         self.lock = threading.Lock()
+        self.messages = 0  # the feed's count, bumped by the source
         self.bodies: list[bytes] = []
         self.dead: list[DeadLetter] = []
 
@@ -72,7 +73,7 @@ def host(mosquitto: Any, group: str) -> Iterator[tuple[SparkplugSource, Gathered
     source = SparkplugSource(
         SparkplugSettings(enabled=True, groups=[group], host_id=f"host-{group}"),
         MqttSettings(url=mosquitto.url, client_id=f"collector-{group}"),
-        cast(Feed, gathered),  # only its submit is used
+        lambda name, kind, ack: cast(Feed, gathered),  # only its submit is used
     )
     source.start()
     wait_for(source.subscribed.is_set, 15, "the Sparkplug subscriptions")
@@ -138,7 +139,7 @@ def test_data_before_a_birth_is_dead_lettered_and_a_rebirth_asked(
     other = SparkplugSource(
         SparkplugSettings(enabled=True, groups=[group], host_id=""),
         MqttSettings(url=mosquitto.url, client_id=f"late-{group}"),
-        cast(Feed, late),
+        lambda name, kind, ack: cast(Feed, late),
     )
     other.start()
     try:
