@@ -1,0 +1,65 @@
+"""One pass of the notification worker, run in the API process like the other sweeps."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from functools import partial
+
+import httpx
+from sqlalchemy.orm import Session, sessionmaker
+
+from api.db import run_in_transaction
+from api.metrics import Metrics
+from api.models import utcnow
+from api.services.notify import fanout, outbox
+from api.services.notify.channels import CHANNELS, SendError, send_chat, send_email
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Health:
+    """The last outcome per channel: a failed channel is down until a send succeeds."""
+
+    down: dict[str, str] = field(default_factory=dict)
+
+
+def tick(
+    sessions: sessionmaker[Session], config: fanout.Config, metrics: Metrics, health: Health
+) -> int:
+    """Fan out queued events, escalate, release floods, then send what is due; sends tried."""
+    run_in_transaction(sessions, lambda s: fanout.process_events(s, config, utcnow()))
+    run_in_transaction(sessions, lambda s: outbox.queue_overdue(s, utcnow()))
+    run_in_transaction(sessions, lambda s: fanout.process_events(s, config, utcnow()))
+    run_in_transaction(sessions, lambda s: fanout.escalate_due(s, config, utcnow()))
+    run_in_transaction(sessions, lambda s: outbox.release_floods(s, config.settings, utcnow()))
+    jobs = run_in_transaction(sessions, lambda s: outbox.claim(s, utcnow()))
+    settings = config.settings
+    if jobs:
+        timeout = httpx.Timeout(settings.chat_timeout_s)
+        with httpx.Client(timeout=timeout, follow_redirects=False, trust_env=False) as client:
+            for job in jobs:
+                error = None
+                try:
+                    if job.channel == "email":
+                        send_email(settings, job)
+                    else:
+                        send_chat(client, settings, job)
+                except SendError as exc:
+                    error = str(exc)
+                    log.warning("notification %s over %s: %s", job.id, job.channel, error)
+                status = run_in_transaction(
+                    sessions,
+                    partial(outbox.record, settings=settings, item=job, error=error, now=utcnow()),
+                )
+                metrics.notifications.labels(job.channel, status).inc()
+                if error is None:
+                    health.down.pop(job.channel, None)
+                else:
+                    health.down[job.channel] = error
+                metrics.channel_up.labels(job.channel).set(0 if error else 1)
+    dead = run_in_transaction(sessions, outbox.dead_by_channel)
+    for channel in CHANNELS:
+        metrics.notifications_dead.labels(channel).set(dead.get(channel, 0))
+    return len(jobs)
