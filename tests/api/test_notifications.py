@@ -83,3 +83,57 @@ def test_acknowledging_from_the_mail_link_stops_the_escalation(
         assert any(a["action"] == "use_action_link" and a["actor"] == "user:technician" for a in audit)
         assert api.client.post(path).status_code == 410  # single use
         assert mail_to(smtp_sink, EMAIL["technician2"]) == []
+
+
+def test_a_flood_of_50_alerts_is_one_grouped_message_per_recipient(
+    database_url: str, smtp_sink: SmtpSink
+) -> None:
+    settings = notify_settings(database_url, smtp_sink.port, flood_window_s=3, flood_max_hold_s=120)
+    with running(settings) as api:
+        rota(api)
+        rule(api, "alert.raised", [{"after_minutes": 0, "to": ["on_call:1", "role:facilities"]}])
+        for n in range(50):
+            body = alert_body("plant-a", "pump-01", severity="low", failure_mode=f"mode_{n:02d}")
+            api.ok("service", "POST", "/api/v1/alerts", json=body)
+        # A critical alarm in the middle of the flood is never held back.
+        critical = alert_body("plant-a", "pump-01", severity="critical", failure_mode="seal_leak")
+        api.ok("service", "POST", "/api/v1/alerts", json=critical)
+        for address in (EMAIL["technician"], EMAIL["facilities"]):
+            wait_for(
+                lambda a=address: any("Alarm flood" in str(m["Subject"]) for m in mail_to(smtp_sink, a)),
+                f"the flood summary to {address}",
+            )
+        for address in (EMAIL["technician"], EMAIL["facilities"]):
+            subjects = [str(m["Subject"]) for m in mail_to(smtp_sink, address)]
+            assert len(subjects) == 3, subjects
+            assert subjects[0] == "[low] pump-01 at plant-a: mode_00"  # the first goes out at once
+            assert "[critical] pump-01 at plant-a: seal_leak" in subjects
+            assert subjects[-1] == "Alarm flood: 49 more alerts"
+        summary = next(m for m in mail_to(smtp_sink, EMAIL["technician"]) if "flood" in str(m["Subject"]))
+        assert "mode_01" in text_of(summary) and "+39" in text_of(summary)
+        grouped = outbox(api, status="grouped")
+        assert len(grouped) == 2 * 49
+        assert len({row["group_id"] for row in grouped}) == 2
+
+
+def test_quiet_hours_defer_all_but_critical(database_url: str, smtp_sink: SmtpSink) -> None:
+    with running(notify_settings(database_url, smtp_sink.port)) as api:
+        rota(api)
+        now = datetime.now(UTC)
+        quiet = {
+            "channels": ["email"],
+            "email": EMAIL["technician"],
+            "quiet_start": (now - timedelta(hours=1)).strftime("%H:%M"),
+            "quiet_end": (now + timedelta(hours=2)).strftime("%H:%M"),
+        }
+        api.ok("technician", "PUT", "/api/v1/users/me/notification-settings", json=quiet)
+        assert api.ok("technician", "GET", "/api/v1/users/me/notification-settings")["quiet_end"]
+        rule(api, "alert.raised", [{"after_minutes": 0, "to": ["on_call:1"]}])
+        api.ok("service", "POST", "/api/v1/alerts", json=alert_body("plant-a", "pump-01", severity="medium"))
+        crit = alert_body("plant-a", "pump-01", severity="critical", failure_mode="seal_leak")
+        api.ok("service", "POST", "/api/v1/alerts", json=crit)
+        (mail,) = wait_for(lambda: mail_to(smtp_sink, EMAIL["technician"]), "the critical mail")
+        assert str(mail["Subject"]).startswith("[critical]")
+        (deferred,) = outbox(api, status="pending")
+        assert deferred["severity"] == "medium"
+        assert datetime.fromisoformat(deferred["next_attempt_at"]) > now + timedelta(minutes=90)
