@@ -149,5 +149,10 @@ def test_rules_are_validated_and_listed(database_url: str, smtp_sink: SmtpSink) 
         assert api.ok("admin", "GET", "/api/v1/notification-rules", params={"site_id": sid})["total"] == 1
         assert api.call("technician", "GET", "/api/v1/notification-rules").status_code == 403
         api.ok("facilities", "DELETE", f"/api/v1/notification-rules/{made['id']}")
-        with make_engine(api.settings.database_url).connect() as conn:
-            assert conn.execute(sa.text("SELECT count(*) FROM notification_rules")).scalar() == 0
+        engine = make_engine(api.settings.database_url)
+        try:
+            with engine.connect() as conn:
+                count = conn.execute(sa.text("SELECT count(*) FROM notification_rules")).scalar()
+                assert count == 0
+        finally:
+            engine.dispose()
