@@ -38,8 +38,7 @@ router = APIRouter(tags=["notifications"])
 
 
 def _rule_fields(body: NotificationRuleCreate) -> dict[str, object]:
-    fields = body.model_dump(mode="json")
-    return fields
+    return body.model_dump(mode="json")
 
 
 @router.post("/notification-rules", status_code=201, summary="Create a notification rule")

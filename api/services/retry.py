@@ -10,5 +10,6 @@ LEASE = timedelta(minutes=2)
 
 def backoff(base_s: float, attempts: int, cap: timedelta = timedelta(hours=1)) -> timedelta:
     """The wait after the `attempts`-th failed attempt: base, 2×base, 4×base ... up to cap."""
-    wait = timedelta(seconds=base_s) * 2 ** max(attempts - 1, 0)
-    return min(wait, cap)
+    # Capped in float seconds first: a large attempt count must not overflow timedelta.
+    wait_s = min(base_s * 2.0 ** min(max(attempts - 1, 0), 64), cap.total_seconds())
+    return timedelta(seconds=wait_s)

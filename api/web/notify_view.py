@@ -41,7 +41,10 @@ def panel(session: Session, health: Health, now: datetime) -> NotifyPanel:
         levels = rota.now_on_call(session, site.id, now)
         if levels:
             named = [
-                (rota.LEVEL_NAMES.get(level, f"level {level}"), [u.display_name or u.username for u in users])
+                (
+                    rota.LEVEL_NAMES.get(level, f"level {level}"),
+                    [u.display_name or u.username for u in users],
+                )
                 for level, users in levels.items()
             ]
             result.on_call.append(OnCallSite(site.code, named))

@@ -24,7 +24,11 @@ from tests.api.helpers import Api, create_asset, create_site, make_settings, ser
 T = TypeVar("T")
 PUBLIC = "http://equipmon.test"
 LINK = re.compile(re.escape(PUBLIC) + r"(/api/v1/action-links/[a-z-]+/[0-9A-Za-z._-]+)")
-EMAIL = {"facilities": "fm@plant.test", "technician": "tech@plant.test", "technician2": "lead@plant.test"}
+EMAIL = {
+    "facilities": "fm@plant.test",
+    "technician": "tech@plant.test",
+    "technician2": "lead@plant.test",
+}
 
 
 def wait_for(probe: Callable[[], T | None], what: str, timeout: float = 20.0) -> T:
@@ -80,7 +84,9 @@ def rota(api: Api) -> None:
     sid = site_id(api)
     for name, address in EMAIL.items():
         body = {"channels": ["email"], "email": address}
-        api.ok("admin", "PUT", f"/api/v1/users/{api.user_ids[name]}/notification-settings", json=body)
+        api.ok(
+            "admin", "PUT", f"/api/v1/users/{api.user_ids[name]}/notification-settings", json=body
+        )
     for level, name in ((1, "technician"), (2, "technician2"), (3, "facilities")):
         for day in range(7):
             shift = {"site_id": sid, "level": level, "user_id": api.user_ids[name],
@@ -91,7 +97,9 @@ def rota(api: Api) -> None:
 def rule(api: Api, event: str, steps: list[dict[str, Any]], **extra: Any) -> dict[str, Any]:
     """A notification rule of plant-a."""
     body = {"name": f"{event} rule", "site_id": site_id(api), "event": event, "steps": steps}
-    result: dict[str, Any] = api.ok("facilities", "POST", "/api/v1/notification-rules", json=body | extra)
+    result: dict[str, Any] = api.ok(
+        "facilities", "POST", "/api/v1/notification-rules", json=body | extra
+    )
     return result
 
 
@@ -104,7 +112,7 @@ def text_of(mail: EmailMessage) -> str:
     """The plain-text part of a notification mail."""
     part = mail.get_body(("plain",))
     assert part is not None
-    return str(part.get_content())  # type: ignore[attr-defined]
+    return str(part.get_content())
 
 
 def link_path(text: str) -> str:
@@ -116,7 +124,9 @@ def link_path(text: str) -> str:
 
 def history(api: Api, alert_id: int) -> list[dict[str, Any]]:
     """The alert's history entries."""
-    items: list[dict[str, Any]] = api.ok("admin", "GET", f"/api/v1/alerts/{alert_id}/history")["items"]
+    items: list[dict[str, Any]] = api.ok("admin", "GET", f"/api/v1/alerts/{alert_id}/history")[
+        "items"
+    ]
     return items
 
 
@@ -148,7 +158,9 @@ def chat_receiver() -> Iterator[ChatReceiver]:
     class Handler(BaseHTTPRequestHandler):
         def do_POST(self) -> None:
             body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-            state.requests.append((self.path, {k.lower(): v for k, v in self.headers.items()}, body))
+            state.requests.append(
+                (self.path, {k.lower(): v for k, v in self.headers.items()}, body)
+            )
             if "/sendMessage" in self.path:
                 answer = {"ok": True, "result": {"message_id": len(state.requests)}}
             elif self.path.startswith("/zalo"):

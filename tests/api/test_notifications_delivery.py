@@ -4,6 +4,7 @@ and on /metrics, and the chat formats (Slack, Teams, Telegram, Zalo) at a local 
 from __future__ import annotations
 
 from collections import Counter
+from typing import Any
 
 from api.web.session import COOKIE
 from stack.smtp_sink import SmtpSink
@@ -35,10 +36,12 @@ def test_smtp_outage_across_an_api_restart_delivers_each_message_once(
         for mode in ("bearing_wear", "cavitation", "misalignment"):
             body = alert_body("plant-a", "pump-01", severity="critical", failure_mode=mode)
             api.ok("service", "POST", "/api/v1/alerts", json=body)
-        failing = wait_for(
-            lambda: (rows := outbox(api)) and len(rows) == 6 and all(r["attempts"] >= 2 for r in rows) and rows,
-            "every message to have failed twice",
-        )
+
+        def failed_twice() -> list[dict[str, Any]] | None:
+            rows = outbox(api)
+            return rows if len(rows) == 6 and all(r["attempts"] >= 2 for r in rows) else None
+
+        failing = wait_for(failed_twice, "every message to have failed twice")
         assert {r["status"] for r in failing} == {"pending"}
         assert "SMTP" in str(failing[0]["last_error"])
         metrics = api.client.get("/metrics").text
@@ -54,7 +57,8 @@ def test_smtp_outage_across_an_api_restart_delivers_each_message_once(
             lambda: all(r["status"] == "delivered" for r in outbox(api)), "every message delivered"
         )
         ids = Counter(str(m["X-Equipmon-Notification"]) for m in smtp_sink.messages())
-        assert len(ids) == 6 and set(ids.values()) == {1}
+        assert len(ids) == 6
+        assert set(ids.values()) == {1}
         assert len(mail_to(smtp_sink, EMAIL["technician"])) == 3
         assert len(mail_to(smtp_sink, EMAIL["facilities"])) == 3
         metrics = api.client.get("/metrics").text
@@ -70,14 +74,19 @@ def test_a_message_is_dead_after_the_last_attempt_and_admins_see_it(
         rule(api, "alert.raised", [{"after_minutes": 0, "to": ["on_call:1"]}])
         api.ok("service", "POST", "/api/v1/alerts", json=alert_body("plant-a", "pump-01"))
         (dead,) = wait_for(lambda: outbox(api, status="dead"), "a dead message")
-        assert dead["attempts"] == 3 and dead["address"] == EMAIL["technician"]
+        assert dead["attempts"] == 3
+        assert dead["address"] == EMAIL["technician"]
         assert api.call("technician", "GET", "/api/v1/notifications").status_code == 403
         wait_for(
-            lambda: 'equipmon_api_notifications_dead{channel="email"} 1.0'
-            in api.client.get("/metrics").text,
+            lambda: (
+                'equipmon_api_notifications_dead{channel="email"} 1.0'
+                in api.client.get("/metrics").text
+            ),
             "the dead message on /metrics",
         )
-        fleet = api.client.get("/ui/fleet", headers={"Cookie": f"{COOKIE}={api.tokens['facilities']}"})
+        fleet = api.client.get(
+            "/ui/fleet", headers={"Cookie": f"{COOKIE}={api.tokens['facilities']}"}
+        )
         assert fleet.status_code == 200
         assert "email: 1 undeliverable" in fleet.text
         assert "on-call technician: technician" in fleet.text
@@ -93,39 +102,57 @@ def test_chat_formats_at_a_local_receiver(database_url: str, smtp_sink: SmtpSink
         channels = [
             {"kind": "slack", "name": "ops", "url": f"{chat.url}/slack/T0/B0/x"},
             {"kind": "teams", "name": "ops-teams", "url": f"{chat.url}/teams/webhook"},
-            {"kind": "telegram", "name": "ops-tg", "url": chat.url, "token": "123:ABC", "chat_id": "-1001"},
-            {"kind": "zalo", "name": "ops-zalo", "url": f"{chat.url}/zalo/message", "token": "zalo-oa-token", "chat_id": "4321"},
+            {
+                "kind": "telegram",
+                "name": "ops-tg",
+                "url": chat.url,
+                "token": "123:ABC",
+                "chat_id": "-1001",
+            },
+            {
+                "kind": "zalo",
+                "name": "ops-zalo",
+                "url": f"{chat.url}/zalo/message",
+                "token": "zalo-oa-token",
+                "chat_id": "4321",
+            },
         ]
-        ids = [api.ok("admin", "POST", "/api/v1/chat-channels", json={"site_id": sid} | c)["id"] for c in channels]
+        ids = [
+            api.ok("admin", "POST", "/api/v1/chat-channels", json={"site_id": sid} | c)["id"]
+            for c in channels
+        ]
         listed = api.call("admin", "GET", "/api/v1/chat-channels")
-        assert "123:ABC" not in listed.text and "zalo-oa-token" not in listed.text
+        assert "123:ABC" not in listed.text
+        assert "zalo-oa-token" not in listed.text
         rule(api, "alert.raised", [{"after_minutes": 0, "to": [f"chat:{i}" for i in ids]}])
         api.ok("service", "POST", "/api/v1/alerts", json=alert_body("plant-a", "pump-01"))
         wait_for(lambda: len(chat.requests) >= 4, "four chat messages")
         subject = "[high] pump-01 at plant-a: bearing_wear"
         ((_, _, slack),) = chat.posted("/slack/T0/B0/x")
         assert slack["text"] == subject
-        assert slack["blocks"][0]["type"] == "section" and subject in slack["blocks"][0]["text"]["text"]
+        assert slack["blocks"][0]["type"] == "section"
+        assert subject in slack["blocks"][0]["text"]["text"]
         button = slack["blocks"][1]["elements"][0]
-        assert button["type"] == "button" and "/action-links/acknowledge-alert/" in button["url"]
+        assert button["type"] == "button"
+        assert "/action-links/acknowledge-alert/" in button["url"]
         ((_, headers, teams),) = chat.posted("/teams/webhook")
         assert headers["content-type"] == "application/json"
         assert teams["type"] == "message"
         (attachment,) = teams["attachments"]
         assert attachment["contentType"] == "application/vnd.microsoft.card.adaptive"
         card = attachment["content"]
-        assert card["type"] == "AdaptiveCard" and card["body"][0]["text"] == subject
+        assert card["type"] == "AdaptiveCard"
+        assert card["body"][0]["text"] == subject
         assert card["actions"][0]["type"] == "Action.OpenUrl"
         ((_, _, telegram),) = chat.posted("/bot123:ABC/sendMessage")
-        assert telegram["chat_id"] == "-1001" and telegram["text"].startswith(subject)
+        assert telegram["chat_id"] == "-1001"
+        assert telegram["text"].startswith(subject)
         assert telegram["reply_markup"]["inline_keyboard"][0][0]["url"].count("/action-links/") == 1
         ((_, headers, zalo),) = chat.posted("/zalo/message")
         assert headers["access_token"] == "zalo-oa-token"
         assert zalo["recipient"] == {"user_id": "4321"}
         assert zalo["message"]["text"].startswith(subject)
-        wait_for(
-            lambda: len(outbox(api, status="delivered")) == 4, "four deliveries recorded"
-        )
+        wait_for(lambda: len(outbox(api, status="delivered")) == 4, "four deliveries recorded")
         assert {r["channel"] for r in outbox(api)} == {"slack", "teams", "telegram", "zalo"}
 
 
@@ -145,6 +172,9 @@ def test_people_reach_their_own_telegram_and_zalo_through_the_site_bots(
         tech = api.user_ids["technician"]
         rule(api, "alert.raised", [{"after_minutes": 0, "to": [f"user:{tech}"]}])
         api.ok("service", "POST", "/api/v1/alerts", json=alert_body("plant-a", "pump-01"))
-        wait_for(lambda: len(chat.requests) >= 2 and mail_to(smtp_sink, EMAIL["technician"]), "three channels")
+        wait_for(
+            lambda: len(chat.requests) >= 2 and mail_to(smtp_sink, EMAIL["technician"]),
+            "three channels",
+        )
         assert chat.posted("/bot9:TOK/sendMessage")[0][2]["chat_id"] == "777"
         assert chat.posted("/zalo/cs")[0][2]["recipient"] == {"user_id": "888"}

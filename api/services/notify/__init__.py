@@ -60,11 +60,13 @@ def alert_event(session: Session, alert: Alert, history_event: str, at: datetime
 
 def work_order_event(session: Session, order: WorkOrder, action: str) -> None:
     """The notifications a work-order change causes: assigned, PM due, verification failed."""
-    ids = {"work_order_id": order.id}
+    kinds = []
     if action in ("create", "transition") and order.state == "assigned" and order.assignee_id:
-        data = {"assignee_id": order.assignee_id}
-        queue(session, "work_order.assigned", order.site_id, data=data, **ids)
+        kinds.append("work_order.assigned")
     if action == "create" and order.pm_plan_id is not None:
-        queue(session, "pm.due_soon", order.site_id, **ids)
+        kinds.append("pm.due_soon")
     if action == "reopen":
-        queue(session, "verification.failed", order.site_id, **ids)
+        kinds.append("verification.failed")
+    for kind in kinds:
+        data = {"assignee_id": order.assignee_id}
+        queue(session, kind, order.site_id, work_order_id=order.id, data=data)

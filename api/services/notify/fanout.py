@@ -234,7 +234,7 @@ def history(session: Session, alert: Alert, event: str, at: datetime, **detail: 
     )
 
 
-def _step(
+def _step(  # noqa: PLR0917 (one step of a rule reads best positionally)
     session: Session, config: Config, subject: Subject, kind: str, targets: list[str],
     dedup: str, now: datetime, extra: dict[str, Any] | None = None,
 ) -> list[str]:  # fmt: skip

@@ -36,6 +36,7 @@ def queue_overdue(session: Session, now: datetime) -> int:
     ).all()
     queued = 0
     for order_id, site_id, due_at in rows:
+        assert due_at is not None  # the query asks for due_at <= now
         key = f"overdue:{order_id}:{int(due_at.timestamp())}"
         if session.scalar(sa.select(NotifyEvent.id).where(NotifyEvent.dedup_key == key)):
             continue
@@ -139,7 +140,7 @@ def claim(session: Session, now: datetime) -> list[Outgoing]:
                 row.link,
                 chat.url if chat else "",
                 chat.token if chat else "",
-            )  # fmt: skip
+            )
         )
     return jobs
 
@@ -173,4 +174,4 @@ def dead_by_channel(session: Session) -> dict[str, int]:
         .where(Notification.status == "dead")
         .group_by(Notification.channel)
     ).all()
-    return {channel: count for channel, count in rows}
+    return {str(channel): int(count) for channel, count in rows}

@@ -81,7 +81,11 @@ class Message:
 
 
 def _texts(language: str) -> dict[str, tuple[str, str]]:
-    return TEXTS.get(language) or TEXTS.get(language.split("-")[0]) or TEXTS[DEFAULT_LANGUAGE]
+    return (
+        TEXTS.get(language)
+        or TEXTS.get(language.split("-", maxsplit=1)[0])
+        or TEXTS[DEFAULT_LANGUAGE]
+    )
 
 
 def word(language: str, key: str, **context: Any) -> str:
