@@ -263,7 +263,7 @@ def process(session: Session, config: Config, event: NotifyEvent, now: datetime)
             continue
         history(
             session, subject.alert, "notified", now, rule=rule.id, step=0, recipients=told,
-            reason=f"{rule.name}: " + (", ".join(told) or "nobody on call"),
+            reason=f"{rule.name}: " + (", ".join(told) or "nobody on call with an address"),
         )  # fmt: skip
         if event.kind == "alert.raised" and len(steps) > 1:
             session.add(
