@@ -166,6 +166,12 @@ class NotifySettings(BaseModel):
         "https://openapi.zalo.me/v3.0/oa/message/cs",
         description="Zalo OA message endpoint (a channel may override).",
     )
+    retention_days: float = Field(
+        90.0,
+        gt=0,
+        description="Delivered messages, handled events and expired links are "
+        "deleted this long after (dead messages stay until retried or deleted).",
+    )
     smtp: SmtpSettings = Field(default_factory=SmtpSettings)
 
     @field_validator("public_url")

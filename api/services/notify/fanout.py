@@ -316,6 +316,10 @@ def escalate_due(session: Session, config: Config, now: datetime) -> int:
         if alert.state != "active_unacknowledged" or alert.occurrences != escalation.occurrence:
             stop(session, alert, now, f"alert is {alert.state}")
             continue
+        if not rule.active or escalation.next_step >= len(rule.steps):
+            # The rule was switched off or shortened (PUT) since the escalation began.
+            escalation.status = "done"
+            continue
         step = rule.steps[escalation.next_step]
         site = session.get(Site, alert.site_id)
         assert site is not None  # foreign key

@@ -9,6 +9,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from api.models import (
+    ActionLink,
     ChatChannel,
     Notification,
     NotificationSettings,
@@ -29,9 +30,15 @@ BATCH = 50
 
 def queue_overdue(session: Session, now: datetime) -> int:
     """Queue work_order.overdue once per order and due date for orders past due."""
+    told = sa.exists().where(
+        NotifyEvent.work_order_id == WorkOrder.id,
+        NotifyEvent.kind == "work_order.overdue",
+        NotifyEvent.created_at >= WorkOrder.due_at,
+    )
     rows = session.execute(
         sa.select(WorkOrder.id, WorkOrder.site_id, WorkOrder.due_at)
-        .where(WorkOrder.due_at <= now, WorkOrder.state.in_(("open", *UNFINISHED)))
+        .where(WorkOrder.due_at <= now, WorkOrder.state.in_(("open", *UNFINISHED)), ~told)
+        .order_by(WorkOrder.due_at)
         .limit(BATCH)
     ).all()
     queued = 0
@@ -165,6 +172,20 @@ def record(
         cap = timedelta(seconds=settings.backoff_max_s)
         row.next_attempt_at = now + backoff(settings.backoff_s, row.attempts, cap)
     return row.status
+
+
+def purge(session: Session, settings: NotifySettings, now: datetime) -> int:
+    """Forget what was fully handled longer than the retention ago; rows deleted."""
+    cutoff = now - timedelta(days=settings.retention_days)
+    done = session.execute(
+        sa.delete(Notification).where(
+            Notification.status.in_(("delivered", "grouped")), Notification.created_at < cutoff
+        )
+    )
+    events = session.execute(sa.delete(NotifyEvent).where(NotifyEvent.processed_at < cutoff))
+    links = session.execute(sa.delete(ActionLink).where(ActionLink.expires_at < cutoff))
+    counts: list[int] = [getattr(r, "rowcount", 0) or 0 for r in (done, events, links)]
+    return sum(counts)
 
 
 def dead_by_channel(session: Session) -> dict[str, int]:

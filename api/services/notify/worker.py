@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass, field
 from functools import partial
 
@@ -16,6 +17,7 @@ from api.services.notify import fanout, outbox
 from api.services.notify.channels import CHANNELS, SendError, send_chat, send_email
 
 log = logging.getLogger(__name__)
+PURGE_EVERY_S = 3600.0  # retention is counted in days: once an hour is plenty
 
 
 @dataclass
@@ -23,6 +25,7 @@ class Health:
     """The last outcome per channel: a failed channel is down until a send succeeds."""
 
     down: dict[str, str] = field(default_factory=dict)
+    purged_at: float = 0.0  # monotonic time of the last retention purge
 
 
 def tick(
@@ -59,6 +62,9 @@ def tick(
                 else:
                     health.down[job.channel] = error
                 metrics.channel_up.labels(job.channel).set(0 if error else 1)
+    if time.monotonic() - health.purged_at > PURGE_EVERY_S:
+        health.purged_at = time.monotonic()
+        run_in_transaction(sessions, lambda s: outbox.purge(s, settings, utcnow()))
     dead = run_in_transaction(sessions, outbox.dead_by_channel)
     for channel in CHANNELS:
         metrics.notifications_dead.labels(channel).set(dead.get(channel, 0))
