@@ -5,6 +5,7 @@ must change nothing); POST acts. Every use and refusal is audited."""
 from __future__ import annotations
 
 import html
+import logging
 from collections.abc import Callable
 from typing import Annotated
 
@@ -24,6 +25,7 @@ from api.services.notify import links, texts
 from api.settings import PolicySettings
 
 router = APIRouter(tags=["action links"])
+log = logging.getLogger(__name__)
 
 PathAction = Annotated[str, Path(pattern=r"^(acknowledge-alert|accept-work-order)$")]
 PathToken = Annotated[str, Path(min_length=1, max_length=200, pattern=r"^[0-9A-Za-z._-]+$")]
@@ -42,6 +44,15 @@ def _language(session: Session, user_id: int | None) -> str:
 
 
 def _refused(sessions: SessionsDep, error: links.LinkRefusedError) -> HTMLResponse:
+    """The refusal page. Refusals of genuine links are audited; forgeries only logged (an
+    anonymous caller must not be able to fill the audit log)."""
+    if error.link_id is None:
+        log.warning("refused a forged or unknown action link (%s)", error.reason)
+        body = texts.page(
+            texts.DEFAULT_LANGUAGE, "page.refused", reason=texts.word("en", "reason.invalid")
+        )
+        return HTMLResponse(body, status_code=STATUS[error.reason])
+
     def work(session: Session) -> str:
         changes = {"reason": error.reason, "detail": error.detail}
         audit.record(

@@ -54,7 +54,8 @@ def test_links_are_single_use_scoped_and_unforgeable(
         assert "already used" in api.client.get(path).text
         audit = api.ok("admin", "GET", "/api/v1/audit", params={"limit": 500})["items"]
         refusals = [a["changes"]["reason"] for a in audit if a["action"] == "refuse_action_link"]
-        assert sorted(set(refusals)) == ["invalid", "other_action", "used"]
+        # Genuine links' refusals are audited; forgeries are not (anyone can send those).
+        assert sorted(set(refusals)) == ["other_action", "used"]
         # Expiry: the same check the route makes, at an instant after the link's lifetime.
         engine = make_engine(settings.database_url)
         try:

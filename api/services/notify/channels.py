@@ -40,6 +40,11 @@ class Outgoing:
     token: str = ""
 
 
+def _slack_escape(text: str) -> str:
+    # Slack's mrkdwn gives &, < and > meaning (links, mentions): send them as entities.
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
 def send_email(settings: NotifySettings, item: Outgoing) -> None:
     """Plain text plus simple HTML over SMTP (STARTTLS or TLS, AUTH when configured)."""
     smtp = settings.smtp
@@ -78,11 +83,9 @@ def chat_request(
     label = "Open" if not item.link else "Acknowledge / accept"
     if item.channel == "slack":
         # Incoming webhook: `text` is the fallback, blocks show the button.
+        text = f"*{_slack_escape(item.subject)}*\n{_slack_escape(item.text)}"
         blocks: list[dict[str, Any]] = [
-            {
-                "type": "section",
-                "text": {"type": "mrkdwn", "text": f"*{item.subject}*\n{item.text}"},
-            }
+            {"type": "section", "text": {"type": "mrkdwn", "text": text[:3000]}}
         ]
         if item.link:
             button = {
@@ -91,7 +94,7 @@ def chat_request(
                 "url": item.link,
             }
             blocks.append({"type": "actions", "elements": [button]})
-        return item.url, {"text": item.subject, "blocks": blocks}, {}
+        return item.url, {"text": _slack_escape(item.subject), "blocks": blocks}, {}
     if item.channel == "teams":
         # Workflows / incoming webhook: one Adaptive Card in a message.
         card: dict[str, Any] = {
@@ -112,7 +115,7 @@ def chat_request(
         body: dict[str, Any] = {
             "chat_id": item.address,
             "text": f"{item.subject}\n\n{item.text}"[:4096],
-            "disable_web_page_preview": True,
+            "link_preview_options": {"is_disabled": True},
         }
         if item.link:
             body["reply_markup"] = {"inline_keyboard": [[{"text": label, "url": item.link}]]}

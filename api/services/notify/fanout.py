@@ -167,7 +167,11 @@ def send(  # noqa: PLR0917 (one message to one recipient reads best positionally
     link_action, entity = None, None
     if subject.alert is not None and kind in ALERT_KINDS:
         link_action, entity = "acknowledge_alert", subject.alert.id
-    elif subject.order is not None and subject.order.state in ("open", "assigned"):
+    elif (
+        subject.order is not None
+        and subject.order.state in ("open", "assigned")
+        and recipient.user is not None  # accepting makes it someone's work: a person's link
+    ):
         link_action, entity = "accept_work_order", subject.order.id
     link = None
     if link_action is not None and entity is not None and recipient.addresses:

@@ -106,7 +106,8 @@ def render(
     table = _texts(language)
     subject_t, body_t = table.get(kind) or TEXTS[DEFAULT_LANGUAGE][kind]
     safe = {k: "" if v is None else v for k, v in context.items()}
-    subject = subject_t.format(**safe)[:300]
+    # One line: a header cannot hold a line break (and a subject should not).
+    subject = " ".join(subject_t.format(**safe).split())[:300]
     text = body_t.format(**safe).rstrip()
     label = word(language, f"link.{link_action}") if link and link_action else None
     paragraphs = "".join(f"<p>{html.escape(p)}</p>" for p in text.split("\n") if p)

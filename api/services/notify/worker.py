@@ -52,6 +52,11 @@ def tick(
                 except SendError as exc:
                     error = str(exc)
                     log.warning("notification %s over %s: %s", job.id, job.channel, error)
+                except Exception as exc:
+                    # A bug in a sender counts as a failed attempt: the row must not stay
+                    # leased and retried forever without ever reaching its attempt limit.
+                    error = f"internal error: {type(exc).__name__}: {exc}"[:2000]
+                    log.exception("notification %s over %s failed", job.id, job.channel)
                 status = run_in_transaction(
                     sessions,
                     partial(outbox.record, settings=settings, item=job, error=error, now=utcnow()),
