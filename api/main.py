@@ -190,7 +190,11 @@ def _problem_openapi(app: FastAPI) -> None:
             for operation in operations.values():
                 for status, response in operation.get("responses", {}).items():
                     if status[0] in "45":
+                        # A route that also answers browsers with a page keeps its text/html.
+                        html = response.get("content", {}).get("text/html")
                         response["content"] = {"application/problem+json": {"schema": problem_ref}}
+                        if html is not None:
+                            response["content"]["text/html"] = html
         schema["components"]["schemas"].pop("HTTPValidationError", None)
         schema["components"]["schemas"].pop("ValidationError", None)
         app.openapi_schema = schema

@@ -7,15 +7,15 @@ from __future__ import annotations
 import html
 import logging
 from collections.abc import Callable
-from typing import Annotated
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Path
+from fastapi import APIRouter, Path, Request
 from fastapi.responses import HTMLResponse
 from sqlalchemy.orm import Session
 
 from api.db import run_in_transaction
 from api.deps import SessionsDep, StateDep
-from api.errors import ApiError
+from api.errors import ApiError, ConflictError, ForbiddenError, GoneError, NotFoundError
 from api.models import ActionLink, Alert, NotificationSettings, User, WorkOrder, utcnow
 from api.schemas.work_orders import WorkOrderTransition
 from api.security import Principal
@@ -29,7 +29,23 @@ log = logging.getLogger(__name__)
 
 PathAction = Annotated[str, Path(pattern=r"^(acknowledge-alert|accept-work-order)$")]
 PathToken = Annotated[str, Path(min_length=1, max_length=200, pattern=r"^[0-9A-Za-z._-]+$")]
-STATUS = {"invalid": 404, "other_action": 403, "used": 410, "expired": 410, "state": 409}
+STATUS: dict[str, type[ApiError]] = {
+    "invalid": NotFoundError,
+    "other_action": ForbiddenError,
+    "used": GoneError,
+    "expired": GoneError,
+    "state": ConflictError,
+}
+# Refusals are pages for browsers and problem documents for programs: both are documented.
+REFUSALS: dict[int | str, dict[str, Any]] = {
+    status: {"description": text, "content": {"text/html": {}}}
+    for status, text in (
+        (403, "The link was made for another action."),
+        (404, "Not a valid link (forged, or unknown)."),
+        (409, "Nothing left to do (already acknowledged or accepted)."),
+        (410, "The link was used already, or expired."),
+    )
+}
 WHAT = {
     "acknowledge_alert": "Acknowledge alert #{id}",
     "accept_work_order": "Accept work order #{id}",
@@ -43,34 +59,40 @@ def _language(session: Session, user_id: int | None) -> str:
     return prefs.language if prefs else texts.DEFAULT_LANGUAGE
 
 
-def _refused(sessions: SessionsDep, error: links.LinkRefusedError) -> HTMLResponse:
-    """The refusal page. Refusals of genuine links are audited; forgeries only logged (an
-    anonymous caller must not be able to fill the audit log)."""
+def _refused(
+    request: Request, sessions: SessionsDep, error: links.LinkRefusedError
+) -> HTMLResponse:
+    """A page for a browser, a problem document for a program. Refusals of genuine links are
+    audited; forgeries only logged (an anonymous caller must not be able to fill the audit
+    log)."""
+    language = texts.DEFAULT_LANGUAGE
     if error.link_id is None:
         log.warning("refused a forged or unknown action link (%s)", error.reason)
-        body = texts.page(
-            texts.DEFAULT_LANGUAGE, "page.refused", reason=texts.word("en", "reason.invalid")
-        )
-        return HTMLResponse(body, status_code=STATUS[error.reason])
+    else:
 
-    def work(session: Session) -> str:
-        changes = {"reason": error.reason, "detail": error.detail}
-        audit.record(
-            session, "anonymous", "refuse_action_link", "action_link", error.link_id, changes
-        )
-        return _language(session, error.user_id)
+        def work(session: Session) -> str:
+            changes = {"reason": error.reason, "detail": error.detail}
+            audit.record(
+                session, "anonymous", "refuse_action_link", "action_link", error.link_id, changes
+            )
+            return _language(session, error.user_id)
 
-    language = run_in_transaction(sessions, work)
+        language = run_in_transaction(sessions, work)
     reason = texts.word(language, f"reason.{error.reason}", detail=error.detail)
-    body = texts.page(language, "page.refused", reason=reason)
-    return HTMLResponse(body, status_code=STATUS[error.reason])
+    if "text/html" in request.headers.get("accept", ""):
+        body = texts.page(language, "page.refused", reason=reason)
+        return HTMLResponse(body, status_code=STATUS[error.reason].status)
+    raise STATUS[error.reason](texts.page_text(language, "page.refused", reason=reason))
 
 
 @router.get(
-    "/action-links/{action}/{token}", summary="Confirm an action link", response_class=HTMLResponse
+    "/action-links/{action}/{token}",
+    summary="Confirm an action link",
+    response_class=HTMLResponse,
+    responses=REFUSALS,
 )
 def confirm(
-    action: PathAction, token: PathToken, sessions: SessionsDep, state: StateDep
+    action: PathAction, token: PathToken, request: Request, sessions: SessionsDep, state: StateDep
 ) -> HTMLResponse:
     """A page naming what the link does, with a button that POSTs it; nothing changes yet."""
     scope = links.PATH_ACTIONS[action]
@@ -82,7 +104,7 @@ def confirm(
     try:
         language, what = run_in_transaction(sessions, work)
     except links.LinkRefusedError as exc:
-        return _refused(sessions, exc)
+        return _refused(request, sessions, exc)
     form = f"<form method='post'><button type='submit'>{html.escape(what)}</button></form>"
     return HTMLResponse(texts.page(language, "page.confirm", what=what, form=form))
 
@@ -127,10 +149,13 @@ ACT: dict[str, Callable[[Session, ActionLink, Principal, PolicySettings], None]]
 
 
 @router.post(
-    "/action-links/{action}/{token}", summary="Use an action link", response_class=HTMLResponse
+    "/action-links/{action}/{token}",
+    summary="Use an action link",
+    response_class=HTMLResponse,
+    responses=REFUSALS,
 )
 def use(
-    action: PathAction, token: PathToken, sessions: SessionsDep, state: StateDep
+    action: PathAction, token: PathToken, request: Request, sessions: SessionsDep, state: StateDep
 ) -> HTMLResponse:
     """Do what the link grants, once: 404 for a forged link, 403 for another action, 410
     once used or expired, 409 when there is nothing left to do."""
@@ -152,5 +177,5 @@ def use(
     try:
         language, what = run_in_transaction(sessions, work)
     except links.LinkRefusedError as exc:
-        return _refused(sessions, exc)
+        return _refused(request, sessions, exc)
     return HTMLResponse(texts.page(language, "page.done", what=what))

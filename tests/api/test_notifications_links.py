@@ -51,7 +51,14 @@ def test_links_are_single_use_scoped_and_unforgeable(
             assert api.client.post(path.replace(token, bad)).status_code == 404, bad
         assert api.client.post(path).status_code == 200
         assert api.client.post(path).status_code == 410  # replayed
-        assert "already used" in api.client.get(path).text
+        program = api.client.get(path)
+        assert program.headers["content-type"] == "application/problem+json"
+        assert program.json()["type"].endswith(":gone")
+        assert "already used" in program.json()["detail"]
+        browser = api.client.get(path, headers={"Accept": "text/html,*/*;q=0.8"})
+        assert browser.status_code == 410
+        assert browser.headers["content-type"].startswith("text/html")
+        assert "already used" in browser.text
         audit = api.ok("admin", "GET", "/api/v1/audit", params={"limit": 500})["items"]
         refusals = [a["changes"]["reason"] for a in audit if a["action"] == "refuse_action_link"]
         # Genuine links' refusals are audited; forgeries are not (anyone can send those).

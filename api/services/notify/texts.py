@@ -119,6 +119,13 @@ def render(
     return Message(subject, text, page, link, label)
 
 
+def page_text(language: str, key: str, **context: Any) -> str:
+    """The sentence of a page (for a problem document's detail)."""
+    table = _texts(language)
+    _, body = table.get(key) or TEXTS[DEFAULT_LANGUAGE][key]
+    return body.format(**context)
+
+
 def page(language: str, key: str, **context: Any) -> str:
     """A small HTML page of the action-link flow (confirm, done, refused)."""
     table = _texts(language)
