@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import AfterValidator, Field, HttpUrl, field_validator, model_validator
 
-from api.schemas.common import NO_NUL, Id, PublicSchema, Schema, Severity, Text, UtcDatetime
+from api.schemas.common import MAX_ID, NO_NUL, Id, PublicSchema, Schema, Severity, Text, UtcDatetime
 from api.services.notify.recipients import TARGET
 
 RuleEvent = Literal[
@@ -23,10 +23,25 @@ ChatKind = Literal["slack", "teams", "telegram", "zalo"]
 UserChannel = Literal["email", "telegram", "zalo"]
 DeliveryState = Literal["pending", "held", "grouped", "delivered", "dead"]
 HHMM = r"^([01]\d|2[0-3]):[0-5]\d$"
+
+
+def _id_fits(target: str) -> str:
+    # user:<id> and chat:<id> must be ids that can exist (SQL INTEGER): else a rule would
+    # name a row the database cannot even look up.
+    _, _, value = target.partition(":")
+    if value.isdigit() and int(value) > MAX_ID:
+        raise ValueError(f"{target!r} names an id beyond {MAX_ID}")
+    return target
+
+
 Target = Annotated[
-    str, Field(pattern=TARGET.pattern, description="on_call:<level>, user:<id>, role:<role>, "
-               "assignee or chat:<channel id>")
-]  # fmt: skip
+    str,
+    Field(
+        pattern=TARGET.pattern,
+        description="on_call:<level>, user:<id>, role:<role>, assignee or chat:<channel id>",
+    ),
+    AfterValidator(_id_fits),
+]
 
 
 class RuleStep(Schema):

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 import sqlalchemy as sa
 
 from api.db import make_engine, make_sessionmaker
-from api.models import Notification
+from api.models import Notification, NotificationRule, NotifyEvent
 from api.services.notify import outbox
 from stack.smtp_sink import SmtpSink
 from tests.api.helpers import alert_body
@@ -120,5 +120,41 @@ def test_retention_forgets_what_was_handled_but_keeps_the_rest(
             with make_sessionmaker(engine)() as session:
                 left = session.scalars(sa.select(Notification.status)).all()
                 assert sorted(left) == ["dead", "pending"]
+        finally:
+            engine.dispose()
+
+
+def test_an_event_that_cannot_be_fanned_out_is_set_aside(
+    database_url: str, smtp_sink: SmtpSink
+) -> None:
+    settings = notify_settings(database_url, smtp_sink.port)
+    with running(settings) as api:
+        rota(api)
+        rule(api, "alert.raised", [{"after_minutes": 0, "to": ["on_call:1"]}])
+        engine = make_engine(settings.database_url)
+        try:
+            # A rule the API would refuse, written behind its back: its target cannot resolve.
+            with make_sessionmaker(engine)() as session, session.begin():
+                bad = NotificationRule(
+                    name="bad", event="alert.raised", min_severity="low",
+                    steps=[{"after_minutes": 0, "to": ["on_call:x"]}], active=True,
+                    created_by="test", created_at=datetime.now(UTC),
+                )  # fmt: skip
+                session.add(bad)
+            api.ok("service", "POST", "/api/v1/alerts", json=alert_body("plant-a", "pump-01"))
+
+            def set_aside() -> list[dict[str, object]]:
+                with make_sessionmaker(engine)() as session:
+                    rows = session.scalars(sa.select(NotifyEvent)).all()
+                    return [r.data for r in rows if r.processed_at and "error" in r.data]
+
+            (data,) = wait_for(set_aside, "the event set aside")
+            assert "ValueError" in str(data["error"])
+            with make_sessionmaker(engine)() as session, session.begin():
+                session.execute(sa.delete(NotificationRule).where(NotificationRule.name == "bad"))
+            other = alert_body("plant-a", "pump-01", failure_mode="cavitation")
+            api.ok("service", "POST", "/api/v1/alerts", json=other)
+            (subject,) = wait_for(lambda: subjects(smtp_sink, "technician"), "the next mail")
+            assert subject.endswith("cavitation")
         finally:
             engine.dispose()

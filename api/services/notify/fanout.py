@@ -287,69 +287,114 @@ def _after(config: Config, step: dict[str, Any]) -> timedelta:
     return timedelta(seconds=float(step.get("after_minutes", 0)) * config.settings.minute_s)
 
 
-def process_events(session: Session, config: Config, now: datetime) -> int:
-    """Fan out a batch of queued events (claimed so no other replica takes them)."""
-    events = session.scalars(
-        sa.select(NotifyEvent)
+def pending_events(session: Session) -> list[int]:
+    """Ids of the oldest queued events not fanned out yet."""
+    ids = session.scalars(
+        sa.select(NotifyEvent.id)
         .where(NotifyEvent.processed_at.is_(None))
         .order_by(NotifyEvent.id)
         .limit(BATCH)
-        .with_for_update(skip_locked=True)
     ).all()
-    for event in events:
-        process(session, config, event, now)
+    return list(ids)
+
+
+def process_event(session: Session, config: Config, event_id: int, now: datetime) -> bool:
+    """Fan one queued event out, unless another replica has it or had it; whether it did."""
+    event = session.scalar(
+        sa.select(NotifyEvent)
+        .where(NotifyEvent.id == event_id, NotifyEvent.processed_at.is_(None))
+        .with_for_update(skip_locked=True)
+    )
+    if event is None:
+        return False
+    process(session, config, event, now)
+    event.processed_at = now
+    return True
+
+
+def fail_event(session: Session, event_id: int, error: str, now: datetime) -> None:
+    """Set aside an event whose fan-out failed (so it cannot block the queue); kept with why."""
+    event = session.get(NotifyEvent, event_id, with_for_update=True)
+    if event is not None and event.processed_at is None:
         event.processed_at = now
-    return len(events)
+        event.data = {**event.data, "error": error[:2000]}
 
 
-def escalate_due(session: Session, config: Config, now: datetime) -> int:
-    """Take every due escalation one step further, or stop it if the alert was handled."""
-    due = session.scalars(
-        sa.select(AlertEscalation)
+def due_escalations(session: Session, now: datetime) -> list[int]:
+    """Ids of escalations whose next step is due."""
+    ids = session.scalars(
+        sa.select(AlertEscalation.id)
         .where(AlertEscalation.status == "active", AlertEscalation.next_at <= now)
         .order_by(AlertEscalation.next_at)
         .limit(BATCH)
-        .with_for_update(skip_locked=True)
     ).all()
-    for escalation in due:
-        alert = session.get(Alert, escalation.alert_id, with_for_update=True)
-        rule = session.get(NotificationRule, escalation.rule_id)
-        if alert is None or rule is None:
-            escalation.status = "stopped"
-            continue
-        if alert.state != "active_unacknowledged" or alert.occurrences != escalation.occurrence:
-            stop(session, alert, now, f"alert is {alert.state}")
-            continue
-        if not rule.active or escalation.next_step >= len(rule.steps):
-            # The rule was switched off or shortened (PUT) since the escalation began.
-            escalation.status = "done"
-            continue
-        step = rule.steps[escalation.next_step]
-        site = session.get(Site, alert.site_id)
-        assert site is not None  # foreign key
-        subject = Subject(site, session.get(Asset, alert.asset_id), alert)
-        minutes = float(step.get("after_minutes", 0))
-        extra = {"minutes": f"{minutes:g}", "step": escalation.next_step}
-        dedup = f"x{escalation.id}.{escalation.next_step}"
-        told = _step(session, config, subject, "alert.escalated", step["to"], dedup, now, extra)
-        levels = [
-            rota.LEVEL_NAMES.get(int(t.split(":")[1]), t)
-            for t in step["to"]
-            if t.startswith("on_call:")
-        ]
-        history(
-            session, alert, "escalated", now, rule=rule.id, step=escalation.next_step,
-            recipients=told, levels=levels,
-            reason=f"not acknowledged after {minutes:g} min: " + (", ".join(told) or "nobody"),
-        )  # fmt: skip
-        escalation.next_step += 1
-        if escalation.next_step >= len(rule.steps):
-            escalation.status = "done"
-        else:
-            nxt = rule.steps[escalation.next_step]
-            start = escalation.next_at - _after(config, step)
-            escalation.next_at = start + _after(config, nxt)
-    return len(due)
+    return list(ids)
+
+
+def escalate(session: Session, config: Config, escalation_id: int, now: datetime) -> bool:
+    """Take one due escalation a step further, or stop it if the alert was handled.
+
+    The alert is locked before the escalation, in the order acknowledging takes them.
+    """
+    found = session.get(AlertEscalation, escalation_id)
+    if found is None:
+        return False
+    alert = session.get(Alert, found.alert_id, with_for_update=True)
+    escalation = session.scalar(
+        sa.select(AlertEscalation)
+        .where(
+            AlertEscalation.id == escalation_id,
+            AlertEscalation.status == "active",
+            AlertEscalation.next_at <= now,
+        )
+        .with_for_update(skip_locked=True)
+        .execution_options(populate_existing=True)
+    )
+    if escalation is None:
+        return False
+    rule = session.get(NotificationRule, escalation.rule_id)
+    if alert is None or rule is None:
+        escalation.status = "stopped"
+        return True
+    if alert.state != "active_unacknowledged" or alert.occurrences != escalation.occurrence:
+        stop(session, alert, now, f"alert is {alert.state}")
+        return True
+    if not rule.active or escalation.next_step >= len(rule.steps):
+        # The rule was switched off or shortened (PUT) since the escalation began.
+        escalation.status = "done"
+        return True
+    step = rule.steps[escalation.next_step]
+    site = session.get(Site, alert.site_id)
+    assert site is not None  # foreign key
+    subject = Subject(site, session.get(Asset, alert.asset_id), alert)
+    minutes = float(step.get("after_minutes", 0))
+    extra = {"minutes": f"{minutes:g}", "step": escalation.next_step}
+    dedup = f"x{escalation.id}.{escalation.next_step}"
+    told = _step(session, config, subject, "alert.escalated", step["to"], dedup, now, extra)
+    levels = [
+        rota.LEVEL_NAMES.get(int(t.split(":")[1]), t)
+        for t in step["to"]
+        if t.startswith("on_call:")
+    ]
+    history(
+        session, alert, "escalated", now, rule=rule.id, step=escalation.next_step,
+        recipients=told, levels=levels,
+        reason=f"not acknowledged after {minutes:g} min: " + (", ".join(told) or "nobody"),
+    )  # fmt: skip
+    escalation.next_step += 1
+    if escalation.next_step >= len(rule.steps):
+        escalation.status = "done"
+    else:
+        start = escalation.next_at - _after(config, step)
+        escalation.next_at = start + _after(config, rule.steps[escalation.next_step])
+    return True
+
+
+def fail_escalation(session: Session, escalation_id: int) -> None:
+    """Set aside an escalation whose step failed (so it cannot block the others)."""
+    escalation = session.get(AlertEscalation, escalation_id, with_for_update=True)
+    if escalation is not None:
+        escalation.status = "failed"
 
 
 def stop(session: Session, alert: Alert, now: datetime, why: str) -> None:

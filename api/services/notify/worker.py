@@ -28,14 +28,45 @@ class Health:
     purged_at: float = 0.0  # monotonic time of the last retention purge
 
 
+def _fan_out(sessions: sessionmaker[Session], config: fanout.Config) -> None:
+    # One transaction per event: a bad one is set aside and cannot hold up the queue.
+    for event_id in run_in_transaction(sessions, fanout.pending_events):
+        try:
+            run_in_transaction(
+                sessions,
+                partial(fanout.process_event, config=config, event_id=event_id, now=utcnow()),
+            )
+        except Exception as exc:
+            log.exception("notification event %s could not be fanned out; set aside", event_id)
+            error = f"{type(exc).__name__}: {exc}"
+            run_in_transaction(
+                sessions, partial(fanout.fail_event, event_id=event_id, error=error, now=utcnow())
+            )
+
+
+def _escalate(sessions: sessionmaker[Session], config: fanout.Config) -> None:
+    for escalation_id in run_in_transaction(
+        sessions, lambda s: fanout.due_escalations(s, utcnow())
+    ):
+        try:
+            run_in_transaction(
+                sessions,
+                partial(fanout.escalate, config=config, escalation_id=escalation_id, now=utcnow()),
+            )
+        except Exception:
+            log.exception("escalation %s failed; set aside", escalation_id)
+            run_in_transaction(
+                sessions, partial(fanout.fail_escalation, escalation_id=escalation_id)
+            )
+
+
 def tick(
     sessions: sessionmaker[Session], config: fanout.Config, metrics: Metrics, health: Health
 ) -> int:
     """Fan out queued events, escalate, release floods, then send what is due; sends tried."""
-    run_in_transaction(sessions, lambda s: fanout.process_events(s, config, utcnow()))
     run_in_transaction(sessions, lambda s: outbox.queue_overdue(s, utcnow()))
-    run_in_transaction(sessions, lambda s: fanout.process_events(s, config, utcnow()))
-    run_in_transaction(sessions, lambda s: fanout.escalate_due(s, config, utcnow()))
+    _fan_out(sessions, config)
+    _escalate(sessions, config)
     run_in_transaction(sessions, lambda s: outbox.release_floods(s, config.settings, utcnow()))
     jobs = run_in_transaction(sessions, lambda s: outbox.claim(s, utcnow()))
     settings = config.settings
