@@ -26,6 +26,7 @@ class Health:
 
     down: dict[str, str] = field(default_factory=dict)
     purged_at: float = 0.0  # monotonic time of the last retention purge
+    overdue_at: float = 0.0  # ... and of the last scan for overdue work orders
 
 
 def _fan_out(sessions: sessionmaker[Session], config: fanout.Config) -> None:
@@ -64,7 +65,10 @@ def tick(
     sessions: sessionmaker[Session], config: fanout.Config, metrics: Metrics, health: Health
 ) -> int:
     """Fan out queued events, escalate, release floods, then send what is due; sends tried."""
-    run_in_transaction(sessions, lambda s: outbox.queue_overdue(s, utcnow()))
+    # Due dates are minutes apart at the finest: one scan per (rule) minute is enough.
+    if time.monotonic() - health.overdue_at >= config.settings.minute_s:
+        health.overdue_at = time.monotonic()
+        run_in_transaction(sessions, lambda s: outbox.queue_overdue(s, utcnow()))
     _fan_out(sessions, config)
     _escalate(sessions, config)
     run_in_transaction(sessions, lambda s: outbox.release_floods(s, config.settings, utcnow()))
