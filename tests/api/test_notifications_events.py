@@ -10,6 +10,7 @@ import sqlalchemy as sa
 from api.db import make_engine, make_sessionmaker
 from api.models import Notification, NotificationRule, NotifyEvent
 from api.services.notify import outbox
+from api.services.sweeps import sweep
 from stack.smtp_sink import SmtpSink
 from tests.api.helpers import alert_body
 from tests.api.notify_support import (
@@ -158,3 +159,26 @@ def test_an_event_that_cannot_be_fanned_out_is_set_aside(
             assert subject.endswith("cavitation")
         finally:
             engine.dispose()
+
+
+def test_a_preventive_order_falling_due_is_announced(
+    database_url: str, smtp_sink: SmtpSink
+) -> None:
+    settings = notify_settings(database_url, smtp_sink.port)
+    with running(settings) as api:
+        rota(api)
+        rule(api, "pm.due_soon", [{"after_minutes": 0, "to": ["role:facilities"]}])
+        asset = api.ok("admin", "GET", "/api/v1/assets?code=pump-01")["items"][0]
+        plan = {
+            "site_id": asset["site_id"], "asset_id": asset["id"], "title": "Check the seals",
+            "every": 1, "unit": "months",
+            "starts_at": (datetime.now(UTC) - timedelta(hours=1)).isoformat(),
+        }  # fmt: skip
+        api.ok("facilities", "POST", "/api/v1/pm-plans", json=plan)
+        engine = make_engine(settings.database_url)
+        try:
+            sweep(make_sessionmaker(engine), settings.policy, datetime.now(UTC))
+        finally:
+            engine.dispose()
+        (subject,) = wait_for(lambda: subjects(smtp_sink, "facilities"), "the PM mail")
+        assert subject == "Preventive maintenance due: Check the seals (pump-01)"
