@@ -239,7 +239,6 @@ def main(argv: list[str] | None = None) -> int:
         seed_plans(client)
         args.data_dir.mkdir(parents=True, exist_ok=True)
         passwords = seed_users(client, args.data_dir)
-        seed_notifications(client)
     except (SeedError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
