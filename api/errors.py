@@ -40,6 +40,12 @@ class IllegalTransitionError(ConflictError):
     slug, title = "illegal-transition", "Illegal state transition"
 
 
+class GoneError(ApiError):
+    """The resource existed but is no longer usable (a used or expired action link)."""
+
+    status, slug, title = 410, "gone", "Gone"
+
+
 class PreconditionFailedError(ApiError):
     """If-Match named a version that is no longer current."""
 

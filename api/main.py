@@ -22,10 +22,13 @@ from api.middleware import MetricsMiddleware, SecureCookieMiddleware
 from api.models import utcnow
 from api.ratelimit import RateLimiter
 from api.routes import (
+    action_links,
     alerts,
     asset_status,
     assets,
     health,
+    notifications,
+    on_call,
     pm,
     readings,
     reports,
@@ -36,10 +39,12 @@ from api.routes import (
     work_orders,
 )
 from api.schemas.common import Problem
+from api.services.notify import fanout
+from api.services.notify.worker import tick as notify_tick
 from api.services.sweeps import sweep
 from api.services.webhooks import deliver_due
 from api.settings import Settings
-from api.state import AppState, bootstrap_principals, login_throttle
+from api.state import AppState, bootstrap_principals, link_secret, login_throttle
 from telemetry.influx.client import InfluxClient
 
 log = logging.getLogger(__name__)
@@ -81,7 +86,18 @@ def _background_tasks(state: AppState, stop: asyncio.Event) -> list[asyncio.Task
         api.webhook_poll_interval_s, stop,
         lambda: deliver_due(state.sessions, api), "webhook delivery",
     )  # fmt: skip
-    return [asyncio.create_task(sweeper), asyncio.create_task(deliverer)]
+    tasks = [asyncio.create_task(sweeper), asyncio.create_task(deliverer)]
+    notify = state.settings.notify
+    if notify.enabled:
+        # Notifications: fan-out, escalation, floods and the outbox, off the request path.
+        config = fanout.Config(notify, state.link_secret)
+        notifier = _every(
+            notify.poll_interval_s, stop,
+            lambda: notify_tick(state.sessions, config, state.metrics, state.notify_health),
+            "notification worker",
+        )  # fmt: skip
+        tasks.append(asyncio.create_task(notifier))
+    return tasks
 
 
 def create_app(
@@ -116,6 +132,7 @@ def create_app(
             metrics=metrics,
             login_throttle=login_throttle(config, clock),
             bootstrap=bootstrap_principals(config),
+            link_secret=link_secret(config),
         )
         app.state.equipmon = state
         stop = asyncio.Event()
@@ -149,7 +166,7 @@ def create_app(
     app.include_router(health.router)
     v1 = APIRouter(prefix=PREFIX)
     routers = [sites, assets, readings, alerts, asset_status, work_orders, pm, reports]
-    routers += [users, tokens, webhooks]
+    routers += [users, tokens, webhooks, notifications, on_call, action_links]
     for module in routers:
         document_roles(module.router)
         v1.include_router(module.router)
@@ -173,7 +190,11 @@ def _problem_openapi(app: FastAPI) -> None:
             for operation in operations.values():
                 for status, response in operation.get("responses", {}).items():
                     if status[0] in "45":
+                        # A route that also answers browsers with a page keeps its text/html.
+                        html = response.get("content", {}).get("text/html")
                         response["content"] = {"application/problem+json": {"schema": problem_ref}}
+                        if html is not None:
+                            response["content"]["text/html"] = html
         schema["components"]["schemas"].pop("HTTPValidationError", None)
         schema["components"]["schemas"].pop("ValidationError", None)
         app.openapi_schema = schema

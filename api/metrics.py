@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 
 class Metrics:
@@ -33,5 +33,24 @@ class Metrics:
             "equipmon_api_alerts_posted_total",
             "Alert conditions posted by the analytics service, by outcome.",
             ["result"],
+            registry=self.registry,
+        )
+        self.notifications = Counter(
+            "equipmon_api_notifications_total",
+            "Notification delivery attempts by channel and resulting status "
+            "(delivered, pending = will retry, dead = gave up).",
+            ["channel", "status"],
+            registry=self.registry,
+        )
+        self.channel_up = Gauge(
+            "equipmon_api_notification_channel_up",
+            "1 if the channel's last delivery attempt succeeded, 0 if it failed.",
+            ["channel"],
+            registry=self.registry,
+        )
+        self.notifications_dead = Gauge(
+            "equipmon_api_notifications_dead",
+            "Notifications given up after the last attempt, by channel (in the database).",
+            ["channel"],
             registry=self.registry,
         )

@@ -125,6 +125,66 @@ class PolicySettings(BaseModel):
     )
 
 
+class SmtpSettings(BaseModel):
+    """The SMTP server notifications are sent through."""
+
+    host: str = Field("127.0.0.1", description="SMTP server host.")
+    port: int = Field(25, ge=1, le=65535, description="SMTP server port (587 STARTTLS, 465 TLS).")
+    security: Literal["none", "starttls", "tls"] = Field(
+        "none", description="none, starttls (upgrade after connecting) or tls (implicit TLS)."
+    )
+    username: str | None = Field(None, description="SMTP AUTH user (unset: no AUTH).")
+    password: SecretStr | None = Field(None, description="SMTP AUTH password.")
+    from_address: str = Field("equipmon@localhost", description="From: of notification mail.")
+    timeout_s: float = Field(10.0, gt=0, le=120, description="Timeout of one SMTP session (s).")
+
+
+class NotifySettings(BaseModel):
+    """Notifications: the outbox worker, escalation timing, floods, retries and action links."""
+
+    enabled: bool = Field(True, description="Run the notification worker in this process.")
+    poll_interval_s: float = Field(2.0, gt=0, description="Notification worker period (s).")
+    # Rules count in minutes (escalate after 15 minutes); tests make a minute last 0.1 s.
+    minute_s: float = Field(60.0, gt=0, description="Length of a rule's minute (s).")
+    # ISA-18.2 flood handling: after a recipient's first alert message, the ones that follow
+    # within the window are held and sent as one summary once the window passes without a
+    # new one (or flood_max_hold_s after the first held one). Critical alerts are never held.
+    flood_window_s: float = Field(60.0, gt=0, description="Flood window per recipient (s).")
+    flood_max_hold_s: float = Field(600.0, gt=0, description="Longest hold in a flood (s).")
+    max_attempts: int = Field(10, ge=1, le=100, description="Delivery attempts before dead.")
+    backoff_s: float = Field(30.0, gt=0, description="Wait after the first failure (doubles).")
+    backoff_max_s: float = Field(3600.0, gt=0, description="Longest wait between attempts (s).")
+    chat_timeout_s: float = Field(5.0, gt=0, le=60, description="Timeout of one chat POST (s).")
+    link_ttl_s: float = Field(24 * 3600.0, gt=0, description="Lifetime of an action link (s).")
+    link_secret: SecretStr | None = Field(
+        None,
+        description="HMAC key that signs action links; the same on every replica. Unset: a "
+        "random key per process (links stop working when it restarts).",
+    )
+    public_url: str = Field(
+        "http://localhost:8080", description="Base URL of the API in links people click."
+    )
+    telegram_api_url: str = Field(
+        "https://api.telegram.org", description="Telegram Bot API base (a channel may override)."
+    )
+    zalo_api_url: str = Field(
+        "https://openapi.zalo.me/v3.0/oa/message/cs",
+        description="Zalo OA message endpoint (a channel may override).",
+    )
+    retention_days: float = Field(
+        90.0,
+        gt=0,
+        description="Delivered messages, handled events and expired links are "
+        "deleted this long after (dead messages stay until retried or deleted).",
+    )
+    smtp: SmtpSettings = Field(default_factory=SmtpSettings)
+
+    @field_validator("public_url")
+    @classmethod
+    def _no_slash(cls, value: str) -> str:
+        return value.rstrip("/")
+
+
 class Settings(EquipmonSettings):
     """Everything the API needs; built from the environment unless passed to create_app."""
 
@@ -140,6 +200,7 @@ class Settings(EquipmonSettings):
     )
     influx: InfluxSettings = Field(default_factory=InfluxSettings)
     policy: PolicySettings = Field(default_factory=PolicySettings)
+    notify: NotifySettings = Field(default_factory=NotifySettings)
     admin_token: SecretStr | None = Field(None, description="Bootstrap admin bearer token.")
     service_token: SecretStr | None = Field(None, description="Bootstrap service bearer token.")
     gateway_token: SecretStr | None = Field(None, description="Bootstrap gateway bearer token.")

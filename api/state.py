@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -12,6 +13,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from api.metrics import Metrics
 from api.ratelimit import RateLimiter
 from api.security import Principal, hash_token
+from api.services.notify.worker import Health
 from api.settings import Settings
 from api.throttle import LoginThrottle
 from telemetry.influx.client import InfluxClient
@@ -37,6 +39,9 @@ class AppState:
     metrics: Metrics
     login_throttle: LoginThrottle
     bootstrap: dict[str, Principal] = field(default_factory=dict)
+    # The HMAC key of action links, and which notification channels are failing now.
+    link_secret: bytes = b""
+    notify_health: Health = field(default_factory=Health)
 
 
 def login_throttle(settings: Settings, clock: Callable[[], float]) -> LoginThrottle:
@@ -73,3 +78,14 @@ def bootstrap_principals(settings: Settings) -> dict[str, Principal]:
                 role=role, actor=f"bootstrap-{role}", site_code=site
             )
     return found
+
+
+def link_secret(settings: Settings) -> bytes:
+    """The action-link key: configured, or random for this process (with a warning)."""
+    if settings.notify.link_secret is not None:
+        return settings.notify.link_secret.get_secret_value().encode()
+    log.warning(
+        "EQUIPMON_API__NOTIFY__LINK_SECRET is unset: action links are signed with a random key and "
+        "stop working when this process restarts (and on other replicas)"
+    )
+    return secrets.token_bytes(32)

@@ -185,6 +185,40 @@ def seed_users(client: AdminClient, data_dir: Path) -> dict[str, str] | None:
     return passwords
 
 
+def seed_notifications(client: AdminClient) -> int:
+    """The demo's notifications: e-mail for the demo users, an all-week rota per site (the
+    technician on call, the facilities manager above), and one escalating alert rule; how
+    many rules were added (none when the demo already has rules)."""
+    if client.all("/notification-rules"):
+        return 0
+    users = {u["username"]: u["id"] for u in client.all("/users")}
+    for name in ("facilities", "technician"):
+        if name in users:
+            prefs = {"channels": ["email"], "email": f"{name}@demo.equipmon.local"}
+            client.call("PUT", f"/users/{users[name]}/notification-settings", prefs)
+    for site in client.all("/sites"):
+        for level, name in ((1, "technician"), (3, "facilities")):
+            for day in range(7):
+                if name in users:
+                    shift = {"site_id": site["id"], "level": level, "user_id": users[name],
+                             "weekday": day, "starts": "00:00", "ends": "00:00"}  # fmt: skip
+                    client.call("POST", "/on-call/shifts", shift)
+    rule = {
+        "name": "Alerts: on call first, then the facilities manager",
+        "event": "alert.raised",
+        "min_severity": "medium",
+        "steps": [
+            {"after_minutes": 0, "to": ["on_call:1"]},
+            {"after_minutes": 15, "to": ["on_call:2", "on_call:3"]},
+        ],
+    }
+    client.call("POST", "/notification-rules", rule)
+    assigned = {"name": "Assignments", "event": "work_order.assigned",
+                "steps": [{"after_minutes": 0, "to": ["assignee"]}]}  # fmt: skip
+    client.call("POST", "/notification-rules", assigned)
+    return 2
+
+
 def main(argv: list[str] | None = None) -> int:
     """``python -m stack.seed``: seed an API that runs elsewhere (docker-compose's seed job)."""
     parser = argparse.ArgumentParser(prog="python -m stack.seed", description=main.__doc__)

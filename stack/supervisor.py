@@ -29,9 +29,11 @@ from stack.seed import (
     SeedError,
     scenario_register,
     seed_assets,
+    seed_notifications,
     seed_plans,
     seed_users,
 )
+from stack.smtp_sink import SmtpSink
 
 log = logging.getLogger(__name__)
 
@@ -253,6 +255,8 @@ def _print_banner(
         print(f"  API:          http://127.0.0.1:{options.api_port}/api/v1  (OpenAPI at /docs)")
         print(f"  Tokens:       admin, service, gateway in {options.data_dir / 'tokens.json'}")
         print(f"  Dashboard:    http://127.0.0.1:{options.api_port}/ui/")
+        print(f"  Mail sink:    smtp://127.0.0.1 (notification e-mail kept in "
+              f"{options.data_dir / 'smtp' / 'mail'})")  # fmt: skip
     ports_file = options.data_dir / "sim-ports.json"
     control = json.loads(ports_file.read_text()).get("control") if ports_file.exists() else None
     if control:
@@ -273,7 +277,9 @@ def _seed(options: StackOptions) -> dict[str, str] | None:
             plans = seed_plans(client)
             log.info("preventive maintenance: %d demo plans added", plans)
             log.info("asset register: %d demo assets added", added)
-        return seed_users(client, options.data_dir)
+        passwords = seed_users(client, options.data_dir)
+        log.info("notifications: %d demo rules added", seed_notifications(client))
+        return passwords
     except SeedError as exc:
         raise ServiceError(f"seeding the API failed: {exc}") from exc
 
@@ -290,6 +296,16 @@ def run(options: StackOptions) -> int:
     try:
         mqtt_url, influx_url = _start_infrastructure(options, children)
         env = stack_environment(options, mqtt_url, influx_url)
+        # Notification e-mail goes to a local sink that keeps each message as a file.
+        sink = SmtpSink(options.data_dir / "smtp")
+        children.append(sink)
+        sink.start()
+        env |= {
+            "EQUIPMON_API__NOTIFY__SMTP__PORT": str(sink.port),
+            "EQUIPMON_API__NOTIFY__PUBLIC_URL": f"http://127.0.0.1:{options.api_port}",
+            # Kept with the data folder like the tokens, so links survive a restart of the demo.
+            "EQUIPMON_API__NOTIFY__LINK_SECRET": stack_tokens(options.data_dir)["admin"] + "-links",
+        } | options.extra_env
         services = _start_services(options, mqtt_url, env, children)
         new_users = _seed(options)
         _print_banner(options, mqtt_url, influx_url, services)

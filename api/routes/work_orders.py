@@ -34,7 +34,7 @@ from api.schemas.work_orders import (
     WorkType,
 )
 from api.security import Principal
-from api.services import audit, webhooks
+from api.services import audit, events
 from api.services import work_orders as svc
 
 router = APIRouter(tags=["work-orders"])
@@ -223,7 +223,7 @@ def _new_order(
     session.add(order)
     session.flush()
     audit.record(session, principal.actor, "create", "work_order", order.id, body.model_dump())
-    webhooks.work_order_event(session, order, "create")
+    events.work_order_event(session, order, "create")
     return order
 
 

@@ -18,7 +18,7 @@ from api.errors import IllegalTransitionError, InvalidError
 from api.models import Alert, AlertEvent, Asset, Site
 from api.schemas.alerts import AlertAction, AlertPost
 from api.security import Principal
-from api.services import audit, webhooks
+from api.services import audit, notify, webhooks
 from api.services import work_orders as orders
 from api.settings import PolicySettings
 
@@ -76,6 +76,7 @@ def _event(  # noqa: PLR0917 (history entries read best positionally)
         )
     )
     webhooks.alert_event(session, alert, event, at)
+    notify.alert_event(session, alert, event, at)
 
 
 def ingest(

@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 
 from api.errors import ConflictError, InvalidError
 from api.models import Asset, AssetStatus, Meter, MeterReading, PmPlan, PmSchedule, WorkOrder
-from api.services import audit, webhooks
+from api.services import audit, events
 from api.services.asset_status import POOR_HEALTH
 from api.services.policy import pick_assignee
 from api.settings import PolicySettings
@@ -287,7 +287,7 @@ def _make_order(
     session.add(order)
     session.flush()  # a concurrent sweep's order with the same open_key fails here: replayed
     audit.record(session, SYSTEM, "create", "work_order", order.id, {"pm_plan": plan.id})
-    webhooks.work_order_event(session, order, "create")
+    events.work_order_event(session, order, "create")
     return order
 
 

@@ -9,7 +9,7 @@ import json
 import logging
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from functools import partial
 from typing import Any
 
@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from api.db import run_in_transaction
 from api.models import Alert, Webhook, WebhookDelivery, WorkOrder, utcnow
 from api.schemas.alerts import AlertPublic
+from api.services.retry import LEASE, backoff
 from api.settings import ServerSettings
 
 log = logging.getLogger(__name__)
@@ -41,9 +42,6 @@ WORK_ORDER_FIELDS = (
     "resolution",
     "updated_at",
 )
-MAX_BACKOFF = timedelta(hours=1)
-# A lease: a claimed delivery is not picked up again (by this or another replica) meanwhile.
-LEASE = timedelta(minutes=2)
 BATCH = 50
 
 
@@ -154,8 +152,7 @@ def _record(
     elif delivery.attempts >= config.webhook_max_attempts:
         delivery.status = "failed"
     else:
-        wait = timedelta(seconds=config.webhook_backoff_s) * 2 ** (delivery.attempts - 1)
-        delivery.next_attempt_at = now + min(wait, MAX_BACKOFF)
+        delivery.next_attempt_at = now + backoff(config.webhook_backoff_s, delivery.attempts)
 
 
 def deliver_due(sessions: sessionmaker[Session], config: ServerSettings) -> int:

@@ -12,7 +12,7 @@ from api.errors import ConflictError, ForbiddenError, IllegalTransitionError, In
 from api.models import Alert, Asset, User, WorkOrder, WorkOrderEvidence
 from api.schemas.work_orders import WorkOrderTransition, WorkOrderUpdate
 from api.security import Principal
-from api.services import audit, pm, webhooks
+from api.services import audit, events, pm
 from api.services.policy import decide, pick_assignee
 from api.settings import PolicySettings
 
@@ -111,7 +111,7 @@ def for_alert(
                 _note(actor, now, "anomaly returned before verification; reopened"),
             ]
             audit.record(session, actor, "reopen", "work_order", order.id, {"alert": alert.id})
-            webhooks.work_order_event(session, order, "reopen")
+            events.work_order_event(session, order, "reopen")
         if new_occurrence or alert.work_order_id != order.id:
             add_evidence(session, order, alert, alert.last_detected_at)
         alert.work_order_id = order.id
@@ -149,7 +149,7 @@ def for_alert(
     if assignee is not None:
         detail = {"assignee": assignee.username, "by": "policy"}
         audit.record(session, actor, "assign", "work_order", order.id, detail)
-    webhooks.work_order_event(session, order, "create")
+    events.work_order_event(session, order, "create")
     return order
 
 
@@ -232,7 +232,7 @@ def transition(  # noqa: PLR0912 (one branch per target state reads like the dia
         order.id,
         {"from": before, "to": body.to, "reason": body.reason},
     )
-    webhooks.work_order_event(session, order, "transition")
+    events.work_order_event(session, order, "transition")
 
 
 def _complete(
@@ -272,7 +272,7 @@ def update(
         changes["note"] = note
     order.updated_at = now
     audit.record(session, principal.actor, "update", "work_order", order.id, changes)
-    webhooks.work_order_event(session, order, "update")
+    events.work_order_event(session, order, "update")
 
 
 def verify_due(session: Session, now: datetime) -> list[int]:
@@ -305,6 +305,6 @@ def verify_due(session: Session, now: datetime) -> list[int]:
             order.id,
             {"quiet_since": str(order.completed_at)},
         )
-        webhooks.work_order_event(session, order, "verify")
+        events.work_order_event(session, order, "verify")
         verified.append(order.id)
     return verified

@@ -19,7 +19,7 @@ from api.routes.work_orders import etag, visible_order
 from api.schemas.common import UtcDatetime
 from api.security import Principal
 from api.services.kpis import alarm_kpis, kpi_window
-from api.web import views
+from api.web import notify_view, views
 from api.web.render import not_modified, page
 from api.web.session import CREW, STAFF, UI, home_of, principal_of, require, session_token
 
@@ -57,7 +57,9 @@ def login_page(request: Request, state: StateDep, next: str | None = None) -> Re
 
 
 @router.get(f"{UI}/fleet")
-def fleet_page(request: Request, session: SessionDep, principal: Viewer) -> Response:
+def fleet_page(
+    request: Request, session: SessionDep, state: StateDep, principal: Viewer
+) -> Response:
     """Every asset's health and state, with the counts that matter at the top.
 
     For the whole crew: technicians see the fleet read-only (the page has no actions), as
@@ -65,7 +67,12 @@ def fleet_page(request: Request, session: SessionDep, principal: Viewer) -> Resp
     """
     if (unchanged := not_modified(request, session)) is not None:
         return unchanged
-    return page(request, "fleet.html", principal, {"fleet": views.fleet(session, utcnow())})
+    now = utcnow()
+    context = {
+        "fleet": views.fleet(session, now),
+        "notify": notify_view.panel(session, state.notify_health, now),
+    }
+    return page(request, "fleet.html", principal, context)
 
 
 @router.get(f"{UI}/alerts")

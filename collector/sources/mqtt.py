@@ -361,7 +361,8 @@ class MqttSource:
         if reason.value == _SESSION_TAKEN_OVER:
             self.refused = (
                 f"session taken over: another client connected as {self._settings.client_id} "
-                "(two collectors with one identity; set EQUIPMON_COLLECTOR__REPLICA or mqtt.client_id)"
+                "(two collectors with one identity; set EQUIPMON_COLLECTOR__REPLICA or "
+                "mqtt.client_id)"
             )
             log.error("%s: not reconnecting", self.refused)
             client.disconnect()  # stops paho's reconnect loop
@@ -441,7 +442,8 @@ class MqttSource:
             elif message[1] and message[1] != self._instance and self._client is not None:
                 self.refused = (
                     f"session taken over: another client connected as {self._settings.client_id}"
-                    " (two collectors with one identity; set EQUIPMON_COLLECTOR__REPLICA or mqtt.client_id)"
+                    " (two collectors with one identity; set EQUIPMON_COLLECTOR__REPLICA or"
+                    " mqtt.client_id)"
                 )
                 log.error("%s: a newer process announced itself; not reconnecting", self.refused)
                 self._client.disconnect()

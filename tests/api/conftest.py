@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
 from api.main import create_app
+from stack.smtp_sink import SmtpSink
 from tests.api.helpers import Api, create_asset, create_site, make_settings, serve, setup_roles
 
 
@@ -36,3 +38,14 @@ def asset(api: Api) -> dict[str, Any]:
     """The asset `pump-01` of `plant-a`."""
     result: dict[str, Any] = api.ok("admin", "GET", "/api/v1/assets?code=pump-01")["items"][0]
     return result
+
+
+@pytest.fixture
+def smtp_sink(tmp_path: Path) -> Iterator[SmtpSink]:
+    """A real SMTP server process (aiosmtpd) on a free port, keeping what it receives."""
+    sink = SmtpSink(tmp_path / "smtp")
+    sink.start()
+    try:
+        yield sink
+    finally:
+        sink.stop()

@@ -38,6 +38,13 @@ PARAMS = dict.fromkeys(
     "webhook_id": 999999,
     "plan_id": 999999,
     "meter_id": 999999,
+    "rule_id": 999999,
+    "channel_id": 999999,
+    "notification_id": 999999,
+    "shift_id": 999999,
+    "override_id": 999999,
+    "action": "acknowledge-alert",
+    "token": "1.nope",
     "name": "running_hours",
     "path": "app.css",
 }

@@ -88,9 +88,7 @@ def test_a_sigkilled_collector_loses_no_sparkplug_reading(
         assert node.stats()["stored"] > 0  # the edge node did store while we were away
         health = json.loads(fetch(f"http://127.0.0.1:{port}/healthz") or "{}")
         assert health["sources"]["sparkplug"]["healthy"]
-        births = influx_client.query(
-            f"SELECT online FROM source_state WHERE site = '{group}'"
-        )
+        births = influx_client.query(f"SELECT online FROM source_state WHERE site = '{group}'")
         assert births
         assert births[0].values[-1][1] == 1.0
     finally:
