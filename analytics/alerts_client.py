@@ -19,6 +19,7 @@ from typing import Any
 
 import httpx
 
+from analytics.errors import AlertPostError
 from analytics.scorer import Decision
 from analytics.settings import ApiSettings
 from telemetry.retry import Backoff, log_retry
@@ -80,14 +81,6 @@ def instrument_body(
         "contributors": [] if sensor == "asset" else [{"sensor": sensor, "share": 1.0}],
         "message": message[:4000],
     }
-
-
-class AlertPostError(Exception):
-    """A post failed; ``retry`` says whether sending it again may succeed."""
-
-    def __init__(self, message: str, *, retry: bool) -> None:
-        super().__init__(message)
-        self.retry = retry
 
 
 class AlertsClient:

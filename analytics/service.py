@@ -24,13 +24,13 @@ import httpx
 
 from analytics.alerts_client import AlertsClient, Outbox, rfc3339
 from analytics.api_reader import ApiReader, Periodic, SensorLimits
+from analytics.errors import ModelRejectedError
 from analytics.feedback import LabelStore
 from analytics.meters import MeterBook, MeterPoster, counted_readings
 from analytics.metrics import Metrics
 from analytics.model import AssetModel
 from analytics.model_store import (
     Baseline,
-    ModelRejectedError,
     ModelStore,
     build_baseline,
     fit_scorer,

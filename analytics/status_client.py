@@ -19,7 +19,8 @@ from typing import Any
 
 import httpx
 
-from analytics.alerts_client import RETRIED_STATUSES, AlertPostError, rfc3339
+from analytics.alerts_client import RETRIED_STATUSES, rfc3339
+from analytics.errors import AlertPostError, BadItemError
 from analytics.scorer import Decision
 from analytics.settings import ApiSettings
 from telemetry.retry import Backoff, log_retry
@@ -31,14 +32,6 @@ MAX_ITEMS = 5000
 # out of batches for this long (it may be registered meanwhile).
 UNKNOWN_RETRY_S = 600.0
 _WHERE = re.compile(r"^items\[(\d+)\]")
-
-
-class BadItemError(AlertPostError):
-    """The API refused a batch because of one item (e.g. an asset it does not know)."""
-
-    def __init__(self, message: str, index: int) -> None:
-        super().__init__(message, retry=False)
-        self.index = index
 
 
 STATES = ("learning", "normal", "alarm", "instrument", "stale")
