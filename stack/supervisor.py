@@ -161,6 +161,8 @@ def stack_environment(options: StackOptions, mqtt_url: str, influx_url: str) -> 
         "EQUIPMON_COLLECTOR__MQTT__URL": mqtt_url,
         "EQUIPMON_COLLECTOR__DATA_DIR": str(data),
         "EQUIPMON_COLLECTOR__HTTP__PORT": str(options.collector_http_port),
+        # The demo's Sparkplug B edge node (gw-a-spb) follows the collector as primary host.
+        "EQUIPMON_COLLECTOR__SPARKPLUG__ENABLED": "true",
         "EQUIPMON_ANALYTICS__API__URL": f"http://127.0.0.1:{options.api_port}",
         "EQUIPMON_ANALYTICS__DATA_DIR": str(data),
         "EQUIPMON_ANALYTICS__HTTP_PORT": str(options.analytics_http_port),
