@@ -14,6 +14,8 @@ from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.orm.exc import StaleDataError
 
+from api import revisions
+
 T = TypeVar("T")
 
 logger = logging.getLogger(__name__)
@@ -99,10 +101,14 @@ def make_sessionmaker(engine: sa.Engine, *, read_only: bool = False) -> sessionm
     """Sessions that keep loaded objects usable after commit (responses are built after it).
 
     ``read_only``: for requests that only read (GET) and token lookups. On SQLite they start a
-    deferred transaction and may not write; on PostgreSQL they are ordinary sessions.
+    deferred transaction and may not write; on PostgreSQL they are ordinary sessions. Writing
+    sessions bump the change counters of the tables they write (api/revisions.py).
     """
-    bind = engine.execution_options(**{READ_ONLY: True}) if read_only else engine
-    return sessionmaker(bind, expire_on_commit=False)
+    if read_only:
+        return sessionmaker(engine.execution_options(**{READ_ONLY: True}), expire_on_commit=False)
+    factory = sessionmaker(engine, expire_on_commit=False)
+    revisions.track(factory)
+    return factory
 
 
 def is_race(exc: DBAPIError) -> bool:

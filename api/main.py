@@ -85,15 +85,17 @@ def _background_tasks(state: AppState, stop: asyncio.Event) -> list[asyncio.Task
 
 
 def create_app(
-    settings: Settings | None = None, *, clock: Callable[[], float] = time.monotonic
+    settings: Settings | None = None, *, clock: Callable[[], float] | None = None
 ) -> FastAPI:
     """Build the app; settings default to the environment (EQUIPMON_*, DATABASE_URL).
 
-    ``clock`` (monotonic seconds) times login lockouts and rate limits; tests pass one they
-    move.
+    ``clock`` (seconds) times login lockouts and rate limits; tests pass one they move. By
+    default rate limits (per process) use the monotonic clock and login lockouts (in the
+    database, shared by every process and host) the wall clock.
     """
     config = settings or Settings()
     metrics = Metrics()
+    limits_clock = clock or time.monotonic
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -106,15 +108,17 @@ def create_app(
             sessions=make_sessionmaker(engine),
             read_sessions=make_sessionmaker(engine, read_only=True),
             influx=InfluxClient(config.influx, pool_size=16),
-            limiter=RateLimiter(config.api.gateway_rate_per_s, config.api.gateway_burst, clock),
+            limiter=RateLimiter(
+                config.api.gateway_rate_per_s, config.api.gateway_burst, limits_clock
+            ),
             byte_limiter=RateLimiter(
-                config.api.gateway_bytes_per_s, config.api.gateway_bytes_burst, clock
+                config.api.gateway_bytes_per_s, config.api.gateway_bytes_burst, limits_clock
             ),
             reading_limiter=RateLimiter(
-                config.api.gateway_readings_per_s, config.api.gateway_readings_burst, clock
+                config.api.gateway_readings_per_s, config.api.gateway_readings_burst, limits_clock
             ),
             metrics=metrics,
-            login_throttle=login_throttle(config, clock),
+            login_throttle=login_throttle(config, clock or time.time),
             bootstrap=bootstrap_principals(config),
         )
         app.state.equipmon = state

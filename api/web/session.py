@@ -15,10 +15,9 @@ from urllib.parse import quote, urlsplit
 
 import sqlalchemy as sa
 from fastapi import Request, Response
-from fastapi.security import HTTPAuthorizationCredentials
 from starlette.exceptions import HTTPException
 
-from api.deps import ADMIN, FACILITIES, TECHNICIAN, RoleCheck, get_principal
+from api.deps import ADMIN, FACILITIES, TECHNICIAN, RoleCheck, principal_of_token
 from api.errors import ForbiddenError, UnauthorizedError
 from api.models import ApiToken, utcnow
 from api.security import Principal
@@ -48,9 +47,8 @@ def principal_of(request: Request, state: AppState) -> Principal:
     if token is None:
         raise login_redirect(request)
     try:
-        principal = get_principal(
-            state, HTTPAuthorizationCredentials(scheme="Bearer", credentials=token)
-        )
+        with state.read_sessions() as session:
+            principal = principal_of_token(state, session, token)
     except UnauthorizedError:
         raise login_redirect(request) from None
     require(principal, *CREW)
