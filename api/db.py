@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
+import orjson
 import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
@@ -29,11 +31,24 @@ _HOLDS_WRITE_LOCK = "equipmon_holds_write_lock"
 MAX_TX_ATTEMPTS = 5
 
 
+def json_loads(text: str | bytes) -> Any:
+    """JSON columns decoded by orjson (a list page decodes 150 of them; the standard library
+    took ~1.5 ms of them a page), by the standard library if orjson refuses (NaN)."""
+    try:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return json.loads(text)
+
+
 def make_engine(url: str) -> sa.Engine:
     """An engine for url; SQLite gets WAL, a busy timeout, foreign keys and BEGIN IMMEDIATE."""
     if not url.startswith("sqlite"):
-        return sa.create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
-    engine = sa.create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
+        return sa.create_engine(
+            url, pool_pre_ping=True, pool_size=10, max_overflow=20, json_deserializer=json_loads
+        )
+    engine = sa.create_engine(
+        url, connect_args={"timeout": 30, "check_same_thread": False}, json_deserializer=json_loads
+    )
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:

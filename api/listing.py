@@ -26,7 +26,7 @@ import hashlib
 import json
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Annotated, Any, Generic, TypeVar
+from typing import Annotated, Any, Generic, TypeVar, cast
 
 import sqlalchemy as sa
 from fastapi import Query, Request, Response
@@ -81,7 +81,9 @@ def _adapter(schema: type[BaseModel]) -> TypeAdapter[Any]:
 def _fingerprint(listing: str, request: Request) -> str:
     # The filters (every parameter but the window's) a cursor was made under.
     params = sorted(
-        (k, v) for k, v in request.query_params.multi_items() if k not in ("cursor", "limit")
+        (k, v)
+        for k, v in request.query_params.multi_items()
+        if k not in ("cursor", "limit", "offset")
     )
     return hashlib.sha256(json.dumps([listing, params]).encode()).hexdigest()[:16]
 
@@ -129,17 +131,22 @@ def list_response(
     stmt: sa.Select[Any],
     schema: type[BaseModel],
     *,
+    table: sa.FromClause,
     keys: Sequence[Any],
     limit: int,
     offset: int,
     cursor: str | None,
 ) -> Response:
-    """The page of stmt (one table's rows, filtered, not yet ordered) as a response, or 304."""
-    table: sa.Table = stmt.get_final_froms()[0]  # type: ignore[assignment]
-    listing = f"{request.url.path}"
+    """The page of stmt (table's rows, filtered, not yet ordered) as a response, or 304.
+
+    Statements run on the session's connection as Core: no ORM compile state or identity map
+    for rows that become JSON at once.
+    """
+    connection = session.connection()
+    listing = request.url.path
     # The revision first: a tag is never newer than the rows it is sent with.
     tag = revisions.etag(
-        revisions.current(session, [table.name]),
+        revisions.current(connection, [cast("sa.Table", table).name]),
         principal.actor,
         principal.role,
         listing,
@@ -157,11 +164,11 @@ def list_response(
         bound = [sa.literal(v, type_=k.type) for v, k in zip(after, keys, strict=True)]
         stmt = stmt.where(sa.tuple_(*keys) < sa.tuple_(*bound))
     else:
-        total = session.scalar(stmt.with_only_columns(sa.func.count()).select_from(table)) or 0
+        count = stmt.with_only_columns(sa.func.count()).select_from(table)
+        total = connection.execute(count).scalar() or 0
     ordered = stmt.with_only_columns(*table.c).order_by(*(k.desc() for k in keys))
-    rows = [
-        dict(row) for row in session.execute(ordered.limit(limit + 1).offset(offset)).mappings()
-    ]
+    result = connection.execute(ordered.limit(limit + 1).offset(offset))
+    rows = [dict(row) for row in result.mappings()]
     more = len(rows) > limit
     rows = rows[:limit]
     next_cursor = None

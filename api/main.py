@@ -14,7 +14,7 @@ from fastapi import APIRouter, FastAPI
 from fastapi.concurrency import run_in_threadpool
 from fastapi.staticfiles import StaticFiles
 
-from api import migrate, problems, web
+from api import logs, migrate, problems, web
 from api.db import make_engine, make_sessionmaker
 from api.deps import document_roles
 from api.metrics import Metrics
@@ -184,6 +184,13 @@ def _problem_openapi(app: FastAPI) -> None:
         return schema
 
     app.openapi = openapi  # type: ignore[method-assign]
+
+
+def worker_app() -> FastAPI:
+    """The app of one worker process of `python -m api serve --workers N` (uvicorn's
+    factory): logs configured and settings read from the environment, as in the parent."""
+    logs.configure()
+    return create_app()
 
 
 def __getattr__(name: str) -> FastAPI:

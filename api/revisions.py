@@ -90,7 +90,7 @@ def track(factory: sessionmaker[Session]) -> None:
     event.listen(factory, "after_rollback", _forget)
 
 
-def current(session: Session, tables: Iterable[str]) -> str:
+def current(session: Session | sa.Connection, tables: Iterable[str]) -> str:
     """The tables' revisions as one string (read before the content it validates, so a tag
     is never newer than what it is sent with)."""
     names = sorted(tables)

@@ -17,6 +17,10 @@ class ServerSettings(BaseModel):
 
     host: str = Field("0.0.0.0", description="Listen address of `python -m api`.")  # noqa: S104
     port: int = Field(8080, ge=1, le=65535, description="Listen port of `python -m api`.")
+    # Each worker is a process with its own engine and pool; nothing shared lives in one
+    # (docs/api.md, "Workers"). On SQLite one worker is faster: writers of other processes
+    # meet SQLite's polling busy handler instead of the in-process writer queue.
+    workers: int = Field(1, ge=1, le=64, description="Worker processes of `python -m api`.")
     # Behind a reverse proxy, the client's address and scheme come from X-Forwarded-For and
     # X-Forwarded-Proto, which only a trusted proxy may set (anyone else could forge them).
     trusted_proxies: str = Field(

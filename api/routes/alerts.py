@@ -95,7 +95,7 @@ def list_alerts(
         if value is not None:
             stmt = stmt.where(column == value)
     return list_response(
-        request, session, principal, stmt, AlertPublic,
+        request, session, principal, stmt, AlertPublic, table=Alert.__table__,
         keys=[Alert.updated_at, Alert.id], limit=limit, offset=offset, cursor=cursor,
     )  # fmt: skip
 

@@ -146,7 +146,7 @@ def list_work_orders(
         if value is not None:
             stmt = stmt.where(column == value)
     return list_response(
-        request, session, principal, stmt, WorkOrderPublic,
+        request, session, principal, stmt, WorkOrderPublic, table=WorkOrder.__table__,
         keys=[WorkOrder.id], limit=limit, offset=offset, cursor=cursor,
     )  # fmt: skip
 

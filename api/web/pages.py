@@ -10,7 +10,7 @@ from fastapi.responses import RedirectResponse
 from starlette.exceptions import HTTPException
 
 from api.crud import get_or_404
-from api.deps import SessionDep, StateDep
+from api.deps import READ_METHODS, ReadSessionDep, SessionDep, StateDep
 from api.errors import ApiError
 from api.models import Alert, WorkOrder, utcnow
 from api.pagination import PathId
@@ -26,8 +26,13 @@ from api.web.session import CREW, STAFF, UI, home_of, principal_of, require, ses
 router = APIRouter(include_in_schema=False)
 
 
-def _principal(request: Request, state: StateDep) -> Principal:
-    return principal_of(request, state)
+def _principal(request: Request, state: StateDep, session: ReadSessionDep) -> Principal:
+    # The page's own (GET) session: one session and connection for the cookie and the page.
+    try:
+        return principal_of(request, state, session)
+    finally:
+        if request.method not in READ_METHODS and session.in_transaction():
+            session.rollback()  # a form post writes in a session of its own
 
 
 Viewer = Annotated[Principal, Depends(_principal)]

@@ -4,15 +4,33 @@ from __future__ import annotations
 
 from typing import Any
 
+import httpx
 import pytest
 import sqlalchemy as sa
+from fastapi import FastAPI
 
 from api import revisions
 from api.db import make_engine, make_sessionmaker
+from api.main import create_app
 from api.models import WorkOrder, utcnow
-from tests.api.helpers import Api, alert_body, create_asset
+from api.settings import Settings
+from tests.api.helpers import (
+    Api,
+    alert_body,
+    create_asset,
+    create_site,
+    make_settings,
+    serve,
+    setup_roles,
+)
 
 ORDERS = "/api/v1/work-orders"
+
+
+def app_settings(app: FastAPI) -> Settings:
+    """The settings the app was built with (its lifespan has run)."""
+    settings: Settings = app.state.equipmon.settings
+    return settings
 
 
 def _create_orders(api: Api, asset: dict[str, Any], count: int) -> list[int]:
@@ -165,3 +183,31 @@ def test_a_cursor_is_bound_to_its_filters(api: Api, asset: dict[str, Any]) -> No
     )
     assert both.status_code == 422
     assert both.json()["where"] == "offset"
+
+
+def test_a_list_page_is_one_connection_and_four_selects(database_url: str) -> None:
+    """Token, revision, count, rows: no query per row, one pooled connection (SQL events)."""
+    app = create_app(make_settings(database_url))
+    with serve(app) as url, httpx.Client(base_url=url, timeout=30) as client:
+        api = Api(client, app_settings(app))
+        site = create_site(api, "plant-a")
+        setup_roles(api, site["id"])
+        asset = create_asset(api, site["id"])
+        _create_orders(api, asset, 5)
+        engine: sa.Engine = app.state.equipmon.engine
+        selects: list[str] = []
+        checkouts: list[object] = []
+
+        def on_execute(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+            if statement.lstrip().upper().startswith("SELECT"):
+                selects.append(statement)
+
+        sa.event.listen(engine, "before_cursor_execute", on_execute)
+        sa.event.listen(engine.pool, "checkout", lambda *args: checkouts.append(args))
+        try:
+            page = api.ok("technician", "GET", f"{ORDERS}?limit=3")
+        finally:
+            sa.event.remove(engine, "before_cursor_execute", on_execute)
+        assert len(page["items"]) == 3
+        assert len(selects) == 4, selects
+        assert len(checkouts) == 1
