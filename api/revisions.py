@@ -70,8 +70,11 @@ def _before_commit(session: Session) -> None:
     # before_commit runs before the commit's own flush: flush first so that is counted too.
     session.flush()
     touched = session.info.pop(_TOUCHED, None)
-    for name in sorted(touched or ()):
-        session.execute(
+    if not touched:
+        return
+    connection = session.connection()  # Core: no ORM statement machinery for a counter
+    for name in sorted(touched):
+        connection.execute(
             sa.update(_counters)
             .where(_counters.c.name == name)
             .values(revision=_counters.c.revision + 1)
