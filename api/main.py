@@ -101,7 +101,9 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if config.api.migrate_on_startup:
             await run_in_threadpool(migrate.upgrade, config.database_url)
-        engine = make_engine(config.database_url)
+        engine = make_engine(
+            config.database_url, sqlite_synchronous=config.api.sqlite_synchronous.upper()
+        )
         state = AppState(
             settings=config,
             engine=engine,
