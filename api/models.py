@@ -425,6 +425,9 @@ class ChangeCounter(Base):
 
     __tablename__ = "change_counters"
     name: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
+    # A few rows per table: a writer bumps one of them, readers add them up, so concurrent
+    # writers of one table rarely queue on one row lock (PostgreSQL holds it to commit).
+    shard: Mapped[int] = mapped_column(sa.SmallInteger, primary_key=True, autoincrement=False)
     revision: Mapped[int] = mapped_column(sa.BigInteger, default=0)
 
 

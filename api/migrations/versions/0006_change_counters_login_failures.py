@@ -35,15 +35,27 @@ TRACKED = (
 )
 
 
+# Rows per table (api/revisions.py SHARDS).
+SHARDS = 8
+
+
 def upgrade() -> None:
     """Apply this revision."""
     counters = op.create_table(
         "change_counters",
         sa.Column("name", sa.String(length=64), nullable=False),
+        sa.Column("shard", sa.SmallInteger(), autoincrement=False, nullable=False),
         sa.Column("revision", sa.BigInteger(), nullable=False),
-        sa.PrimaryKeyConstraint("name", name=op.f("pk_change_counters")),
+        sa.PrimaryKeyConstraint("name", "shard", name=op.f("pk_change_counters")),
     )
-    op.bulk_insert(counters, [{"name": name, "revision": 0} for name in TRACKED])
+    op.bulk_insert(
+        counters,
+        [
+            {"name": name, "shard": shard, "revision": 0}
+            for name in TRACKED
+            for shard in range(SHARDS)
+        ],
+    )
     op.create_table(
         "login_failures",
         sa.Column("key", sa.String(length=200), nullable=False),
