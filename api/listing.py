@@ -35,7 +35,7 @@ from sqlalchemy.orm import Session
 
 from api import revisions
 from api.errors import InvalidError
-from api.schemas.common import PublicSchema
+from api.schemas.common import MAX_ID, PublicSchema
 from api.security import Principal
 
 T = TypeVar("T")
@@ -112,7 +112,7 @@ def decode_cursor(cursor: str, fingerprint: str, columns: Sequence[Any]) -> list
                 if parsed.tzinfo is None:
                     raise ValueError("naive time")
                 values.append(parsed)
-            elif python_type is int and type(value) is int:
+            elif python_type is int and type(value) is int and abs(value) <= MAX_ID:
                 values.append(value)
             else:
                 raise ValueError("bad key")

@@ -269,8 +269,11 @@ def update_work_order(
     """Checklist, parts, labour, downtime, notes, priority, due date (412 on a stale If-Match)."""
     order = visible_order(session, order_id, principal, if_match)
     svc.update(session, order, body, principal, utcnow())
+    # The answer is read in the same transaction (its query flushes the change): reading it
+    # after the commit checked out a second connection and began a second transaction.
+    result = public(session, order, response)
     session.commit()
-    return public(session, order, response)
+    return result
 
 
 @router.post(
@@ -295,5 +298,6 @@ def transition_work_order(
     cancelled before completion. Technicians claim, start, hold and complete their own."""
     order = visible_order(session, order_id, principal, if_match)
     svc.transition(session, order, body, principal=principal, policy=settings.policy, now=utcnow())
+    result = public(session, order, response)  # in the transaction, as in update_work_order
     session.commit()
-    return public(session, order, response)
+    return result

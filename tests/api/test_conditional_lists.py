@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 from typing import Any
 
 import httpx
@@ -11,6 +13,7 @@ from fastapi import FastAPI
 
 from api import revisions
 from api.db import make_engine, make_sessionmaker
+from api.listing import encode_cursor
 from api.main import create_app
 from api.models import WorkOrder, utcnow
 from api.settings import Settings
@@ -25,6 +28,10 @@ from tests.api.helpers import (
 )
 
 ORDERS = "/api/v1/work-orders"
+# A well-formed cursor of the unfiltered listing whose id no SQL integer can hold.
+HUGE_ID_CURSOR = encode_cursor(
+    hashlib.sha256(json.dumps([ORDERS, []]).encode()).hexdigest()[:16], [10**30]
+)
 
 
 def app_settings(app: FastAPI) -> Settings:
@@ -165,7 +172,9 @@ def test_alert_cursors_follow_the_changed_at_order(api: Api, asset: dict[str, An
     assert rest["next_cursor"] is None
 
 
-@pytest.mark.parametrize("cursor", ["garbage", "eyJmIjoiYWJjIiwiayI6WzFdfQ", "e30", "!!!", "W10"])
+@pytest.mark.parametrize(
+    "cursor", ["garbage", "eyJmIjoiYWJjIiwiayI6WzFdfQ", "e30", "!!!", "W10", HUGE_ID_CURSOR]
+)
 def test_a_bad_cursor_is_a_422_problem(api: Api, asset: dict[str, Any], cursor: str) -> None:
     response = api.call("admin", "GET", ORDERS, params={"cursor": cursor})
     assert response.status_code == 422, response.text
