@@ -20,9 +20,9 @@ import pandas as pd
 
 from analytics import nab
 from analytics.data import SensorTable, read_sensor_csv
-from analytics.progress import progress
 from analytics.replay import replay
 from analytics.scorer import StreamingScorer
+from telemetry.progress import progress
 
 logger = logging.getLogger(__name__)
 

@@ -10,8 +10,8 @@ import numpy as np
 import numpy.typing as npt
 
 from analytics.data import SensorTable
-from analytics.progress import progress
 from analytics.scorer import StreamingScorer
+from telemetry.progress import progress
 
 logger = logging.getLogger(__name__)
 

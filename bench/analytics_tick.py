@@ -37,6 +37,7 @@ from analytics.source import AssetKey, AssetWindow
 from bench.common import influx_url, report
 from telemetry.influx.client import InfluxClient, Series
 from telemetry.influx.settings import InfluxSettings
+from telemetry.progress import progress
 
 N_SENSORS = 8
 BASELINE_S = 300
@@ -106,7 +107,7 @@ def run_ticks(
     totals, cpu, queries = [], [], []
     profiler = cProfile.Profile() if args.profile else None
     load_before = os.getloadavg()[0]
-    for tick in range(args.ticks + 1):
+    for tick in progress(range(args.ticks + 1), "ticks"):
         if tick == 1:  # the timed ticks start: the machine's load then and at the end
             load_before = os.getloadavg()[0]
         rows = range(BASELINE_S + tick * args.tick_s, BASELINE_S + (tick + 1) * args.tick_s)

@@ -61,6 +61,7 @@ from stack.process import free_port
 from telemetry.codecs.json_codec import decode_json
 from telemetry.influx.client import InfluxClient
 from telemetry.influx.settings import InfluxSettings
+from telemetry.progress import progress
 
 
 def metric(port: int, name: str) -> float | None:
@@ -240,7 +241,7 @@ def scenario(broker: MosquittoServer, influx: str, kind: str, *, messages: int, 
              scale: int, rounds: int, influx_pid: int | None) -> dict[str, Any]:  # fmt: skip
     """``rounds`` rounds of one payload kind; medians plus every round's figures."""
     samples = []
-    for number in range(rounds):
+    for number in progress(range(rounds), f"{kind} rounds"):
         samples.append(one_round(broker, influx, kind, messages=messages, folder=folder,
                                  scale=scale, influx_pid=influx_pid))  # fmt: skip
         summary(kind, f"round {number + 1}", samples[-1], scale)

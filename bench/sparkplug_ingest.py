@@ -40,6 +40,7 @@ from stack.mosquitto import MosquittoServer
 from stack.process import free_port
 from telemetry.influx.client import InfluxClient
 from telemetry.influx.settings import InfluxSettings
+from telemetry.progress import progress
 
 
 def _wait(port: int, name: str, value: float, timeout_s: float = 60) -> None:
@@ -137,7 +138,7 @@ def main() -> None:
         broker.start()
         influx.start()
         try:
-            for _ in range(args.rounds):
+            for _ in progress(range(args.rounds), "rounds"):
                 json_run = collectors(
                     broker, influx.url, "single", messages=args.messages,
                     readings=args.messages, instances=1, folder=folder, influx_pid=influx.pid,

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import logging
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -129,6 +130,26 @@ class Runner:
         speed = 1.0 if mode == "realtime" else self.options.speed
         wall0 = time.monotonic()
         next_tick = self.start_ns + _TICK_NS
+        bar = _BackfillBar.open(self.start_ns, self.end_ns) if not pace else None
+        try:
+            self._loop(on_sample, pace, speed, wall0, next_tick, bar)
+        finally:
+            if bar is not None:
+                bar.close()
+        if self.end_ns is not None and not self.stop_event.is_set():
+            sim.now_ns = self.end_ns
+        return self.count
+
+    def _loop(  # noqa: PLR0917  (run's state, handed over as it is)
+        self,
+        on_sample: Callable[[Sample], None] | None,
+        pace: bool,
+        speed: float,
+        wall0: float,
+        next_tick: int,
+        bar: _BackfillBar | None,
+    ) -> None:
+        sim = self.sim
         while not self.stop_event.is_set():
             due = sim.next_time_ns()
             if self.end_ns is not None and due >= self.end_ns:
@@ -144,15 +165,14 @@ class Runner:
                 for transport in self.transports.values():
                     transport.tick(due)
                 next_tick = due + _TICK_NS
+                if bar is not None:
+                    bar.update(due, self.count)
             if sample is None:
                 continue
             self.count += 1
             self._emit(sample)
             if on_sample is not None:
                 on_sample(sample)
-        if self.end_ns is not None and not self.stop_event.is_set():
-            sim.now_ns = self.end_ns
-        return self.count
 
     def close(self, flush_timeout_s: float = 10.0) -> None:
         """Flush transports, write the ground truth, release everything."""
@@ -166,6 +186,39 @@ class Runner:
             self.control.close()
         for transport in self.transports.values():
             transport.close()
+
+
+class _BackfillBar:
+    """A backfill's progress over simulated time, on stderr when it is a terminal (rich)."""
+
+    def __init__(self, start_ns: int, end_ns: int) -> None:
+        from rich.console import Console
+        from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
+        self._start_ns = start_ns
+        self._progress = Progress(
+            TextColumn("backfill"), BarColumn(), TextColumn("{task.fields[readings]:,} readings"),
+            TimeRemainingColumn(), console=Console(stderr=True), transient=True,
+        )  # fmt: skip
+        self._task = self._progress.add_task(
+            "backfill", total=(end_ns - start_ns) / NS_PER_S, readings=0
+        )
+        self._progress.start()
+
+    @classmethod
+    def open(cls, start_ns: int, end_ns: int | None) -> _BackfillBar | None:
+        """A bar for a bounded backfill on a terminal; None otherwise (logs and pipes)."""
+        if end_ns is None or not sys.stderr.isatty():
+            return None
+        return cls(start_ns, end_ns)
+
+    def update(self, now_ns: int, readings: int) -> None:
+        self._progress.update(
+            self._task, completed=(now_ns - self._start_ns) / NS_PER_S, readings=readings
+        )
+
+    def close(self) -> None:
+        self._progress.stop()
 
 
 def backfill_bytes(scenario: Scenario, out_format: str = "jsonl") -> bytes:

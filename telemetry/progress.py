@@ -1,4 +1,8 @@
-"""Progress of long offline work (replay, evaluate): a bar on a terminal, nothing otherwise."""
+"""Progress of long offline work (replay, evaluate, benches): a bar on a terminal, else none.
+
+Shared by analytics and bench/ (device_sims, which imports nothing of ours, draws its own with
+the same library: rich).
+"""
 
 from __future__ import annotations
 
