@@ -581,3 +581,8 @@ class ActionLink(Base):
     expires_at: Mapped[datetime]
     used_at: Mapped[datetime | None]
     created_at: Mapped[datetime]
+
+
+# Work requests and request links live in their own module (this one is long enough); importing
+# them here puts them in Base.metadata wherever the models are loaded.
+from api.models_requests import RequestLink, WorkRequest  # noqa: E402, F401

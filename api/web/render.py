@@ -13,7 +13,8 @@ from fastapi.templating import Jinja2Templates
 from markupsafe import Markup
 from sqlalchemy.orm import Session
 
-from api.models import utcnow
+from api import i18n
+from api.models import NotificationSettings, utcnow
 from api.security import Principal
 from api.web import views
 from api.web.session import FLASH_COOKIE, STAFF, csrf_token, session_token
@@ -38,7 +39,6 @@ STATE_LABELS = {
     "shelved": "Shelved",
     "suppressed": "Suppressed",
     "out_of_service": "Out of service",
-    "requested": "Requested",
     "open": "Open",
     "assigned": "Assigned",
     "in_progress": "In progress",
@@ -112,6 +112,9 @@ def label(value: str | None) -> str:
 
 
 env = templates.env
+# `{% trans %}` blocks; `_`, `gettext` and `ngettext` come with each page's context (its
+# viewer's language), so one environment serves every language at once.
+env.add_extension("jinja2.ext.i18n")
 env.filters.update(age=age, since=since, until=until, stamp=stamp, iso=iso, label=label)
 env.filters["band"] = health_band
 
@@ -131,15 +134,46 @@ def not_modified(request: Request, session: Session) -> Response | None:
     return None
 
 
+def language_of(request: Request, principal: Principal | None) -> str:
+    """The viewer's language: a user's own setting, else the browser's Accept-Language."""
+    state = getattr(request.app.state, "equipmon", None)
+    if principal is not None and principal.user_id is not None and state is not None:
+        with state.read_sessions() as session:
+            chosen = session.get(NotificationSettings, principal.user_id)
+        if chosen is not None and chosen.language in i18n.LANGUAGES:
+            return chosen.language
+    default = state.settings.requests.default_language if state is not None else i18n.DEFAULT
+    return i18n.negotiate(request.headers.get("accept-language"), default)
+
+
+def language_context(language: str) -> dict[str, Any]:
+    """What templates need to speak a language and show local times in it."""
+    translations = i18n.translations(language)
+
+    def localtime(when: datetime | None, tz: str | None = None) -> str:
+        return i18n.local_time(when, tz, language)
+
+    return {
+        "lang": language,
+        "_": translations.gettext,
+        "gettext": translations.gettext,
+        "ngettext": translations.ngettext,
+        "localtime": localtime,
+    }
+
+
 def page(
     request: Request,
     name: str,
     principal: Principal | None,
     context: dict[str, Any],
     status_code: int = 200,
+    *,
+    language: str | None = None,
 ) -> HTMLResponse:
     """A whole page, or only its live fragment (`partials/<name>`) when the poller asks."""
     fragment = request.headers.get(FRAGMENT_HEADER) == "1"
+    language = language or language_of(request, principal)
     token = session_token(request)
     flash_raw = request.cookies.get(FLASH_COOKIE)
     kind, _, text = unquote(flash_raw).partition(":") if flash_raw else ("", "", "")
@@ -150,12 +184,14 @@ def page(
         "csrf": csrf_token(token) if token else "",
         "path": request.url.path,
         "flash": {"kind": kind, "text": text} if text and not fragment else None,
+        **language_context(language),
         **context,
     }
     response = templates.TemplateResponse(
         request, f"partials/{name}" if fragment else name, full, status_code=status_code
     )
     response.headers["Cache-Control"] = "no-store"
+    response.headers["Content-Language"] = language
     if fragment and getattr(request.state, "etag", None):
         response.headers["ETag"] = request.state.etag
     response.headers["Content-Security-Policy"] = CSP

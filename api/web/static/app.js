@@ -110,9 +110,17 @@
     var a = Math.abs(v);
     return a >= 100 ? v.toFixed(0) : a >= 10 ? v.toFixed(1) : v.toFixed(2);
   }
-  function hhmm(ms) {
-    var d = new Date(ms);
-    return String(d.getUTCHours()).padStart(2, "0") + ":" + String(d.getUTCMinutes()).padStart(2, "0");
+  // Axis times in the site's zone (data-tz on the chart; UTC without), with the date when
+  // the window spans days.
+  function hhmm(ms, tz, days) {
+    var opts = { hour: "2-digit", minute: "2-digit", hour12: false, timeZone: tz || "UTC" };
+    if (days) { opts.day = "numeric"; opts.month = "numeric"; }
+    try {
+      return new Intl.DateTimeFormat(document.documentElement.lang || "en", opts).format(new Date(ms));
+    } catch (e) {
+      var d = new Date(ms);
+      return String(d.getUTCHours()).padStart(2, "0") + ":" + String(d.getUTCMinutes()).padStart(2, "0");
+    }
   }
 
   function drawSeries(box, name, unit, times, values, markMs) {
@@ -148,7 +156,7 @@
     for (var k = 0; k <= 4; k++) {
       var t = t0 + (t1 - t0) * k / 4;
       el("text", { x: x(t), y: H - 4, "text-anchor": k === 0 ? "start" : k === 4 ? "end" : "middle", "class": "axis" }, svg)
-        .textContent = hhmm(t / 1e6);
+        .textContent = hhmm(t / 1e6, box.getAttribute("data-tz"), (t1 - t0) > 36 * 3600e9);
     }
     var d = pts.map(function (p, j) { return (j ? "L" : "M") + x(p[0]).toFixed(1) + " " + y(p[1]).toFixed(1); }).join(" ");
     el("path", { d: d + " L" + x(pts[pts.length - 1][0]).toFixed(1) + " " + (H - B) + " L" + x(pts[0][0]).toFixed(1) + " " + (H - B) + " Z", "class": "area" }, svg);
@@ -195,5 +203,18 @@
     tickTimes();
     setInterval(tickTimes, 5000);
     Array.prototype.forEach.call(document.querySelectorAll("[data-chart]"), drawChart);
+    // Zoom buttons (the asset page): redraw the target chart over another window of days.
+    Array.prototype.forEach.call(document.querySelectorAll("[data-zoom]"), function (button) {
+      button.addEventListener("click", function () {
+        var box = document.getElementById(button.getAttribute("data-target"));
+        if (!box) return;
+        Array.prototype.forEach.call(button.parentNode.querySelectorAll("[data-zoom]"), function (b) {
+          b.setAttribute("aria-pressed", String(b === button));
+        });
+        box.setAttribute("data-chart", button.getAttribute("data-zoom"));
+        box.removeAttribute("data-ready");
+        drawChart(box);
+      });
+    });
   });
 })();
