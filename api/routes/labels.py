@@ -6,15 +6,18 @@ from typing import Annotated, Literal
 
 import sqlalchemy as sa
 from fastapi import APIRouter, Query, Response
+from sqlalchemy.orm import Session
 
 from api.crud import get_or_404
-from api.deps import SessionDep, SettingsDep, Staff
+from api.db import session_scope
+from api.deps import SessionDep, SessionsDep, SettingsDep, Staff
 from api.errors import InvalidError
 from api.models import Area, Asset, Site, utcnow
 from api.pagination import PathId, QueryId
 from api.schemas.requests import RequestLinkPublic
 from api.services import labels
 from api.services import requests as svc
+from api.settings import Settings
 
 router = APIRouter(tags=["labels"])
 _IMAGES = {200: {"content": {"image/png": {}, "image/svg+xml": {}}}}
@@ -28,16 +31,17 @@ _IMAGES = {200: {"content": {"image/png": {}, "image/svg+xml": {}}}}
 )
 def asset_qr(
     asset_id: PathId,
-    session: SessionDep,
+    sessions: SessionsDep,
     settings: SettingsDep,
     _: Staff,
     format: Annotated[Literal["png", "svg"], Query()] = "png",
 ) -> Response:
     """The code of the asset's public request page (its token, never its id)."""
-    asset = get_or_404(session, Asset, asset_id)
-    link = svc.link_of(session, asset.site_id, asset.id, create=True)
-    session.commit()
-    url = svc.link_url(settings, link)
+    # A GET that may write: the link is made the first time a label is asked for.
+    with session_scope(sessions) as session:
+        asset = get_or_404(session, Asset, asset_id)
+        link = svc.link_of(session, asset.site_id, asset.id, create=True)
+        url = svc.link_url(settings, link)
     headers = {"Cache-Control": "no-store", "X-Request-Url": url}
     if format == "svg":
         body = labels.svg(url, f"{asset.code} {asset.name}")
@@ -68,12 +72,28 @@ def rotate_asset_qr(
 )
 def site_labels(
     site_id: PathId,
-    session: SessionDep,
+    sessions: SessionsDep,
     settings: SettingsDep,
     _: Staff,
     area_id: QueryId = None,
 ) -> Response:
     """Every asset's label of the site (or of one area), the site-wide request page first."""
+    with session_scope(sessions) as session:
+        site, items = _sheet_labels(session, settings, site_id, area_id)
+    pdf = labels.sheet(items, f"{site.name}: request labels")
+    return Response(
+        pdf,
+        media_type="application/pdf",
+        headers={
+            "Content-Disposition": f'inline; filename="labels-{site.code}.pdf"',
+            "Cache-Control": "no-store",
+        },
+    )
+
+
+def _sheet_labels(
+    session: Session, settings: Settings, site_id: int, area_id: int | None
+) -> tuple[Site, list[labels.Label]]:
     site = get_or_404(session, Site, site_id)
     stmt = sa.select(Asset).where(Asset.site_id == site.id).order_by(Asset.code)
     if area_id is not None:
@@ -87,13 +107,4 @@ def site_labels(
         link = svc.link_of(session, site.id, asset.id, create=True)
         subtitle = " · ".join(part for part in (asset.code, asset.location) if part)
         items.append(labels.Label(svc.link_url(settings, link), asset.name, subtitle))
-    session.commit()
-    pdf = labels.sheet(items, f"{site.name}: request labels")
-    return Response(
-        pdf,
-        media_type="application/pdf",
-        headers={
-            "Content-Disposition": f'inline; filename="labels-{site.code}.pdf"',
-            "Cache-Control": "no-store",
-        },
-    )
+    return site, items

@@ -126,7 +126,7 @@ def triage(
     """Accept, merge or decline a new request; the order it is now linked to (if any)."""
     if request.status != "new":
         raise ConflictError(
-            f"request {request.id} was already triaged ({request.status})", status=request.status
+            f"request {request.id} was already triaged ({request.status})", current=request.status
         )
     order: WorkOrder | None = None
     if body.action == "accept":

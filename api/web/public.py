@@ -127,12 +127,15 @@ async def submit_request(  # noqa: PLR0911 (each refusal is its own answer)
         form = await request.form(max_files=1, max_fields=16, max_part_size=64 * 1024)
     except Exception:
         return refuse(422, _("The form could not be read. Please fill it in again."))
-    values = {key: value for key, value in form.items() if isinstance(value, str)}
-    context["values"] = values
-    if values.get(HONEYPOT):
-        return page(request, "public/request_thanks.html", None, {}, 200, language=language)
-    fields, errors = _fields(form, context["asset"] is None, limits.max_text_chars, _)
-    photo = await _photo(form.get("photo"), limits.max_photo_bytes, errors, too_large, _)
+    try:
+        values = {key: value for key, value in form.items() if isinstance(value, str)}
+        context["values"] = values
+        if values.get(HONEYPOT):
+            return page(request, "public/request_thanks.html", None, {}, 200, language=language)
+        fields, errors = _fields(form, context["asset"] is None, limits.max_text_chars, _)
+        photo = await _photo(form.get("photo"), limits.max_photo_bytes, errors, too_large, _)
+    finally:
+        await form.close()  # the photo's spooled temporary file
     if errors:
         return refuse(422, " ".join(errors))
     fields["language"] = language
