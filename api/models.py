@@ -585,4 +585,5 @@ class ActionLink(Base):
 
 # Work requests and request links live in their own module (this one is long enough); importing
 # them here puts them in Base.metadata wherever the models are loaded.
-from api.models_requests import RequestLink, WorkRequest  # noqa: E402, F401
+from api.models_requests import RequestLink as RequestLink  # noqa: E402, PLC0414 (re-export)
+from api.models_requests import WorkRequest as WorkRequest  # noqa: E402, PLC0414

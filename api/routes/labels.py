@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 import sqlalchemy as sa
 from fastapi import APIRouter, Query, Response
@@ -20,7 +20,9 @@ from api.services import requests as svc
 from api.settings import Settings
 
 router = APIRouter(tags=["labels"])
-_IMAGES = {200: {"content": {"image/png": {}, "image/svg+xml": {}}}}
+_IMAGES: dict[int | str, dict[str, Any]] = {
+    200: {"content": {"image/png": {}, "image/svg+xml": {}}}
+}
 
 
 @router.get(

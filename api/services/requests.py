@@ -272,7 +272,7 @@ def progress(session: Session, request: WorkRequest) -> tuple[Progress, list[Ste
         return "cancelled", [
             received,
             accepted,
-            Step("cancelled", order and order.updated_at, True),
+            Step("cancelled", order.updated_at if order else None, True),
         ]
     started = order.started_at or (order.completed_at if order.completed_at else None)
     working = Step("in_progress", started, started is not None)

@@ -16,7 +16,7 @@ from starlette.datastructures import FormData, UploadFile
 from api.deps import StateDep, client_address
 from api.errors import ApiError, NotFoundError
 from api.i18n import gettext
-from api.models import utcnow
+from api.models import Asset, Site, utcnow
 from api.schemas.requests import Category, Urgency
 from api.services import requests as svc
 from api.state import AppState
@@ -219,12 +219,12 @@ def request_status(token: str, request: Request, state: StateDep) -> Response:
             work_request = svc.by_status_token(session, token)
         except NotFoundError:
             _ = gettext(language)
-            context = {"message": _("We cannot find this request. Check the link you were given.")}
-            return page(request, "public/missing.html", None, context, 404, language=language)
+            gone = {"message": _("We cannot find this request. Check the link you were given.")}
+            return page(request, "public/missing.html", None, gone, 404, language=language)
         current, steps = svc.progress(session, work_request)
-        site = session.get(svc.Site, work_request.site_id)
-        asset = session.get(svc.Asset, work_request.asset_id) if work_request.asset_id else None
-        context = {
+        site = session.get(Site, work_request.site_id)
+        asset = session.get(Asset, work_request.asset_id) if work_request.asset_id else None
+        context: dict[str, Any] = {
             "req": work_request,
             "current": current,
             "steps": steps,

@@ -179,8 +179,8 @@ def language_of(request: Request, principal: Principal | None) -> str:
         with state.read_sessions() as session:
             chosen = session.get(NotificationSettings, principal.user_id)
         if chosen is not None and chosen.language in i18n.LANGUAGES:
-            return chosen.language
-    default = state.settings.requests.default_language if state is not None else i18n.DEFAULT
+            return str(chosen.language)
+    default: str = state.settings.requests.default_language if state is not None else i18n.DEFAULT
     return i18n.negotiate(request.headers.get("accept-language"), default)
 
 
