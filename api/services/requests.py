@@ -182,13 +182,15 @@ def _accept(
     order = WorkOrder(
         site_id=request.site_id,
         asset_id=request.asset_id,
-        title=(body.title or f"Request #{request.id}: {text}")[:200],
+        # The requester's own words (ours would be in one language for every reader).
+        title=(body.title or text or f"#{request.id}")[:200],
         description="\n".join(
             part
             for part in (
                 request.description,
-                f"Where: {request.location}" if request.location else "",
-                f"Reported by: {request.requester_name} {request.requester_phone}".strip()
+                # No words of ours: the order is read in each technician's own language.
+                f"📍 {request.location}" if request.location else "",
+                f"☎ {request.requester_name} {request.requester_phone}".strip()
                 if request.requester_name or request.requester_phone
                 else "",
             )

@@ -62,6 +62,11 @@ STATE_LABELS = {
     "equipment_anomaly": N_("Equipment anomaly"),
     "instrument_fault": N_("Instrument fault"),
     "data_stale": N_("No data"),
+    "fixed": N_("Fixed"),
+    "admin": N_("Administrator"),
+    "facilities": N_("Facilities"),
+    "technician": N_("Technician"),
+    "no_fault_found": N_("No fault found"),
 }
 AGO, AHEAD, NEVER = N_("{age} ago"), N_("in {age}"), N_("never")
 # What app.js writes itself; each page carries them in its language (<html data-i18n>).
@@ -235,7 +240,10 @@ def page(
         "staff": principal is not None and principal.role in STAFF,
         "csrf": csrf_token(token) if token else "",
         "path": request.url.path,
-        "flash": {"kind": kind, "text": text} if text and not fragment else None,
+        # Actions flash whole sentences of the catalog; API refusals pass through as they are.
+        "flash": {"kind": kind, "text": i18n.gettext(language)(text)}
+        if text and not fragment
+        else None,
         **language_context(language),
         "tz": context.get("tz") or default_zone(request),
         **{key: value for key, value in context.items() if key != "tz"},

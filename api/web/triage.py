@@ -11,6 +11,7 @@ from fastapi.responses import RedirectResponse
 
 from api.crud import get_or_404
 from api.deps import SessionDep, StateDep
+from api.i18n import N_
 from api.models import (
     Alert,
     Asset,
@@ -97,8 +98,12 @@ def triage(  # noqa: PLR0917 (one form field per parameter)
                 request_id, body, session, state.settings, principal
             )
 
-    done = {"accept": "accepted", "merge": "merged", "decline": "declined"}.get(action, action)
-    return _outcome(f"{UI}/requests", work, f"Request {request_id} {done}.")
+    done = {
+        "accept": N_("Request accepted: a work order was opened."),
+        "merge": N_("Request merged into the work order."),
+        "decline": N_("Request declined."),
+    }.get(action, N_("Request triaged."))
+    return _outcome(f"{UI}/requests", work, done)
 
 
 @router.get(f"{UI}/requests/{{request_id}}/photo")

@@ -5,7 +5,7 @@
   // The page's words for what this script writes (the server puts them on <html data-i18n>).
   var WORDS = {};
   try { WORDS = JSON.parse(document.documentElement.getAttribute("data-i18n") || "{}"); } catch (e) { WORDS = {}; }
-  function t(text) { return WORDS[text] || text; }
+  function tr(text) { return WORDS[text] || text; }
 
   var POLL_MS = 4000; // small fragments every few seconds: simple, and robust behind proxies
 
@@ -40,8 +40,8 @@
       status.classList.toggle("offline", !ok);
       var now = new Date();
       status.textContent = ok
-        ? t("Live · updated") + " " + now.toLocaleTimeString(document.documentElement.lang || [], { hour: "2-digit", minute: "2-digit", second: "2-digit" })
-        : t("Connection lost · retrying");
+        ? tr("Live · updated") + " " + now.toLocaleTimeString(document.documentElement.lang || [], { hour: "2-digit", minute: "2-digit", second: "2-digit" })
+        : tr("Connection lost · retrying");
     }
     function apply(html) {
       var holder = document.createElement("template");
@@ -93,7 +93,7 @@
     var s = Math.abs(seconds);
     var words = s < 90 ? Math.round(s) + " s" : s < 5400 ? Math.round(s / 60) + " min"
       : s < 172800 ? Math.round(s / 3600) + " h" : Math.round(s / 86400) + " d";
-    return (seconds > 0 ? t("in {age}") : t("{age} ago")).replace("{age}", words);
+    return (seconds > 0 ? tr("in {age}") : tr("{age} ago")).replace("{age}", words);
   }
   function tickTimes() {
     var now = Date.now();
@@ -138,11 +138,11 @@
     var title = document.createElement("h3");
     title.textContent = name;
     var latest = document.createElement("span");
-    latest.textContent = pts.length ? t("latest") + " " + fmt(pts[pts.length - 1][1]) + (unit ? " " + unit : "") : t("no data");
+    latest.textContent = pts.length ? tr("latest") + " " + fmt(pts[pts.length - 1][1]) + (unit ? " " + unit : "") : tr("no data");
     title.appendChild(latest);
     wrap.appendChild(title);
     var svg = el("svg", { viewBox: "0 0 " + W + " " + H, role: "img",
-      "aria-label": name + " · " + t("over time") + (pts.length ? ", " + t("latest") + " " + fmt(pts[pts.length - 1][1]) : "") });
+      "aria-label": name + " · " + tr("over time") + (pts.length ? ", " + tr("latest") + " " + fmt(pts[pts.length - 1][1]) : "") });
     wrap.appendChild(svg);
     box.appendChild(wrap);
     if (!pts.length) return;
@@ -169,7 +169,7 @@
     if (markMs !== null) {
       var mx = x(markMs);
       el("line", { x1: mx, x2: mx, y1: T, y2: H - B, "class": "mark" }, svg);
-      el("text", { x: mx + 4, y: T + 10, "class": "mark-label" }, svg).textContent = t("alert");
+      el("text", { x: mx + 4, y: T + 10, "class": "mark-label" }, svg).textContent = tr("alert");
     }
   }
 
@@ -180,13 +180,13 @@
     try { units = JSON.parse(box.getAttribute("data-units") || "{}"); } catch (e) { units = {}; }
     var markNs = mark ? Date.parse(mark) * 1e6 : null;
     fetch(url, { credentials: "same-origin", cache: "no-store" }).then(function (response) {
-      if (!response.ok) throw new Error(response.status === 503 ? t("The readings store is unavailable.") : t("Readings could not be loaded."));
+      if (!response.ok) throw new Error(response.status === 503 ? tr("The readings store is unavailable.") : tr("Readings could not be loaded."));
       return response.json();
     }).then(function (data) {
       box.textContent = "";
       var names = Object.keys(data.sensors || {});
       if (!names.length || !data.times_ns.length) {
-        box.innerHTML = '<p class="muted">' + t("No readings in this window.") + '</p>';
+        box.innerHTML = '<p class="muted">' + tr("No readings in this window.") + '</p>';
         return;
       }
       names.forEach(function (name) {
