@@ -70,11 +70,12 @@ def english_words() -> list[re.Pattern[str]]:
     found = []
     for message in messages:
         ids = [message.id] if isinstance(message.id, str) else list(message.id or ())
-        string = message.string if isinstance(message.string, str) else message.string[0]
+        forms = message.string or ("",)
+        string = forms if isinstance(forms, str) else forms[0]
         for msgid in ids:
             # Placeholders split a text: each piece of 4+ letters must not be on the page.
-            for piece in re.split(r"%\(\w+\)[sd]|\{[^}]*\}|[()\[\]:;·—,.?!]", msgid):
-                piece = piece.strip()
+            for raw in re.split(r"%\(\w+\)[sd]|\{[^}]*\}|[()\[\]:;·—,.?!]", msgid):
+                piece = raw.strip()
                 if len(piece) >= 4 and re.search(r"[a-z]{3}", piece) and piece not in string:
                     found.append(re.compile(rf"(?<![\w-]){re.escape(piece)}(?![\w-])"))
     return found
