@@ -19,8 +19,10 @@ from typing import Any
 
 import httpx
 
+from analytics.errors import AlertPostError
 from analytics.scorer import Decision
 from analytics.settings import ApiSettings
+from telemetry.retry import Backoff, log_retry
 
 logger = logging.getLogger(__name__)
 
@@ -81,14 +83,6 @@ def instrument_body(
     }
 
 
-class AlertPostError(Exception):
-    """A post failed; ``retry`` says whether sending it again may succeed."""
-
-    def __init__(self, message: str, *, retry: bool) -> None:
-        super().__init__(message)
-        self.retry = retry
-
-
 class AlertsClient:
     """Posts one alert condition to the API with the service token."""
 
@@ -135,6 +129,7 @@ class Outbox:
         self._cond = threading.Condition()
         self._stopping = False
         self._busy = False
+        self.last_error: str | None = None  # why the last post failed (for the retry's log)
         self._thread = threading.Thread(target=self._run, name="analytics-outbox", daemon=True)
 
     def start(self) -> None:
@@ -181,7 +176,8 @@ class Outbox:
             logger.error("stopping with %d undelivered alert posts", left)
 
     def _run(self) -> None:
-        delay = self._settings.retry_min_s
+        backoff = Backoff(self._settings.retry_min_s, self._settings.retry_max_s)
+        failures = 0
         while True:
             with self._cond:
                 self._cond.wait_for(lambda: self._queue or self._stopping)
@@ -197,23 +193,26 @@ class Outbox:
                 self._cond.notify_all()
             self._on_result(outcome)
             if outcome == "retry":
+                failures += 1
+                delay = backoff.delay(failures)
+                log_retry(
+                    logger,
+                    f"alert post for {body.get('site')}/{body.get('asset')}",
+                    failures,
+                    delay,
+                    self.last_error,
+                )
                 with self._cond:
                     self._cond.wait_for(lambda: self._stopping, timeout=delay)
-                delay = min(delay * 2, self._settings.retry_max_s)
             else:
-                delay = self._settings.retry_min_s
+                failures = 0
 
     def _attempt(self, body: dict[str, Any]) -> str:
         try:
             self._send(body)
         except AlertPostError as exc:
             if exc.retry:
-                logger.warning(
-                    "alert post for %s/%s failed, will retry: %s",
-                    body.get("site"),
-                    body.get("asset"),
-                    exc,
-                )
+                self.last_error = str(exc)  # logged with the retry (telemetry.retry.log_retry)
                 return "retry"
             logger.error(
                 "alert post for %s/%s rejected, dropped: %s",
@@ -222,8 +221,9 @@ class Outbox:
                 exc,
             )
             return "rejected"
-        except Exception:
+        except Exception as exc:
             # A bug in sending must not kill the thread; the post is kept and retried.
             logger.exception("alert post for %s/%s failed", body.get("site"), body.get("asset"))
+            self.last_error = f"{type(exc).__name__}: {exc}"
             return "retry"
         return "delivered"

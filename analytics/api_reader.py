@@ -13,6 +13,7 @@ from typing import Any
 
 import httpx
 
+from analytics.errors import ApiReadError
 from analytics.settings import ApiSettings
 
 logger = logging.getLogger(__name__)
@@ -20,10 +21,6 @@ logger = logging.getLogger(__name__)
 AssetKey = tuple[str, str]
 SensorLimits = dict[AssetKey, dict[str, tuple[float | None, float | None]]]
 PAGE = 500  # the API's largest page
-
-
-class ApiReadError(Exception):
-    """A read from the API failed (unreachable, or an unexpected answer)."""
 
 
 class ApiReader:

@@ -27,6 +27,7 @@ from urllib.parse import quote
 import numpy as np
 import numpy.typing as npt
 
+from analytics.errors import ModelRejectedError
 from analytics.files import atomic_write
 from analytics.model import AssetModel
 from analytics.scorer import SENSOR_POLICY
@@ -41,10 +42,6 @@ MIN_SENSOR_COVERAGE = 0.5
 # Fewer complete rows than this cannot describe normal behaviour (the scorer's own floor is 20).
 MIN_BASELINE_ROWS = 30
 LIBRARIES = ("numpy", "scipy", "scikit-learn", "equipmon")
-
-
-class ModelRejectedError(Exception):
-    """A stored model that must not be used (wrong version, hash, shape); the reason is the text."""
 
 
 @dataclass(frozen=True)

@@ -24,13 +24,13 @@ import httpx
 
 from analytics.alerts_client import AlertsClient, Outbox, rfc3339
 from analytics.api_reader import ApiReader, Periodic, SensorLimits
+from analytics.errors import ModelRejectedError
 from analytics.feedback import LabelStore
 from analytics.meters import MeterBook, MeterPoster, counted_readings
 from analytics.metrics import Metrics
 from analytics.model import AssetModel
 from analytics.model_store import (
     Baseline,
-    ModelRejectedError,
     ModelStore,
     build_baseline,
     fit_scorer,
@@ -46,6 +46,7 @@ from analytics.training import Trainer, TrainRequest, make_keep
 from telemetry.errors import InfluxError
 from telemetry.health_http import HttpEndpoint
 from telemetry.influx.client import InfluxClient
+from telemetry.retry import Backoff
 
 logger = logging.getLogger(__name__)
 
@@ -101,7 +102,7 @@ class DetectorService:
                 status_poster,
                 alerts_first=self.outbox.wait_empty,
                 wait_s=settings.tick_s,
-                retry_s=settings.api.retry_min_s,
+                backoff=Backoff(settings.api.retry_min_s, settings.api.retry_max_s),
                 on_result=lambda outcome, n: self.metrics.status_posts.labels(outcome).inc(n),
             )
         self.shard = Shard(settings.shard)

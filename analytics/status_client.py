@@ -19,9 +19,11 @@ from typing import Any
 
 import httpx
 
-from analytics.alerts_client import RETRIED_STATUSES, AlertPostError, rfc3339
+from analytics.alerts_client import RETRIED_STATUSES, rfc3339
+from analytics.errors import AlertPostError, BadItemError
 from analytics.scorer import Decision
 from analytics.settings import ApiSettings
+from telemetry.retry import Backoff, log_retry
 
 logger = logging.getLogger(__name__)
 
@@ -30,14 +32,6 @@ MAX_ITEMS = 5000
 # out of batches for this long (it may be registered meanwhile).
 UNKNOWN_RETRY_S = 600.0
 _WHERE = re.compile(r"^items\[(\d+)\]")
-
-
-class BadItemError(AlertPostError):
-    """The API refused a batch because of one item (e.g. an asset it does not know)."""
-
-    def __init__(self, message: str, index: int) -> None:
-        super().__init__(message, retry=False)
-        self.index = index
 
 
 STATES = ("learning", "normal", "alarm", "instrument", "stale")
@@ -122,13 +116,14 @@ class StatusSender:
         *,
         alerts_first: Callable[[float], object] = lambda _timeout: None,
         wait_s: float = 10.0,
-        retry_s: float = 1.0,
+        backoff: Backoff | None = None,
         on_result: Callable[[str, int], None] = lambda _outcome, _n: None,
     ) -> None:
         self._post = post
         self._alerts_first = alerts_first
         self._wait_s = wait_s
-        self._retry_s = retry_s
+        self._backoff = backoff or Backoff(1.0, 30.0)
+        self._failures = 0
         self._on_result = on_result
         self._pending: list[dict[str, Any]] | None = None
         self._unknown: dict[tuple[str, str], float] = {}
@@ -177,13 +172,17 @@ class StatusSender:
             with self._cond:
                 batch, self._pending = self._pending, None
             ok = batch is None or self._send(batch)
+            self._failures = 0 if ok else self._failures + 1
+            delay = self._backoff.delay(self._failures) if not ok else 0.0
+            if not ok:
+                log_retry(logger, "status post", self._failures, delay, "see above")
             with self._cond:
                 if not ok and self._pending is None:
                     self._pending = batch  # nothing newer arrived: try this one again
                 self._busy = False
                 self._cond.notify_all()
                 if not ok:
-                    self._cond.wait_for(lambda: self._stopping, timeout=self._retry_s)
+                    self._cond.wait_for(lambda: self._stopping, timeout=delay)
 
     def _send(self, batch: list[dict[str, Any]]) -> bool:
         now = time.monotonic()

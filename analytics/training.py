@@ -18,11 +18,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from analytics.errors import ModelRejectedError
 from analytics.feedback import ALARM, LabelStore
 from analytics.model import AssetModel
 from analytics.model_store import (
     Baseline,
-    ModelRejectedError,
     ModelStore,
     build_baseline,
     fit_scorer,

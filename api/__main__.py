@@ -4,7 +4,10 @@
 from __future__ import annotations
 
 import argparse
+import logging
+import os
 import sys
+from typing import Any
 
 from pydantic import ValidationError
 from pydantic_settings import SettingsError
@@ -14,6 +17,8 @@ from api.settings import Settings
 from telemetry.settings import explain
 from telemetry.settings_show import add_config_command, epilog, render
 
+log = logging.getLogger("api")
+
 
 def main(argv: list[str] | None = None) -> int:
     """Run the server or a migration command."""
@@ -21,7 +26,13 @@ def main(argv: list[str] | None = None) -> int:
         prog="python -m api", description=__doc__, epilog=epilog(Settings, "python -m api")
     )
     sub = parser.add_subparsers(dest="command")
-    sub.add_parser("serve", help="serve HTTP (the default)")
+    serve = sub.add_parser("serve", help="serve HTTP (the default)")
+    serve.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        help="worker processes (default: api.workers, 1); several are for PostgreSQL",
+    )
     up = sub.add_parser("migrate", help="apply migrations up to a revision (default: head)")
     up.add_argument("revision", nargs="?", default="head")
     down = sub.add_parser("downgrade", help="revert migrations down to a revision")
@@ -47,15 +58,30 @@ def main(argv: list[str] | None = None) -> int:
 
     from api.main import create_app
 
-    uvicorn.run(
-        create_app(settings),
-        host=settings.api.host,
-        port=settings.api.port,
-        log_config=None,
-        access_log=False,
-        proxy_headers=True,
-        forwarded_allow_ips=settings.api.trusted_proxies,
-    )
+    workers = getattr(args, "workers", None) or settings.api.workers
+    options: dict[str, Any] = {
+        "host": settings.api.host,
+        "port": settings.api.port,
+        "log_config": None,
+        "access_log": False,
+        "proxy_headers": True,
+        "forwarded_allow_ips": settings.api.trusted_proxies,
+    }
+    if workers == 1:
+        uvicorn.run(create_app(settings), **options)
+        return 0
+    if settings.database_url.startswith("sqlite"):
+        log.warning(
+            "%d workers on SQLite: writers of different processes wait on SQLite's busy "
+            "timeout (polling); one worker is faster there",
+            workers,
+        )
+    # Migrate once here, not in every worker at once; the workers build the app from the
+    # same environment (api.main:worker_app), with nothing to migrate.
+    if settings.api.migrate_on_startup:
+        migrate.upgrade(settings.database_url)
+    os.environ["EQUIPMON_API__MIGRATE_ON_STARTUP"] = "false"
+    uvicorn.run("api.main:worker_app", factory=True, workers=workers, **options)
     return 0
 
 

@@ -59,13 +59,25 @@ def get_sessions(state: StateDep) -> sessionmaker[Session]:
 READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
-def get_session(state: StateDep, request: Request) -> Iterator[Session]:
+def get_read_session(state: StateDep) -> Iterator[Session]:
+    """The request's read-only session: the token lookup's, and a GET route's own."""
+    with state.read_sessions() as session:
+        yield session
+
+
+ReadSessionDep = Annotated[Session, Depends(get_read_session)]
+
+
+def get_session(state: StateDep, request: Request, read: ReadSessionDep) -> Iterator[Session]:
     """A session for this request; routes commit explicitly, anything else is rolled back.
 
-    GET (and HEAD, OPTIONS) requests get a read-only one: they never wait for writers.
+    GET (and HEAD, OPTIONS) requests get the read-only one the token was looked up in (one
+    session, one connection per request): they never wait for writers.
     """
-    sessions = state.read_sessions if request.method in READ_METHODS else state.sessions
-    with sessions() as session:
+    if request.method in READ_METHODS:
+        yield read
+        return
+    with state.sessions() as session:
         yield session
 
 
@@ -82,30 +94,42 @@ InfluxDep = Annotated[InfluxClient, Depends(get_influx)]
 
 def get_principal(
     state: StateDep,
+    request: Request,
+    session: ReadSessionDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Principal:
     """The caller, from its bearer token; 401 without a valid one."""
-    challenge = {"WWW-Authenticate": "Bearer"}
     if credentials is None:
-        raise UnauthorizedError("a bearer token is required", headers=challenge)
-    digest = hash_token(credentials.credentials)
+        raise UnauthorizedError("a bearer token is required", headers=_CHALLENGE)
+    try:
+        return principal_of_token(state, session, credentials.credentials)
+    finally:
+        if request.method not in READ_METHODS and session.in_transaction():
+            session.rollback()  # a writing route has its own session: give the connection back
+
+
+_CHALLENGE = {"WWW-Authenticate": "Bearer"}
+
+
+def principal_of_token(state: AppState, session: Session, secret: str) -> Principal:
+    """The principal of a bearer secret, looked up in session; 401 if it is not valid."""
+    digest = hash_token(secret)
     if digest in state.bootstrap:
         return state.bootstrap[digest]
-    with state.read_sessions() as session:
-        row = session.execute(
-            sa.select(ApiToken, User)
-            .outerjoin(User, User.id == ApiToken.user_id)
-            .where(ApiToken.token_hash == digest)
-        ).first()
+    row = session.execute(
+        sa.select(ApiToken, User)
+        .outerjoin(User, User.id == ApiToken.user_id)
+        .where(ApiToken.token_hash == digest)
+    ).first()
     if row is None:
-        raise UnauthorizedError("unknown token", headers=challenge)
+        raise UnauthorizedError("unknown token", headers=_CHALLENGE)
     token, user = row
     now = utcnow()
     if token.revoked_at is not None or (token.expires_at is not None and token.expires_at <= now):
-        raise UnauthorizedError("the token is revoked or expired", headers=challenge)
+        raise UnauthorizedError("the token is revoked or expired", headers=_CHALLENGE)
     if user is not None:
         if not user.active:
-            raise UnauthorizedError("the user is deactivated", headers=challenge)
+            raise UnauthorizedError("the user is deactivated", headers=_CHALLENGE)
         # A token issued for a user keeps its own site binding: for a gateway-role user it is
         # the only site the token may write (a login token has none, so it may write nothing).
         return Principal(

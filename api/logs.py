@@ -19,6 +19,8 @@ class JsonFormatter(logging.Formatter):
             "level": record.levelname,
             "logger": record.name,
             "message": record.getMessage(),
+            # Which worker process (`python -m api serve --workers N`) wrote it.
+            "pid": record.process,
         }
         document.update({k: v for k, v in vars(record).items() if k not in _STANDARD})
         if record.exc_info:

@@ -14,7 +14,7 @@ from fastapi import APIRouter, FastAPI
 from fastapi.concurrency import run_in_threadpool
 from fastapi.staticfiles import StaticFiles
 
-from api import migrate, problems, web
+from api import logs, migrate, problems, web
 from api.db import make_engine, make_sessionmaker
 from api.deps import document_roles
 from api.metrics import Metrics
@@ -103,42 +103,48 @@ def _background_tasks(state: AppState, stop: asyncio.Event) -> list[asyncio.Task
 
 
 def create_app(
-    settings: Settings | None = None, *, clock: Callable[[], float] = time.monotonic
+    settings: Settings | None = None, *, clock: Callable[[], float] | None = None
 ) -> FastAPI:
     """Build the app; settings default to the environment (EQUIPMON_API__*, DATABASE_URL).
 
-    ``clock`` (monotonic seconds) times login lockouts and rate limits; tests pass one they
-    move.
+    ``clock`` (seconds) times login lockouts and rate limits; tests pass one they move. By
+    default rate limits (per process) use the monotonic clock and login lockouts (in the
+    database, shared by every process and host) the wall clock.
     """
     config = settings or Settings()
     metrics = Metrics()
+    limits_clock = clock or time.monotonic
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if config.api.migrate_on_startup:
             await run_in_threadpool(migrate.upgrade, config.database_url)
-        engine = make_engine(config.database_url)
+        engine = make_engine(
+            config.database_url, sqlite_synchronous=config.api.sqlite_synchronous.upper()
+        )
         state = AppState(
             settings=config,
             engine=engine,
             sessions=make_sessionmaker(engine),
             read_sessions=make_sessionmaker(engine, read_only=True),
             influx=InfluxClient(config.influx, pool_size=16),
-            limiter=RateLimiter(config.api.gateway_rate_per_s, config.api.gateway_burst, clock),
+            limiter=RateLimiter(
+                config.api.gateway_rate_per_s, config.api.gateway_burst, limits_clock
+            ),
             byte_limiter=RateLimiter(
-                config.api.gateway_bytes_per_s, config.api.gateway_bytes_burst, clock
+                config.api.gateway_bytes_per_s, config.api.gateway_bytes_burst, limits_clock
             ),
             reading_limiter=RateLimiter(
-                config.api.gateway_readings_per_s, config.api.gateway_readings_burst, clock
+                config.api.gateway_readings_per_s, config.api.gateway_readings_burst, limits_clock
             ),
             request_limiter=RateLimiter(
-                config.requests.client_per_hour / 3600, config.requests.client_burst, clock
+                config.requests.client_per_hour / 3600, config.requests.client_burst, limits_clock
             ),
             request_target_limiter=RateLimiter(
-                config.requests.asset_per_hour / 3600, config.requests.asset_burst, clock
+                config.requests.asset_per_hour / 3600, config.requests.asset_burst, limits_clock
             ),
             metrics=metrics,
-            login_throttle=login_throttle(config, clock),
+            login_throttle=login_throttle(config, clock or time.time),
             bootstrap=bootstrap_principals(config),
             link_secret=link_secret(config),
         )
@@ -209,6 +215,13 @@ def _problem_openapi(app: FastAPI) -> None:
         return schema
 
     app.openapi = openapi  # type: ignore[method-assign]
+
+
+def worker_app() -> FastAPI:
+    """The app of one worker process of `python -m api serve --workers N` (uvicorn's
+    factory): logs configured and settings read from the environment, as in the parent."""
+    logs.configure()
+    return create_app()
 
 
 def __getattr__(name: str) -> FastAPI:

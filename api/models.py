@@ -142,7 +142,11 @@ class Alert(Base):
     """One alert per (asset, kind, failure mode): recurrences update it (ISA-18.2 states)."""
 
     __tablename__ = "alerts"
-    __table_args__ = (sa.UniqueConstraint("asset_id", "kind", "failure_mode"),)
+    __table_args__ = (
+        sa.UniqueConstraint("asset_id", "kind", "failure_mode"),
+        # The list's order (updated_at, id descending) for keyset pages.
+        sa.Index("ix_alerts_updated_at_id", "updated_at", "id"),
+    )
     id: Mapped[int] = mapped_column(primary_key=True)
     site_id: Mapped[int] = mapped_column(sa.ForeignKey("sites.id", ondelete="CASCADE"), index=True)
     asset_id: Mapped[int] = mapped_column(sa.ForeignKey("assets.id", ondelete="CASCADE"))
@@ -189,7 +193,12 @@ class WorkOrder(Base):
     """A job for a technician; `open_key` is set while open so one exists per asset and mode."""
 
     __tablename__ = "work_orders"
-    __table_args__ = (sa.UniqueConstraint("created_by", "idempotency_key"),)
+    __table_args__ = (
+        sa.UniqueConstraint("created_by", "idempotency_key"),
+        # The list's filters with its order (id descending): keyset pages read the index
+        # instead of sorting every match (EXPLAIN, issue 20).
+        sa.Index("ix_work_orders_state_priority_id", "state", "priority", "id"),
+    )
     id: Mapped[int] = mapped_column(primary_key=True)
     site_id: Mapped[int] = mapped_column(sa.ForeignKey("sites.id", ondelete="CASCADE"), index=True)
     asset_id: Mapped[int] = mapped_column(sa.ForeignKey("assets.id", ondelete="CASCADE"))
@@ -581,6 +590,32 @@ class ActionLink(Base):
     expires_at: Mapped[datetime]
     used_at: Mapped[datetime | None]
     created_at: Mapped[datetime]
+
+
+class ChangeCounter(Base):
+    """A revision number per table, bumped in the same transaction as every write to it.
+
+    Conditional GETs (ETag / If-None-Match) are answered from these: a reader sees a new
+    revision exactly when it can see the write (api/revisions.py).
+    """
+
+    __tablename__ = "change_counters"
+    name: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
+    # A few rows per table: a writer bumps one of them, readers add them up, so concurrent
+    # writers of one table rarely queue on one row lock (PostgreSQL holds it to commit).
+    shard: Mapped[int] = mapped_column(sa.SmallInteger, primary_key=True, autoincrement=False)
+    revision: Mapped[int] = mapped_column(sa.BigInteger, default=0)
+
+
+class LoginFailure(Base):
+    """Failed logins of one throttle key (`user:<name>`, `address:<ip>`), shared by every API
+    process; times are seconds of the throttle's clock (wall clock unless a test moves one)."""
+
+    __tablename__ = "login_failures"
+    key: Mapped[str] = mapped_column(sa.String(200), primary_key=True)
+    failures: Mapped[int] = mapped_column(default=0)
+    last_failure: Mapped[float] = mapped_column(sa.Double, default=0.0)
+    locked_until: Mapped[float] = mapped_column(sa.Double, default=0.0)
 
 
 # Work requests and request links live in their own module (this one is long enough); importing

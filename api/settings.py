@@ -22,6 +22,16 @@ class ServerSettings(BaseModel):
 
     host: str = Field("0.0.0.0", description="Listen address of `python -m api`.")  # noqa: S104
     port: int = Field(8080, ge=1, le=65535, description="Listen port of `python -m api`.")
+    # Each worker is a process with its own engine and pool; nothing shared lives in one
+    # (docs/api.md, "Workers"). On SQLite one worker is faster: writers of other processes
+    # meet SQLite's polling busy handler instead of the in-process writer queue.
+    workers: int = Field(1, ge=1, le=64, description="Worker processes of `python -m api`.")
+    # Each SQLite commit waits for an fsync under `full` (~1-4 ms here, with the write lock
+    # held: it caps writes near 250-300/s); `normal` (WAL) syncs only at checkpoints, so a
+    # power cut or OS crash (not a process crash) may undo the last commits.
+    sqlite_synchronous: Literal["full", "normal"] = Field(
+        "full", description="SQLite `PRAGMA synchronous`: full (every commit durable) or normal."
+    )
     # Behind a reverse proxy, the client's address and scheme come from X-Forwarded-For and
     # X-Forwarded-Proto, which only a trusted proxy may set (anyone else could forge them).
     trusted_proxies: str = Field(

@@ -1,15 +1,21 @@
 """Latency (p50/p95/p99) and requests/s of the API under a small concurrent load: listing work
 orders with 10,000 in the database, updating one work order (PATCH with If-Match, and an
-in_progress ⇄ on_hold transition pair), and gateway pushes of 1,000-reading JSON batches.
+in_progress ⇄ on_hold transition pair), and gateway pushes of 1,000-reading JSON batches; and
+what polling costs: the list answered 304 (If-None-Match), 50 dashboards polling a page's
+live fragment (304 while nothing changed), and a deep page by keyset cursor against offset.
+Each scenario reports the server's CPU per request (user + system time of the API process
+and its workers over the scenario, divided by the requests), as well as req/s and latency.
 
-The API runs as its own process (`python -m api`, one uvicorn worker) on 127.0.0.1; the load
+The API runs as its own process (`python -m api`, one uvicorn worker; with `--workers N`,
+`python -m api serve --workers N`) on 127.0.0.1; the load
 generator is this process: a thread pool of httpx clients, each with its own keep-alive connection.
 The 10,000 work orders are inserted with SQLAlchemy into the (migrated) database before the server
 starts. The gateway rate limit is raised far out of the way so pushes are never throttled, and the
 background sweep is pushed to once an hour so it does not run during a scenario.
 
     .venv/bin/python -m bench.api_load [--database-url postgresql://postgres@127.0.0.1:5432/postgres]
-        [--influx-url http://127.0.0.1:8086] [--clients 4] [--requests 2000] [--json PATH]
+        [--influx-url http://127.0.0.1:8086] [--clients 4] [--requests 2000] [--workers 1]
+        [--dashboards 50] [--skip-push] [--json PATH]
 
 With a PostgreSQL URL a fresh database is created next to the one named (and dropped afterwards);
 by default a SQLite file in a temporary folder is used.
@@ -169,7 +175,15 @@ class Server:
 
 
 @contextlib.contextmanager
-def api_server(database_url: str, influx: str, influx_db: str, log_path: Path) -> Iterator[Server]:
+def api_server(
+    database_url: str,
+    influx: str,
+    influx_db: str,
+    log_path: Path,
+    *,
+    workers: int = 1,
+    launcher: str = "api",
+) -> Iterator[Server]:
     """`python -m api` in a subprocess with bootstrap tokens; stopped (SIGTERM) at the end."""
     port = free_port()
     tokens = {role: f"{role}-{secrets.token_hex(16)}" for role in ("admin", "service", "gateway")}
@@ -186,6 +200,10 @@ def api_server(database_url: str, influx: str, influx_db: str, log_path: Path) -
         # Out of the way: a benchmark measures the server, not the limiter's 429s.
         "EQUIPMON_API__SERVER__GATEWAY_RATE_PER_S": "1000000",
         "EQUIPMON_API__SERVER__GATEWAY_BURST": "1000000",
+        "EQUIPMON_API__SERVER__GATEWAY_READINGS_PER_S": "100000000",
+        "EQUIPMON_API__SERVER__GATEWAY_READINGS_BURST": "100000000",
+        "EQUIPMON_API__SERVER__GATEWAY_BYTES_PER_S": "100000000000",
+        "EQUIPMON_API__SERVER__GATEWAY_BYTES_BURST": "100000000000",
         "EQUIPMON_API__SERVER__SWEEP_INTERVAL_S": "3600",
         "EQUIPMON_API__INFLUX__URL": influx,
         "EQUIPMON_API__INFLUX__DATABASE": influx_db,
@@ -193,9 +211,13 @@ def api_server(database_url: str, influx: str, influx_db: str, log_path: Path) -
     }
     url = f"http://127.0.0.1:{port}"
     with log_path.open("wb") as log:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "api"], env=env, stdout=log, stderr=subprocess.STDOUT
-        )
+        command = [sys.executable, "-m", "api"]
+        if launcher == "uvicorn":  # for code before `serve --workers` (a before/after run)
+            command = [sys.executable, "-m", "uvicorn", "api.main:app", "--no-access-log"]
+            command += ["--host", "127.0.0.1", "--port", str(port), "--workers", str(workers)]
+        elif workers > 1:
+            command += ["serve", "--workers", str(workers)]
+        process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
         try:
             deadline = time.monotonic() + 60
             with httpx.Client(timeout=2) as probe:
@@ -216,6 +238,26 @@ def api_server(database_url: str, influx: str, influx_db: str, log_path: Path) -
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait()
+
+
+def _descendants(pid: int) -> list[int]:
+    found = [pid]
+    with contextlib.suppress(OSError):
+        for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split():
+            found += _descendants(int(child))
+    return found
+
+
+def process_cpu_s(pid: int) -> float:
+    """User + system CPU seconds of a process and its live descendants (uvicorn workers)."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for each in _descendants(pid):
+        with contextlib.suppress(OSError):
+            # Fields after the command's closing parenthesis; utime and stime are 14 and 15.
+            fields = Path(f"/proc/{each}/stat").read_text().rpartition(")")[2].split()
+            total += int(fields[11]) + int(fields[12])
+    return total / ticks
 
 
 @dataclass
@@ -247,17 +289,25 @@ def run_scenario(
     *,
     setup: Setup | None = None,
     warmup: int = 5,
+    server_pid: int | None = None,
+    ok_status: int | None = None,
 ) -> dict[str, Any]:
     """`requests` calls of step over `clients` threads (each its own connection), within the
-    time limit; `warmup` calls per client first, not counted."""
+    time limit; `warmup` calls per client first, not counted. With server_pid, the server's
+    CPU time over the timed part is measured too. ok_status: the status that counts as
+    success (default: any 2xx)."""
     tally = Tally()
     counter = iter(range(requests))
     counter_lock = threading.Lock()
     deadline = [0.0]
     started = [0.0]
+    cpu = [0.0, 0.0]  # server CPU seconds at the start; this process's too
 
     def start_clock() -> None:
         # Runs once, before any thread passes the barrier: every client sees the deadline.
+        if server_pid is not None:
+            cpu[0] = process_cpu_s(server_pid)
+        cpu[1] = time.process_time()
         started[0] = time.perf_counter()
         deadline[0] = started[0] + time_limit_s
 
@@ -278,8 +328,9 @@ def run_scenario(
                 started = time.perf_counter()
                 response = step(client, index, seq)
                 elapsed = time.perf_counter() - started
+                success = response.status_code == ok_status if ok_status else response.is_success
                 with tally.lock:
-                    if response.is_success:
+                    if success:
                         tally.latencies.append(elapsed)
                     else:
                         key = str(response.status_code)
@@ -291,8 +342,19 @@ def run_scenario(
         for future in futures:
             future.result()
         wall = time.perf_counter() - started[0]
+        server_cpu = process_cpu_s(server_pid) - cpu[0] if server_pid is not None else None
+        client_cpu = time.process_time() - cpu[1]
     ordered = sorted(tally.latencies) or [float("nan")]
     done = len(tally.latencies)
+    answered = max(1, done + sum(tally.failures.values()))
+    cpu_figures = {
+        # Ticks are 10 ms: over a few thousand requests that is well under 1 % of the figure.
+        "server_cpu_ms_per_req": round(server_cpu * 1000 / answered, 3)
+        if server_cpu is not None
+        else None,
+        "server_cpu_s": round(server_cpu, 2) if server_cpu is not None else None,
+        "client_cpu_ms_per_req": round(client_cpu * 1000 / answered, 3),
+    }
     return {
         "requests": done + sum(tally.failures.values()),
         "ok": done,
@@ -304,6 +366,7 @@ def run_scenario(
         "p95_ms": round(percentile(ordered, 95) * 1000, 2),
         "p99_ms": round(percentile(ordered, 99) * 1000, 2),
         "max_ms": round(ordered[-1] * 1000, 2),
+        **cpu_figures,
     }
 
 
@@ -337,20 +400,27 @@ def scenarios(
     server: Server, args: argparse.Namespace, influx_db: str, influx: str
 ) -> dict[str, Any]:
     admin = {"Authorization": f"Bearer {server.tokens['admin']}"}
-    gateway = {"Authorization": f"Bearer {server.tokens['gateway']}"}
     results: dict[str, Any] = {}
 
     def run(
-        step: Step, *, setup: Setup | None = None, requests: int | None = None, warmup: int = 5
+        step: Step,
+        *,
+        setup: Setup | None = None,
+        requests: int | None = None,
+        warmup: int = 5,
+        clients: int | None = None,
+        ok_status: int | None = None,
     ) -> dict[str, Any]:
         return run_scenario(
             server.url,
-            args.clients,
+            clients or args.clients,
             requests or args.requests,
             args.time_limit,
             step,
             setup=setup,
             warmup=warmup,
+            server_pid=server.process.pid,
+            ok_status=ok_status,
         )
 
     with httpx.Client(base_url=server.url, timeout=30) as client:
@@ -371,6 +441,7 @@ def scenarios(
         "total": filtered["total"],
         **run(lambda c, _i, _s: c.get(f"/api/v1/work-orders?{FILTER}", headers=admin)),
     }
+    results.update(polling_scenarios(server, args, run))
 
     # PATCH: each client owns one order and sends If-Match with the ETag of its last response
     # (a GET first), so every request is a real, version-checked update; 412 would be a bug.
@@ -423,6 +494,19 @@ def scenarios(
         **run(transition, setup=hold_setup),
     }
 
+    if not args.skip_push:
+        results["push_readings"] = push_scenario(server, args, run, influx_db, influx)
+    return results
+
+
+Run = Callable[..., dict[str, Any]]
+
+
+def push_scenario(
+    server: Server, args: argparse.Namespace, run: Run, influx_db: str, influx: str
+) -> dict[str, Any]:
+    """Gateway pushes of READINGS_PER_BATCH readings, and whether every one landed."""
+    gateway = {"Authorization": f"Bearer {server.tokens['gateway']}"}
     # Gateway pushes: bodies built in advance (client CPU is not the thing measured).
     pushes = args.push_requests
     bodies = readings_bodies(pushes + args.clients * 2, seed=11)
@@ -437,7 +521,7 @@ def scenarios(
         )
 
     push_result = run(push, requests=pushes, warmup=2)
-    results["push_readings"] = {
+    result = {
         "request": f"POST /api/v1/readings, JSON, {READINGS_PER_BATCH} readings x "
         f"{len(SENSORS)} sensors (~{body_size // 1024} KiB) as the bootstrap gateway",
         **push_result,
@@ -450,11 +534,85 @@ def scenarios(
         stored = int(series[0].values[0][1]) if series else 0
     finally:
         check.close()
-    results["push_readings"]["readings_in_influxdb"] = stored
+    result["readings_in_influxdb"] = stored
     # Warm-up pushes are stored too: every 200 must be in InfluxDB.
-    results["push_readings"]["readings_confirmed_incl_warmup"] = (
+    result["readings_confirmed_incl_warmup"] = (
         push_result["ok"] + 2 * args.clients
     ) * READINGS_PER_BATCH
+    return result
+
+
+def polling_scenarios(server: Server, args: argparse.Namespace, run: Run) -> dict[str, Any]:
+    """What polling costs: the list's 304, dashboards' fragment 304s, a deep page by cursor."""
+    admin = {"Authorization": f"Bearer {server.tokens['admin']}"}
+    results: dict[str, Any] = {}
+    with httpx.Client(base_url=server.url, timeout=30) as client:
+        first = client.get("/api/v1/work-orders", headers=admin)
+        tag = first.headers.get("ETag")
+        deep = client.get("/api/v1/work-orders?offset=4950&limit=50", headers=admin).json()
+        password = secrets.token_hex(12)
+        client.post(
+            "/api/v1/users",
+            json={"username": "bench-facilities", "role": "facilities", "password": password},
+            headers=admin,
+        ).raise_for_status()
+        login = client.post(
+            "/api/v1/auth/login", json={"username": "bench-facilities", "password": password}
+        )
+        login.raise_for_status()
+        cookie = login.json()["token"]
+        fleet = client.get(
+            "/ui/fleet", headers={"X-Fragment": "1"}, cookies={"eqm_session": cookie}
+        )
+        fleet.raise_for_status()
+        fleet_tag = fleet.headers.get("ETag")
+    if tag is not None:
+        results["list_304"] = {
+            "request": "GET /api/v1/work-orders with If-None-Match of the current ETag",
+            **run(
+                lambda c, _i, _s: c.get(
+                    "/api/v1/work-orders", headers={**admin, "If-None-Match": tag}
+                ),
+                ok_status=304,
+            ),
+        }
+    if fleet_tag is not None:
+        # Each dashboard is a client of its own (connection, session cookie) polling in a loop:
+        # the closed-loop rate bounds how many dashboards at one poll per 4 s a core serves.
+        # Like the page's script, a dashboard keeps the ETag of its last 200 (the tag moves
+        # each minute, for time-based styling: then one poll renders the fragment again).
+        tags: dict[int, str] = {}
+
+        def dashboard(client: httpx.Client, index: int, _seq: int) -> httpx.Response:
+            poll = {"X-Fragment": "1", "If-None-Match": tags.get(index, fleet_tag or "")}
+            response = client.get("/ui/fleet", headers=poll, cookies={"eqm_session": cookie})
+            if response.status_code == 200:
+                tags[index] = response.headers["ETag"]
+            return response
+
+        fleet_result = run(dashboard, clients=args.dashboards, warmup=2, ok_status=304)
+        per_req = fleet_result["server_cpu_ms_per_req"]
+        results["dashboards_304"] = {
+            "request": f"{args.dashboards} dashboards polling GET /ui/fleet (X-Fragment, "
+            "If-None-Match; nothing changed)",
+            "fleet_fragment_bytes": len(fleet.content),
+            **fleet_result,
+            "dashboards_per_core_at_4s": round(4000 / per_req) if per_req else None,
+        }
+    results["list_offset_4950"] = {
+        "request": "GET /api/v1/work-orders?offset=4950&limit=50",
+        **run(lambda c, _i, _s: c.get("/api/v1/work-orders?offset=4950&limit=50", headers=admin)),
+    }
+    cursor = deep.get("next_cursor")
+    if cursor:
+        results["list_cursor_5000"] = {
+            "request": "GET /api/v1/work-orders?cursor=<after row 5,000> (no total)",
+            **run(
+                lambda c, _i, _s: c.get(
+                    "/api/v1/work-orders", params={"cursor": cursor}, headers=admin
+                )
+            ),
+        }
     return results
 
 
@@ -468,6 +626,12 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=2_000, help="requests per scenario")
     parser.add_argument("--push-requests", type=int, default=300, help="1,000-reading batches")
     parser.add_argument("--time-limit", type=float, default=60.0, help="seconds per scenario")
+    parser.add_argument("--workers", type=int, default=1, help="API worker processes")
+    parser.add_argument("--dashboards", type=int, default=50, help="polling dashboards")
+    parser.add_argument("--skip-push", action="store_true", help="leave the push scenario out")
+    parser.add_argument(
+        "--launcher", choices=("api", "uvicorn"), default="api", help="python -m api or uvicorn"
+    )
     args = parser.parse_args()
 
     with (
@@ -481,7 +645,14 @@ def main() -> None:
         seeded = seed(database_url, args.work_orders)
         log_path = Path(tmp) / "api.log"
         try:
-            with api_server(database_url, influx, influx_db, log_path) as server:
+            with api_server(
+                database_url,
+                influx,
+                influx_db,
+                log_path,
+                workers=args.workers,
+                launcher=args.launcher,
+            ) as server:
                 results = scenarios(server, args, influx_db, influx)
                 server_rss_kib = _rss_kib(server.process.pid)
         except Exception:
@@ -497,12 +668,13 @@ def main() -> None:
         admin_influx.close()
 
     summary = [
-        f"{'scenario':<16}{'ok':>6}{'fail':>6}{'req/s':>9}{'p50 ms':>9}{'p95 ms':>9}{'p99 ms':>9}"
+        f"{'scenario':<18}{'ok':>6}{'fail':>6}{'req/s':>9}{'p50 ms':>9}{'p95 ms':>9}"
+        f"{'p99 ms':>9}{'cpu ms':>8}"
     ]
     for name, r in results.items():
         summary.append(
-            f"{name:<16}{r['ok']:>6}{sum(r['failed_by_status'].values()):>6}{r['req_per_s']:>9}"
-            f"{r['p50_ms']:>9}{r['p95_ms']:>9}{r['p99_ms']:>9}"
+            f"{name:<18}{r['ok']:>6}{sum(r['failed_by_status'].values()):>6}{r['req_per_s']:>9}"
+            f"{r['p50_ms']:>9}{r['p95_ms']:>9}{r['p99_ms']:>9}{r['server_cpu_ms_per_req']:>8}"
         )
     print("\n".join(summary))
     database = sa.make_url(sql_url(database_url)).get_backend_name()
@@ -512,10 +684,11 @@ def main() -> None:
             "results": results,
             "seed": seeded,
             "server": {
-                "command": f"{sys.executable} -m api (uvicorn, 1 worker process)",
+                "command": f"{sys.executable} -m api (uvicorn, {args.workers} worker process(es))",
                 "database": database,
                 "influxdb": influx_version,
-                "gateway_rate_limit": "raised to 1e6/s, burst 1e6 (default 20/s, burst 40)",
+                "gateway_rate_limit": "raised to 1e6/s, burst 1e6 (default 20/s, burst 40); "
+                "readings and bytes limits raised too",
                 "sweep_interval_s": 3600,
                 "rss_kib_at_end": server_rss_kib,
                 "error_log_lines": len(errors),

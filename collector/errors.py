@@ -17,7 +17,3 @@ class SpoolError(CollectorError):
 
 class SpoolFullError(SpoolError):
     """The spool's disk is full: backpressure (hold acknowledgements), not a failure."""
-
-
-class BrokerRefusedError(CollectorError):
-    """The broker refused us for good (bad credentials, not authorised): do not spin."""

@@ -29,14 +29,16 @@ from typing import Any, NamedTuple
 
 import orjson
 
-from telemetry.codecs.line_protocol import MEASUREMENT, escape_key, escape_measurement
-from telemetry.errors import ValidationError
-from telemetry.reading import (
+from telemetry import (
     DEFAULT_LIMITS,
+    MEASUREMENT,
     NS_PER_S,
     QUALITIES,
     RESERVED_SENSOR_NAMES,
+    ValidationError,
     ValidationLimits,
+    escape_key,
+    escape_measurement,
     validate_name,
 )
 

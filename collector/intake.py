@@ -43,13 +43,15 @@ class Intake:
         max_payload_bytes: int = 1_048_576,
         limits: ValidationLimits = DEFAULT_LIMITS,
         clock_ns: Callable[[], int],
+        fast_codec: bool = True,
     ) -> None:
         self._prefix = prefix
         self._max_payload = max_payload_bytes
         self._limits = limits
         self._clock_ns = clock_ns
         self._formatter = LineFormatter()
-        self._fast = JsonLineFastPath(limits)
+        # None: every message through the general codec (mqtt.fast_path false).
+        self._fast = JsonLineFastPath(limits) if fast_codec else None
         self._topics: dict[str, TopicInfo] = {}
         # Series key of each JSON topic whose site and asset are valid (see ``process_many``).
         self._json_series: dict[str, str] = {}
@@ -72,7 +74,7 @@ class Intake:
         checked and formatted in C-level passes over the whole burst (``convert_singles``),
         with one receipt time; any other burst goes message by message through ``process``.
         """
-        if len(payloads) > 1:
+        if len(payloads) > 1 and self._fast is not None:
             received = self._clock_ns()
             try:
                 bodies = self._burst_bodies(topics, payloads, received)
@@ -86,6 +88,8 @@ class Intake:
     def _burst_bodies(
         self, topics: list[str], payloads: list[bytes], received: int
     ) -> list[bytes] | None:
+        if self._fast is None:
+            return None
         series = list(map(self._json_series.get, topics))
         if None in series:
             for topic in {t for t, s in zip(topics, series, strict=True) if s is None}:
@@ -104,7 +108,7 @@ class Intake:
             info = self._topic(topic)
         except PayloadError:
             return  # a bad topic: ``process`` dead-letters its messages
-        if info.format != "json":
+        if info.format != "json" or self._fast is None:
             return
         key = self._fast.series_key(info.site, info.asset)
         if key is not None:
@@ -116,7 +120,12 @@ class Intake:
         """One message in, one spool entry or one dead letter out."""
         received = self._clock_ns()
         info = self._topics.get(topic)
-        if info is not None and info.format == "json" and len(payload) <= self._max_payload:
+        if (
+            self._fast is not None
+            and info is not None
+            and info.format == "json"
+            and len(payload) <= self._max_payload
+        ):
             # The common case: a known topic and a plain JSON payload (None: not that simple).
             try:
                 fast = self._fast.convert(

@@ -82,6 +82,11 @@ class MqttSettings(BaseModel):
     max_payload_bytes: int = Field(
         1_048_576, ge=1, description="Larger payloads are dead-lettered before decoding."
     )
+    fast_path: bool = Field(
+        True,
+        description="The lean paho receive path and the JSON fast codec; false forces stock "
+        "paho and the general codec (same results, slower: to rule the fast paths out).",
+    )
 
     @field_validator("url")
     @classmethod

@@ -36,6 +36,7 @@ from telemetry.errors import (
     InfluxRejectedError,
     InfluxRetryableError,
 )
+from telemetry.retry import Backoff, log_retry
 
 log = logging.getLogger(__name__)
 
@@ -75,6 +76,9 @@ class Writer:
         self._on_freed = on_freed
         self._clock_ns = clock_ns
         self._rng = rng or random.Random()
+        # telemetry's one retry policy: full jitter spreads retries of many collectors, and
+        # Retry-After is a floor, not a hint.
+        self._backoff = Backoff(settings.retry_min_s, settings.retry_max_s, rng=self._rng)
         self._stop = threading.Event()
         self._supervisor = supervisor or Supervisor(metrics.thread_restarts)
         self._threads: list[threading.Thread] = []
@@ -193,17 +197,12 @@ class Writer:
         except InfluxRetryableError as exc:
             self._metrics.write_errors.labels("retryable").inc()
             self._failures += 1
-            delay = self._backoff(exc.retry_after)
+            delay = self._backoff.delay(self._failures, exc.retry_after)
             self._lane.floor = exc.retry_after or 0.0
             self._lane.unreachable = exc.status is None  # no answer at all (refused, timed out)
             self.last_error = str(exc)
-            log.warning(
-                "InfluxDB write failed (attempt %d, retry in %.1f s, %d readings spooled): %s",
-                self._failures,
-                delay,
-                self._spool.readings,
-                exc,
-            )
+            what = f"InfluxDB write ({self._spool.readings} readings spooled)"
+            log_retry(log, what, self._failures, delay, exc)
             return delay
         except InfluxFatalError as exc:
             self._metrics.write_errors.labels("fatal").inc()
@@ -252,16 +251,6 @@ class Writer:
             return False
         log.warning("the InfluxDB database was missing: created it")
         return True
-
-    def _backoff(self, retry_after: float | None) -> float:
-        # Full jitter spreads retries of many collectors; Retry-After is a floor, not a hint.
-        # The exponent is capped: after ~1,000 failures 2**n no longer fits a float.
-        cap = min(
-            self._settings.retry_max_s,
-            self._settings.retry_min_s * 2 ** min(self._failures - 1, 30),
-        )
-        delay = self._rng.uniform(self._settings.retry_min_s / 2, cap)
-        return max(delay, retry_after or 0.0)
 
     def _post(self, lines: list[bytes]) -> None:
         self._post_body(b"\n".join(lines))

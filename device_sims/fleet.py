@@ -18,6 +18,7 @@ from device_sims.transports.http_push import HttpGateway
 from device_sims.transports.modbus_rtu import ModbusRtuLine
 from device_sims.transports.mqtt import MqttPublisher
 from device_sims.transports.serial_ascii import SerialAsciiLine
+from device_sims.transports.sparkplug import SparkplugEdgeNode
 
 
 def build_simulation(scenario: Scenario, start_ns: int | None = None) -> Simulation:
@@ -96,6 +97,47 @@ def _mqtt_kwargs(scenario: Scenario, opts: TransportOptions, site: str) -> dict[
     }
 
 
+def _gateway(
+    scenario: Scenario, opts: TransportOptions, gid: str, cfg: dict[str, Any]
+) -> Transport:
+    """One gateway of the scenario: Sparkplug B edge node, MQTT batch publisher or HTTP push."""
+    fmt = cfg.get("format", "json")
+    age = parse_duration_ns(cfg.get("batch_age", "5s"))
+    size = int(cfg.get("batch_size", 100))
+    if cfg.get("transport", "http") == "sparkplug":
+        mqtt = _mqtt_kwargs(scenario, opts, str(cfg.get("site", "")))
+        return SparkplugEdgeNode(
+            mqtt["host"],
+            mqtt["port"],
+            group=str(cfg.get("site", "")),
+            edge_node=gid,
+            primary_host=cfg.get("primary_host"),
+            username=mqtt["username"],
+            password=mqtt["password"],
+        )
+    if cfg.get("transport", "http") == "mqtt":
+        return MqttPublisher(
+            f"{opts.client_prefix}-{gid}",
+            fmt=fmt,
+            gateway_id=gid,
+            batch_size=size,
+            batch_age_ns=age,
+            **_mqtt_kwargs(scenario, opts, str(cfg.get("site", ""))),
+        )
+    url = opts.http_url or scenario.http.get("url", "http://127.0.0.1:8000")
+    token = opts.token or scenario.http.get("token", "")
+    return HttpGateway(
+        gid,
+        url,
+        token,
+        fmt=fmt,
+        batch_size=size,
+        batch_age_ns=age,
+        buffer_batches=int(cfg.get("buffer", 1000)),
+        block=opts.block,
+    )
+
+
 def build_transports(
     scenario: Scenario, opts: TransportOptions
 ) -> tuple[dict[str, Transport], dict[str, Transport]]:
@@ -103,31 +145,7 @@ def build_transports(
     by_asset: dict[str, Transport] = {}
     by_id: dict[str, Transport] = {}
     for gid, cfg in scenario.gateways.items():
-        fmt = cfg.get("format", "json")
-        age = parse_duration_ns(cfg.get("batch_age", "5s"))
-        size = int(cfg.get("batch_size", 100))
-        if cfg.get("transport", "http") == "mqtt":
-            by_id[gid] = MqttPublisher(
-                f"{opts.client_prefix}-{gid}",
-                fmt=fmt,
-                gateway_id=gid,
-                batch_size=size,
-                batch_age_ns=age,
-                **_mqtt_kwargs(scenario, opts, str(cfg.get("site", ""))),
-            )
-        else:
-            url = opts.http_url or scenario.http.get("url", "http://127.0.0.1:8000")
-            token = opts.token or scenario.http.get("token", "")
-            by_id[gid] = HttpGateway(
-                gid,
-                url,
-                token,
-                fmt=fmt,
-                batch_size=size,
-                batch_age_ns=age,
-                buffer_batches=int(cfg.get("buffer", 1000)),
-                block=opts.block,
-            )
+        by_id[gid] = _gateway(scenario, opts, gid, cfg)
     modbus_units: dict[str, dict[str, tuple[int, RegisterMap]]] = {}
     for asset in scenario.assets:
         if asset.transport == "mqtt":

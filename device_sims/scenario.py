@@ -232,9 +232,9 @@ def parse_scenario(doc: dict[str, Any], source: str = "<scenario>") -> Scenario:
     for gid, raw in (doc.get("gateways") or {}).items():
         _name(gid, "gateways")
         _require(
-            raw.get("transport", "http") in ("http", "mqtt"),
+            raw.get("transport", "http") in ("http", "mqtt", "sparkplug"),
             f"gateways.{gid}",
-            "transport must be http or mqtt",
+            "transport must be http, mqtt or sparkplug",
         )
     return Scenario(
         name=str(doc.get("name", Path(source).stem)),

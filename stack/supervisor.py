@@ -161,6 +161,8 @@ def stack_environment(options: StackOptions, mqtt_url: str, influx_url: str) -> 
         "EQUIPMON_COLLECTOR__MQTT__URL": mqtt_url,
         "EQUIPMON_COLLECTOR__DATA_DIR": str(data),
         "EQUIPMON_COLLECTOR__HTTP__PORT": str(options.collector_http_port),
+        # The demo's Sparkplug B edge node (gw-a-spb) follows the collector as primary host.
+        "EQUIPMON_COLLECTOR__SPARKPLUG__ENABLED": "true",
         "EQUIPMON_ANALYTICS__API__URL": f"http://127.0.0.1:{options.api_port}",
         "EQUIPMON_ANALYTICS__DATA_DIR": str(data),
         "EQUIPMON_ANALYTICS__HTTP_PORT": str(options.analytics_http_port),
@@ -216,8 +218,14 @@ def _start_infrastructure(options: StackOptions, children: list[ManagedProcess])
 
 
 def _start_services(
-    options: StackOptions, mqtt_url: str, env: dict[str, str], children: list[ManagedProcess]
+    options: StackOptions,
+    mqtt_url: str,
+    env: dict[str, str],
+    children: list[ManagedProcess],
+    on_ready: Callable[[str], None] = lambda _name: None,
 ) -> list[ServiceProcess]:
+    """Start the services in order, each once the one before is ready; ``on_ready(name)`` runs
+    after each (the API is seeded before anything that posts to it starts)."""
     started = []
     ports_file = options.data_dir / "sim-ports.json"
     ports_file.unlink(missing_ok=True)  # a stale file from the last run names dead ptys
@@ -237,6 +245,7 @@ def _start_services(
         children.append(service)
         service.start()
         started.append(service)
+        on_ready(name)
     return started
 
 
@@ -306,8 +315,16 @@ def run(options: StackOptions) -> int:
             # Kept with the data folder like the tokens, so links survive a restart of the demo.
             "EQUIPMON_API__NOTIFY__LINK_SECRET": stack_tokens(options.data_dir)["admin"] + "-links",
         } | options.extra_env
-        services = _start_services(options, mqtt_url, env, children)
-        new_users = _seed(options)
+        seeded: dict[str, dict[str, str] | None] = {}
+
+        def seed_after_api(name: str) -> None:
+            # Sites and assets exist before the simulators push and analytics posts status
+            # (it answered 422 "unknown site" on a first start).
+            if name == "api":
+                seeded["users"] = _seed(options)
+
+        services = _start_services(options, mqtt_url, env, children, seed_after_api)
+        new_users = seeded.get("users")
         _print_banner(options, mqtt_url, influx_url, services)
         if new_users:
             print("  Demo users (passwords shown once; kept in demo-users.json):")

@@ -5,11 +5,12 @@ from __future__ import annotations
 from typing import Annotated
 
 import sqlalchemy as sa
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Query, Request, Response
 
 from api.crud import get_or_404
 from api.db import run_in_transaction
 from api.deps import Crew, Reader, Service, SessionDep, SessionsDep, SettingsDep, Staff, StateDep
+from api.listing import NOT_MODIFIED, Cursor, CursorPage, list_response
 from api.models import Alert, AlertEvent, Asset, Site, WorkOrder, utcnow
 from api.pagination import Limit, Offset, PathId, QueryId, QueryText, paginate
 from api.schemas.alerts import (
@@ -57,22 +58,32 @@ def post_alert(
     return AlertPublic.model_validate(alert)
 
 
-@router.get("/alerts", summary="List alerts")
+@router.get(
+    "/alerts",
+    summary="List alerts",
+    response_model=CursorPage[AlertPublic],
+    responses=NOT_MODIFIED,
+)
 def list_alerts(
+    request: Request,
     session: SessionDep,
-    _: Reader,
+    principal: Reader,
     *,
     limit: Limit = 50,
     offset: Offset = 0,
+    cursor: Cursor = None,
     site_id: QueryId = None,
     asset_id: QueryId = None,
     state: Annotated[AlertState | None, Query()] = None,
     kind: Annotated[AlertKind | None, Query()] = None,
     failure_mode: QueryText = None,
     active: Annotated[bool | None, Query(description="Only (in)active conditions.")] = None,
-) -> Page[AlertPublic]:
-    """Alerts, most recently changed first, filtered by site, asset, state, kind or mode."""
-    stmt = sa.select(Alert).order_by(Alert.updated_at.desc(), Alert.id.desc())
+) -> Response:
+    """Alerts, most recently changed first, filtered by site, asset, state, kind or mode.
+
+    `ETag` / `If-None-Match` (304 while nothing changed); `next_cursor` continues after the
+    page (then without `total`)."""
+    stmt = sa.select(Alert)
     for column, value in (
         (Alert.site_id, site_id),
         (Alert.asset_id, asset_id),
@@ -83,7 +94,10 @@ def list_alerts(
     ):
         if value is not None:
             stmt = stmt.where(column == value)
-    return paginate(session, stmt, AlertPublic, limit, offset)
+    return list_response(
+        request, session, principal, stmt, AlertPublic, table=Alert.__table__,
+        keys=[Alert.updated_at, Alert.id], limit=limit, offset=offset, cursor=cursor,
+    )  # fmt: skip
 
 
 @router.get("/alerts/outcomes", summary="How alerts ended (analytics labels)")

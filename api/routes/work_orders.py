@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Annotated, Any
 
 import sqlalchemy as sa
-from fastapi import APIRouter, Header, Query, Response
+from fastapi import APIRouter, Header, Query, Request, Response
 from sqlalchemy.orm import Session
 
 from api.crud import get_or_404
@@ -21,9 +21,10 @@ from api.errors import (
     NotFoundError,
     PreconditionFailedError,
 )
+from api.listing import NOT_MODIFIED, Cursor, CursorPage, list_response
 from api.models import Asset, User, WorkOrder, WorkOrderEvidence, utcnow
-from api.pagination import Limit, Offset, PathId, QueryId, QueryText, paginate
-from api.schemas.common import Page, Problem
+from api.pagination import Limit, Offset, PathId, QueryId, QueryText
+from api.schemas.common import Problem
 from api.schemas.work_orders import (
     EvidencePublic,
     WorkOrderCreate,
@@ -106,13 +107,20 @@ def visible_order(
     return order
 
 
-@router.get("/work-orders", summary="List work orders")
+@router.get(
+    "/work-orders",
+    summary="List work orders",
+    response_model=CursorPage[WorkOrderPublic],
+    responses=NOT_MODIFIED,
+)
 def list_work_orders(
+    request: Request,
     session: SessionDep,
     principal: Crew,
     *,
     limit: Limit = 50,
     offset: Offset = 0,
+    cursor: Cursor = None,
     site_id: QueryId = None,
     asset_id: QueryId = None,
     assignee_id: QueryId = None,
@@ -120,9 +128,12 @@ def list_work_orders(
     work_type: Annotated[WorkType | None, Query()] = None,
     priority: Annotated[int | None, Query(ge=1, le=4)] = None,
     failure_mode: QueryText = None,
-) -> Page[WorkOrderPublic]:
-    """Work orders, newest first; technicians see theirs and unassigned ones."""
-    stmt = sa.select(WorkOrder).where(svc.visible_to(principal)).order_by(WorkOrder.id.desc())
+) -> Response:
+    """Work orders, newest first; technicians see theirs and unassigned ones.
+
+    `ETag` / `If-None-Match` (304 while nothing changed); `next_cursor` continues after the
+    page (then without `total`)."""
+    stmt = sa.select(WorkOrder).where(svc.visible_to(principal))
     for column, value in (
         (WorkOrder.site_id, site_id),
         (WorkOrder.asset_id, asset_id),
@@ -134,7 +145,10 @@ def list_work_orders(
     ):
         if value is not None:
             stmt = stmt.where(column == value)
-    return paginate(session, stmt, WorkOrderPublic, limit, offset)
+    return list_response(
+        request, session, principal, stmt, WorkOrderPublic, table=WorkOrder.__table__,
+        keys=[WorkOrder.id], limit=limit, offset=offset, cursor=cursor,
+    )  # fmt: skip
 
 
 @router.post(
@@ -257,8 +271,11 @@ def update_work_order(
     """Checklist, parts, labour, downtime, notes, priority, due date (412 on a stale If-Match)."""
     order = visible_order(session, order_id, principal, if_match)
     svc.update(session, order, body, principal, utcnow())
+    # The answer is read in the same transaction (its query flushes the change): reading it
+    # after the commit checked out a second connection and began a second transaction.
+    result = public(session, order, response)
     session.commit()
-    return public(session, order, response)
+    return result
 
 
 @router.post(
@@ -283,5 +300,6 @@ def transition_work_order(
     cancelled before completion. Technicians claim, start, hold and complete their own."""
     order = visible_order(session, order_id, principal, if_match)
     svc.transition(session, order, body, principal=principal, policy=settings.policy, now=utcnow())
+    result = public(session, order, response)  # in the transaction, as in update_work_order
     session.commit()
-    return public(session, order, response)
+    return result

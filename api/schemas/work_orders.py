@@ -62,7 +62,9 @@ class ChecklistItem(Schema):
             raise ValueError("'min' must not exceed 'max'")
         low = self.value is not None and self.min is not None and self.value < self.min
         high = self.value is not None and self.max is not None and self.value > self.max
-        self.flagged = low or high or self.result == "fail"
+        flagged = low or high or self.result == "fail"
+        if flagged != self.flagged:  # assignment runs pydantic's __setattr__: only if it moves
+            self.flagged = flagged
         return self
 
 

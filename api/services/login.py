@@ -39,14 +39,14 @@ def login(
     user exists, so neither the answer nor its timing tells existing names apart.
     """
     keys = throttle_keys(body.username, address)
-    wait = throttle.retry_after(keys)
+    wait = throttle.retry_after(session, keys)
     if wait > 0:
         raise _locked(wait)
     user = session.scalar(sa.select(User).where(User.username == body.username))
     # Verify even for unknown users, so timing does not reveal which names exist.
     valid = verify_password(body.password, user.password_hash if user else DUMMY_PASSWORD_HASH)
     if user is None or not valid or not user.active:
-        for lockout in throttle.failed(keys):
+        for lockout in throttle.failed(session, keys):
             kind, _, value = lockout.key.partition(":")
             log.warning(
                 "login lockout of %s %r for %.0f s after %d failures",
@@ -64,7 +64,7 @@ def login(
         raise UnauthorizedError(
             "wrong username or password", headers={"WWW-Authenticate": "Bearer"}
         )
-    throttle.succeeded(keys[0])
+    throttle.succeeded(session, keys[0])
     secret = new_token()
     token = ApiToken(
         name=f"login:{user.username}",

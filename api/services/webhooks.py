@@ -20,10 +20,13 @@ from sqlalchemy.orm import Session, sessionmaker
 from api.db import run_in_transaction
 from api.models import Alert, Webhook, WebhookDelivery, WorkOrder, utcnow
 from api.schemas.alerts import AlertPublic
-from api.services.retry import LEASE, backoff
+from api.services.retry import LEASE
 from api.settings import ServerSettings
+from telemetry.retry import Backoff
 
 log = logging.getLogger(__name__)
+
+WEBHOOK_BACKOFF_MAX_S = 3600.0  # the longest wait between two attempts of one delivery
 
 # An alert history event → the webhook event it is (anything else is an update).
 ALERT_EVENTS = {"activated": "alert.opened", "returned_to_normal": "alert.cleared"}
@@ -152,7 +155,8 @@ def _record(
     elif delivery.attempts >= config.webhook_max_attempts:
         delivery.status = "failed"
     else:
-        delivery.next_attempt_at = now + backoff(config.webhook_backoff_s, delivery.attempts)
+        policy = Backoff(config.webhook_backoff_s, WEBHOOK_BACKOFF_MAX_S)
+        delivery.next_attempt_at = now + policy.wait(delivery.attempts)
 
 
 def deliver_due(sessions: sessionmaker[Session], config: ServerSettings) -> int:

@@ -10,7 +10,7 @@ from fastapi.responses import RedirectResponse
 from starlette.exceptions import HTTPException
 
 from api.crud import get_or_404
-from api.deps import SessionDep, StateDep
+from api.deps import READ_METHODS, ReadSessionDep, SessionDep, StateDep
 from api.errors import ApiError
 from api.models import Alert, WorkOrder, utcnow
 from api.pagination import PathId
@@ -26,8 +26,13 @@ from api.web.session import CREW, STAFF, UI, home_of, principal_of, require, ses
 router = APIRouter(include_in_schema=False)
 
 
-def _principal(request: Request, state: StateDep) -> Principal:
-    return principal_of(request, state)
+def _principal(request: Request, state: StateDep, session: ReadSessionDep) -> Principal:
+    # The page's own (GET) session: one session and connection for the cookie and the page.
+    try:
+        return principal_of(request, state, session)
+    finally:
+        if request.method not in READ_METHODS and session.in_transaction():
+            session.rollback()  # a form post writes in a session of its own
 
 
 Viewer = Annotated[Principal, Depends(_principal)]
@@ -65,7 +70,7 @@ def fleet_page(
     For the whole crew: technicians see the fleet read-only (the page has no actions), as
     `GET /api/v1/asset-status` serves them.
     """
-    if (unchanged := not_modified(request, session)) is not None:
+    if (unchanged := not_modified(request, session, principal)) is not None:
         return unchanged
     now = utcnow()
     context = {
@@ -78,7 +83,7 @@ def fleet_page(
 @router.get(f"{UI}/alerts")
 def alerts_page(request: Request, session: SessionDep, principal: Viewer) -> Response:
     """Alerts needing attention, then shelved and suppressed ones."""
-    if (unchanged := not_modified(request, session)) is not None:
+    if (unchanged := not_modified(request, session, principal)) is not None:
         return unchanged
     attention, parked = views.alerts(session)
     context = {"attention": attention, "parked": parked, "assets": views.asset_count(session)}
@@ -90,7 +95,7 @@ def alert_page(
     alert_id: PathId, request: Request, session: SessionDep, principal: Viewer
 ) -> Response:
     """One alert: details, leading sensors, a chart around the anomaly, history, work order."""
-    if (unchanged := not_modified(request, session)) is not None:
+    if (unchanged := not_modified(request, session, principal)) is not None:
         return unchanged
     alert = get_or_404(session, Alert, alert_id)
     return page(request, "alert.html", principal, views.alert_detail(session, alert, principal))
@@ -99,9 +104,9 @@ def alert_page(
 @router.get(f"{UI}/kpis")
 def kpis_page(request: Request, session: SessionDep, principal: Viewer) -> Response:
     """ISA-18.2 alarm KPIs of each site over the last 7 days."""
-    if (unchanged := not_modified(request, session)) is not None:
-        return unchanged
     require(principal, *STAFF)
+    if (unchanged := not_modified(request, session, principal)) is not None:
+        return unchanged
     start, end = kpi_window(None, None)
     figures = [(site, alarm_kpis(session, site.id, start, end)) for site in views.sites(session)]
     return page(request, "kpis.html", principal, {"figures": figures, "start": start, "end": end})
@@ -117,7 +122,7 @@ def maintenance_page(request: Request, session: SessionDep, principal: Viewer) -
 @router.get(f"{UI}/board")
 def board_page(request: Request, session: SessionDep, principal: Viewer) -> Response:
     """Open work orders in columns by state."""
-    if (unchanged := not_modified(request, session)) is not None:
+    if (unchanged := not_modified(request, session, principal)) is not None:
         return unchanged
     return page(request, "board.html", principal, {"columns": views.board(session, principal)})
 
@@ -125,7 +130,7 @@ def board_page(request: Request, session: SessionDep, principal: Viewer) -> Resp
 @router.get(f"{UI}/my")
 def my_page(request: Request, session: SessionDep, principal: Viewer) -> Response:
     """A technician's work orders, and unassigned ones to claim."""
-    if (unchanged := not_modified(request, session)) is not None:
+    if (unchanged := not_modified(request, session, principal)) is not None:
         return unchanged
     return page(request, "my.html", principal, views.my_orders(session, principal.user_id))
 
@@ -135,7 +140,7 @@ def order_page(
     order_id: PathId, request: Request, session: SessionDep, principal: Viewer
 ) -> Response:
     """One work order with its actions (technicians see their own and unassigned ones)."""
-    if (unchanged := not_modified(request, session)) is not None:
+    if (unchanged := not_modified(request, session, principal)) is not None:
         return unchanged
     order: WorkOrder = visible_order(session, order_id, principal)
     context: dict[str, Any] = {**views.order_detail(session, order), "etag": etag(order)}

@@ -15,10 +15,9 @@ from jinja2 import pass_context
 from markupsafe import Markup
 from sqlalchemy.orm import Session
 
-from api import i18n
+from api import i18n, revisions
 from api.models import NotificationSettings, Site, utcnow
 from api.security import Principal
-from api.web import views
 from api.web.session import FLASH_COOKIE, STAFF, csrf_token, session_token
 
 HERE = Path(__file__).parent
@@ -162,17 +161,27 @@ env.filters.update(age=age, since=since, until=until, stamp=stamp, iso=iso, labe
 env.filters["band"] = health_band
 
 
-def not_modified(request: Request, session: Session) -> Response | None:
+def not_modified(request: Request, session: Session, principal: Principal) -> Response | None:
     """304 for a poll whose fragment has not changed since the ETag it sent; None otherwise.
 
     Rendering the fleet of 1,000 assets takes a few hundred milliseconds and ~700 kB: every
-    open dashboard would pay that every few seconds without this check.
+    open dashboard would pay that every few seconds without this check. The tag is the
+    change counters of every table the pages show (api/revisions.py), the viewer, the page,
+    and the minute (time-based styling such as overdue work moves with the clock).
     """
     if request.headers.get(FRAGMENT_HEADER) != "1":
         return None
-    tag = f'W/"{views.change_stamp(session, utcnow())}"'
+    minute = int(utcnow().timestamp()) // 60
+    tag = revisions.etag(
+        revisions.current(session, revisions.TRACKED),
+        principal.actor,
+        principal.role,
+        request.url.path,
+        request.url.query,
+        minute,
+    )
     request.state.etag = tag
-    if request.headers.get("if-none-match") == tag:
+    if revisions.matches(request.headers.get("if-none-match"), tag):
         return Response(status_code=304, headers={"ETag": tag, "Cache-Control": "no-store"})
     return None
 

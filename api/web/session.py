@@ -15,10 +15,10 @@ from urllib.parse import quote, urlsplit
 
 import sqlalchemy as sa
 from fastapi import Request, Response
-from fastapi.security import HTTPAuthorizationCredentials
+from sqlalchemy.orm import Session
 from starlette.exceptions import HTTPException
 
-from api.deps import ADMIN, FACILITIES, TECHNICIAN, RoleCheck, get_principal
+from api.deps import ADMIN, FACILITIES, TECHNICIAN, RoleCheck, principal_of_token
 from api.errors import ForbiddenError, UnauthorizedError
 from api.models import ApiToken, utcnow
 from api.security import Principal
@@ -42,15 +42,20 @@ def login_redirect(request: Request) -> HTTPException:
     return HTTPException(303, headers={"Location": f"{UI}/login?next={quote(target, safe='')}"})
 
 
-def principal_of(request: Request, state: AppState) -> Principal:
-    """The logged-in crew member of this request; a redirect to the login page otherwise."""
+def principal_of(request: Request, state: AppState, session: Session | None = None) -> Principal:
+    """The logged-in crew member of this request; a redirect to the login page otherwise.
+
+    ``session``: the request's read session to look the token up in (else one of its own).
+    """
     token = session_token(request)
     if token is None:
         raise login_redirect(request)
     try:
-        principal = get_principal(
-            state, HTTPAuthorizationCredentials(scheme="Bearer", credentials=token)
-        )
+        if session is not None:
+            principal = principal_of_token(state, session, token)
+        else:
+            with state.read_sessions() as own:
+                principal = principal_of_token(state, own, token)
     except UnauthorizedError:
         raise login_redirect(request) from None
     require(principal, *CREW)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -243,27 +242,6 @@ def order_detail(session: Session, order: WorkOrder) -> dict[str, Any]:
 def sites(session: Session) -> list[Site]:
     """Every site, by code."""
     return list(session.scalars(sa.select(Site).order_by(Site.code)).all())
-
-
-def change_stamp(session: Session, now: datetime) -> str:
-    """A fingerprint of everything the pages show, for answering a poll with 304 Not Modified.
-
-    It moves when statuses, alerts, alert history, work orders or the asset list change, and
-    once a minute anyway (time-based styling such as overdue work). Relative times ('3 min
-    ago') age in the browser, so an unchanged fragment needs no new render.
-    """
-    latest = sa.select(
-        sa.select(sa.func.max(AssetStatus.updated_at)).scalar_subquery(),
-        sa.select(sa.func.max(Alert.updated_at)).scalar_subquery(),
-        sa.select(sa.func.max(AlertEvent.id)).scalar_subquery(),
-        sa.select(sa.func.max(WorkOrder.updated_at)).scalar_subquery(),
-        sa.select(sa.func.sum(WorkOrder.version)).scalar_subquery(),
-        sa.select(sa.func.count()).select_from(Asset).scalar_subquery(),
-        sa.select(sa.func.max(Asset.id)).scalar_subquery(),
-    )
-    parts = session.execute(latest).one()
-    raw = f"{tuple(parts)!r}|{int(now.timestamp()) // 60}"
-    return hashlib.sha256(raw.encode()).hexdigest()[:24]
 
 
 def maintenance(session: Session, principal: Principal) -> dict[str, Any]:

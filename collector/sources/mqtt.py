@@ -59,12 +59,13 @@ def make_client(settings: MqttSettings) -> mqtt.Client:
     ``paho_fast``), else the stock client.
     """
     v5 = settings.protocol == "5"
-    if not supported():
+    lean = settings.fast_path and supported()
+    if settings.fast_path and not supported():
         log.warning(
             "paho-mqtt internals changed (%s): using the stock (slower) receive path",
             ", ".join(missing_internals()),
         )
-    client = (FastClient if supported() else mqtt.Client)(
+    client = (FastClient if lean else mqtt.Client)(
         CallbackAPIVersion.VERSION2,
         client_id=settings.client_id,
         protocol=mqtt.MQTTv5 if v5 else mqtt.MQTTv311,
@@ -467,6 +468,7 @@ def build(settings: MqttSettings, context: SourceContext) -> MqttSource:
         prefix=settings.topic_prefix,
         max_payload_bytes=settings.max_payload_bytes,
         clock_ns=context.clock_ns,
+        fast_codec=settings.fast_path,
     )
     return MqttSource(
         settings,

@@ -77,7 +77,9 @@ class HttpGateway:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name=f"http-{gateway_id}", daemon=True)
         self._conn: http.client.HTTPConnection | None = None
-        self.counters = {"batches_sent": 0, "readings_sent": 0, "retries": 0, "rejected": 0}
+        self.counters = {
+            "batches_sent": 0, "readings_sent": 0, "retries": 0, "rejected": 0, "reconnects": 0
+        }  # fmt: skip
 
     def start(self) -> None:
         """Start the sender thread."""
@@ -129,6 +131,20 @@ class HttpGateway:
         return self._conn
 
     def _post(self, batch: Batch) -> tuple[int, str | None]:
+        """POST a batch; a kept-alive connection the server closed meanwhile (its idle timeout,
+        a normal close) is reopened once without a warning, as HTTP clients do. Resending is
+        safe: a batch written twice is the same points."""
+        reused = self._conn is not None
+        try:
+            return self._post_once(batch)
+        except (BrokenPipeError, ConnectionResetError, http.client.RemoteDisconnected):
+            if not reused:
+                raise
+            self._drop_connection()
+            self.counters["reconnects"] += 1
+            return self._post_once(batch)
+
+    def _post_once(self, batch: Batch) -> tuple[int, str | None]:
         conn = self._connection()
         conn.request("POST", self._path, body=batch.payload, headers=self._headers)
         response = conn.getresponse()

@@ -86,6 +86,7 @@ class SparkplugEdgeNode:
         # (wall-clock send time, reading) of what was sent in the last replay margin
         self._recent: deque[tuple[int, Sample]] = deque()
         self.counters = {"births": 0, "data": 0, "stored": 0, "rebirths": 0, "connects": 0}
+        self._auth = (username, password) if username else None
         self._client = self._new_client()
 
     def _new_client(self) -> mqtt.Client:
@@ -99,6 +100,8 @@ class SparkplugEdgeNode:
         client.on_message = self._on_message
         client.on_disconnect = self._on_disconnect
         client.reconnect_delay_set(min_delay=1, max_delay=5)
+        if self._auth is not None:
+            client.username_pw_set(*self._auth)
         return client
 
     def _topic(self, kind: str, device: str | None = None) -> str:

@@ -10,9 +10,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from analytics.errors import ModelRejectedError
 from analytics.model_store import (
     Baseline,
-    ModelRejectedError,
     ModelStore,
     build_baseline,
     file_stem,

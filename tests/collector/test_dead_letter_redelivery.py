@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import paho.mqtt.client as mqtt
 import pytest
 
 from collector.settings import MqttSettings
@@ -41,9 +42,17 @@ class _LostAcks(FastClient):
         """Drop it (the stock path; QoS 2)."""
 
 
+class _LostAcksStock(mqtt.Client):
+    """The same on the stock paho path (``mqtt.fast_path`` false)."""
+
+    def ack(self, mid: int, qos: int) -> Any:
+        """Drop it."""
+
+
 def _losing_acks(settings: MqttSettings) -> Any:
     client = make_client(settings)
-    client.__class__ = _LostAcks  # the same object, configured by the collector's factory
+    # The same object, configured by the collector's factory, whichever client it made.
+    client.__class__ = _LostAcks if isinstance(client, FastClient) else _LostAcksStock
     return client
 
 

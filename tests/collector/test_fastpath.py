@@ -9,12 +9,16 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import paho.mqtt.client as mqtt
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from collector.fastpath import JsonLineFastPath
 from collector.intake import Intake
+from collector.settings import MqttSettings
+from collector.sources.mqtt import make_client
+from collector.sources.paho_fast import FastClient
 from collector.spool import DeadLetter, SpoolEntry
 from telemetry.codecs.json_codec import decode_json
 from telemetry.codecs.line_protocol import LineFormatter
@@ -231,3 +235,16 @@ def test_uniform_batches_skip_the_per_record_path(monkeypatch: pytest.MonkeyPatc
 )
 def test_batches_that_are_not_uniform_still_agree(records: list[dict[str, Any]]) -> None:
     check(json.dumps({"readings": records}).encode())
+
+
+def test_the_fast_path_setting_forces_stock_paho_and_the_general_codec() -> None:
+    """mqtt.fast_path false: the stock paho client and no fast codec, with the same results."""
+    assert isinstance(make_client(MqttSettings()), FastClient)
+    stock = make_client(MqttSettings(fast_path=False))
+    assert type(stock) is mqtt.Client
+    payloads = [json.dumps({"time": NOW + i, "sensors": {"v": i / 3}}).encode() for i in range(5)]
+    topics = ["p/s1/a1/telemetry"] * len(payloads)
+    fast = Intake(prefix="p", clock_ns=lambda: NOW)
+    general = Intake(prefix="p", clock_ns=lambda: NOW, fast_codec=False)
+    fast.process_many(topics, payloads)  # learn the topic: the next burst is all fast
+    assert general.process_many(topics, payloads) == fast.process_many(topics, payloads)

@@ -40,9 +40,10 @@ def _small(seed: int = 42, duration: str = "6h") -> dict[str, object]:
     }
 
 
-def test_demo_scenario_has_twenty_assets_on_every_transport() -> None:
+def test_demo_scenario_has_21_assets_on_every_transport() -> None:
     scenario = load_scenario(DEMO)
-    assert len(scenario.assets) == 20
+    assert len(scenario.assets) == 21
+    assert {g["transport"] for g in scenario.gateways.values()} == {"http", "mqtt", "sparkplug"}
     assert {a.transport for a in scenario.assets} == {"mqtt", "gateway", "serial", "modbus"}
     assert {a.type for a in scenario.assets} == {"pump", "fan", "compressor", "ahu", "conveyor"}
     assert all(f.onset_ns - scenario.start_ns <= 6 * 3600 * 10**9 for f in scenario.faults)

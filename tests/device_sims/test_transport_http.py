@@ -159,6 +159,46 @@ def test_offline_gateway_buffers_then_delivers_when_the_api_appears() -> None:
         late.server.server_close()
 
 
+def test_a_keep_alive_connection_the_api_closed_is_reopened_without_a_warning(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """An API that closes idle keep-alive connections (as uvicorn does after 5 s) without a
+    ``Connection: close``: the next push reopens the connection quietly, where it logged "API
+    unreachable (Broken pipe)" every time."""
+    stored: list[bytes] = []
+
+    class OneRequestPerConnection(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"  # keep-alive, as far as the client can tell
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+        def do_POST(self) -> None:
+            stored.append(self.rfile.read(int(self.headers["Content-Length"])))
+            self.send_response(204)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            self.close_connection = True  # then closed, unannounced (an idle timeout)
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), OneRequestPerConnection)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    gw = HttpGateway("gw-ka", f"http://127.0.0.1:{server.server_address[1]}", "t", batch_size=1)
+    gw.start()
+    try:
+        with caplog.at_level("WARNING", logger="device_sims.transports.http_push"):
+            for sample in _samples(3):
+                gw.send(sample)
+                assert gw.flush(10)
+        assert len(stored) == 3
+        assert gw.stats()["reconnects"] >= 1
+        assert gw.stats()["retries"] == 0
+        assert not [r for r in caplog.records if "unreachable" in r.getMessage()]
+    finally:
+        gw.close()
+        server.shutdown()
+        server.server_close()
+
+
 def test_retry_after_accepts_seconds_and_http_dates() -> None:
     assert retry_after_s("3", 1.0) == 3.0
     assert retry_after_s(None, 1.5) == 1.5

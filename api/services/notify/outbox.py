@@ -21,8 +21,9 @@ from api.services import notify
 from api.services.notify import rota, texts
 from api.services.notify.channels import Outgoing
 from api.services.policy import UNFINISHED
-from api.services.retry import LEASE, backoff
+from api.services.retry import LEASE
 from api.settings import NotifySettings
+from telemetry.retry import Backoff
 
 log = logging.getLogger(__name__)
 BATCH = 50
@@ -169,8 +170,8 @@ def record(
             "notification %s to %s over %s is dead: %s", row.id, row.address, row.channel, error
         )
     else:
-        cap = timedelta(seconds=settings.backoff_max_s)
-        row.next_attempt_at = now + backoff(settings.backoff_s, row.attempts, cap)
+        policy = Backoff(settings.backoff_s, settings.backoff_max_s)
+        row.next_attempt_at = now + policy.wait(row.attempts)
     return row.status
 
 
