@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import sqlalchemy as sa
 from fastapi import APIRouter, Form, Request, Response
@@ -26,6 +26,7 @@ from api.models import (
     utcnow,
 )
 from api.pagination import PathId
+from api.routes import labels as label_routes
 from api.routes import requests as request_routes
 from api.schemas.requests import Triage
 from api.services import requests as svc
@@ -111,6 +112,26 @@ def request_photo(request_id: PathId, session: SessionDep, principal: Viewer) ->
     """A request's photo, for the triage list."""
     require(principal, *STAFF)
     return request_routes.get_request_photo(request_id, session, principal)
+
+
+@router.get(f"{UI}/assets/{{asset_id}}/qr")
+def asset_label(
+    asset_id: PathId,
+    state: StateDep,
+    principal: Viewer,
+    format: str = "svg",
+) -> Response:
+    """The asset's QR label for the browser (the API's own, with the session cookie)."""
+    require(principal, *STAFF)
+    kind: Literal["png", "svg"] = "png" if format == "png" else "svg"
+    return label_routes.asset_qr(asset_id, state.sessions, state.settings, principal, kind)
+
+
+@router.get(f"{UI}/sites/{{site_id}}/qr-labels")
+def site_label_sheet(site_id: PathId, state: StateDep, principal: Viewer) -> Response:
+    """The site's sheet of labels (PDF) for the browser."""
+    require(principal, *STAFF)
+    return label_routes.site_labels(site_id, state.sessions, state.settings, principal)
 
 
 @router.get(f"{UI}/assets/{{asset_id}}")
