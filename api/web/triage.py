@@ -9,6 +9,7 @@ import sqlalchemy as sa
 from fastapi import APIRouter, Form, Request, Response
 from fastapi.responses import RedirectResponse
 
+from api import i18n
 from api.crud import get_or_404
 from api.deps import SessionDep, StateDep
 from api.i18n import N_
@@ -16,6 +17,7 @@ from api.models import (
     Alert,
     Asset,
     AssetStatus,
+    NotificationSettings,
     PmPlan,
     PmSchedule,
     Sensor,
@@ -29,12 +31,13 @@ from api.pagination import PathId
 from api.routes import labels as label_routes
 from api.routes import requests as request_routes
 from api.schemas.requests import Triage
+from api.services import audit
 from api.services import requests as svc
 from api.services.work_orders import visible_to
 from api.web.actions import Csrf, _outcome
 from api.web.pages import Viewer
 from api.web.render import page
-from api.web.session import CREW, STAFF, UI, check_form, require
+from api.web.session import CREW, STAFF, UI, check_form, require, safe_next
 
 router = APIRouter(include_in_schema=False)
 ATTENTION = ("active_unacknowledged", "rtn_unacknowledged", "active_acknowledged")
@@ -178,7 +181,7 @@ def asset_view(session: SessionDep, asset_id: int, principal: Any) -> dict[str, 
             .where(Alert.asset_id == asset.id, Alert.state.in_(ATTENTION))
             .order_by(Alert.opened_at.desc())
         ).all(),
-        "open_orders": [o for o in orders if o.state not in CLOSED],
+        "open_orders": [o for o in orders if o.state not in (*CLOSED, "completed")],
         "history": [o for o in orders if o.state in CLOSED or o.state == "completed"],
         "plans": plans,
         "sensors": session.scalars(
@@ -195,3 +198,31 @@ def asset_view(session: SessionDep, asset_id: int, principal: Any) -> dict[str, 
             .order_by(WorkRequest.id.desc())
         ).all(),
     }
+
+
+@router.post(f"{UI}/language")
+def set_language(
+    request: Request,
+    state: StateDep,
+    principal: Viewer,
+    language: Annotated[str, Form(max_length=8)] = "",
+    csrf: Csrf = None,
+) -> RedirectResponse:
+    """The viewer's own language (the one their notifications use too)."""
+    check_form(request, csrf)
+    require(principal, *CREW)
+    back = safe_next(request.headers.get("referer", "").partition(str(request.base_url)[:-1])[2],
+                     f"{UI}/")  # fmt: skip
+    if language not in i18n.LANGUAGES or principal.user_id is None:
+        return RedirectResponse(back, status_code=303)
+    with state.sessions() as session:
+        prefs = session.get(NotificationSettings, principal.user_id, with_for_update=True)
+        if prefs is None:
+            prefs = NotificationSettings(user_id=principal.user_id)
+            session.add(prefs)
+        prefs.language = language
+        prefs.updated_at = utcnow()
+        audit.record(session, principal.actor, "update", "notification_settings",
+                     principal.user_id, {"language": language})  # fmt: skip
+        session.commit()
+    return RedirectResponse(back, status_code=303)

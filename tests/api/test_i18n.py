@@ -7,12 +7,14 @@ import re
 from datetime import UTC, datetime
 from pathlib import Path
 
+import httpx
 from babel.messages.extract import extract_from_dir
 from babel.messages.mofile import read_mo
 from babel.messages.pofile import read_po
 
 from api import i18n
 from api.services.notify import texts
+from api.web.session import COOKIE, csrf_token
 from tests.api.helpers import Api
 
 API = Path(__file__).parents[2] / "api"
@@ -118,3 +120,24 @@ def test_notification_texts_in_vietnamese() -> None:
     assert message.subject == "Phiếu công việc #7 được giao cho bạn: AC"
     assert "được giao cho bạn (ưu tiên 2, hạn 15:00)" in message.text
     assert texts.render("work_order.assigned", "en", context).subject.startswith("Work order #7")
+
+
+def test_a_user_chooses_their_language(api: Api) -> None:
+    """The header's language button sets the viewer's own language; pages follow it."""
+    token = api.tokens["facilities"]
+    cookies = {COOKIE: token}
+    before = httpx.get(f"{api.client.base_url}/ui/requests", cookies=cookies)
+    assert ">Requests to triage<" in before.text
+    chosen = httpx.post(
+        f"{api.client.base_url}/ui/language",
+        cookies=cookies,
+        data={"csrf": csrf_token(token), "language": "vi"},
+        headers={"Referer": f"{api.client.base_url}/ui/requests"},
+    )
+    assert chosen.status_code == 303
+    assert chosen.headers["location"] == "/ui/requests"
+    after = httpx.get(f"{api.client.base_url}/ui/requests", cookies=cookies)
+    assert ">Yêu cầu sửa chữa cần xử lý<" in after.text
+    assert 'lang="vi"' in after.text
+    mine = api.ok("facilities", "GET", "/api/v1/users/me/notification-settings")
+    assert mine["language"] == "vi"
