@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 from dataclasses import dataclass
+from pathlib import Path
 
 import segno
 from fpdf import FPDF
@@ -15,6 +16,10 @@ ERROR = "m"
 COLUMNS, ROWS = 3, 7
 LABEL_W, LABEL_H = 70.0, 297.0 / 7
 CODE_MM = 34.0
+# A Unicode font for names in Vietnamese (Debian's fonts-dejavu-core); without it the PDF
+# core font is used, which has Latin-1 only (other letters print as '?').
+UNICODE_FONT = Path("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf")
+UNICODE_FONT_BOLD = Path("/usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf")
 
 
 @dataclass(frozen=True)
@@ -49,8 +54,11 @@ def sheet(labels: list[Label], heading: str) -> bytes:
     pdf.set_margins(0, 0)
     pdf.set_title(heading)
     pdf.set_creator("equipmon")
-    # DejaVu would be needed for Vietnamese names; the core font takes Latin-1 only, so other
-    # characters are shown as '?' rather than failing the whole sheet.
+    family, text = "helvetica", _latin1
+    if UNICODE_FONT.exists() and UNICODE_FONT_BOLD.exists():
+        pdf.add_font("dejavu", "", str(UNICODE_FONT))
+        pdf.add_font("dejavu", "B", str(UNICODE_FONT_BOLD))
+        family, text = "dejavu", _as_is
     per_page = COLUMNS * ROWS
     for index, label in enumerate(labels):
         if index % per_page == 0:
@@ -60,11 +68,11 @@ def sheet(labels: list[Label], heading: str) -> bytes:
         y = (slot // COLUMNS) * LABEL_H
         pdf.image(io.BytesIO(png(label.url, scale=4)), x=x + 3, y=y + 4, w=CODE_MM, h=CODE_MM)
         pdf.set_xy(x + CODE_MM + 5, y + 8)
-        pdf.set_font("helvetica", "B", 10)
-        pdf.multi_cell(LABEL_W - CODE_MM - 8, 4.5, _latin1(label.title), align="L")
+        pdf.set_font(family, "B", 10)
+        pdf.multi_cell(LABEL_W - CODE_MM - 8, 4.5, text(label.title), align="L")
         pdf.set_x(x + CODE_MM + 5)
-        pdf.set_font("helvetica", "", 7.5)
-        pdf.multi_cell(LABEL_W - CODE_MM - 8, 3.5, _latin1(label.subtitle), align="L")
+        pdf.set_font(family, "", 7.5)
+        pdf.multi_cell(LABEL_W - CODE_MM - 8, 3.5, text(label.subtitle), align="L")
     if not labels:
         pdf.add_page()
     return bytes(pdf.output())
@@ -72,3 +80,7 @@ def sheet(labels: list[Label], heading: str) -> bytes:
 
 def _latin1(text: str) -> str:
     return text.encode("latin-1", "replace").decode("latin-1")
+
+
+def _as_is(text: str) -> str:
+    return text
