@@ -80,6 +80,7 @@ def local_time(when: datetime | None, tz_name: str | None, language: str) -> str
     if when is None:
         return ""
     tz = zone(tz_name)
+    language = (language or DEFAULT).split("-", maxsplit=1)[0].lower()
     locale = Locale.parse(language if language in LANGUAGES else DEFAULT)
     text = format_datetime(when.astimezone(UTC), "short", tzinfo=tz, locale=locale)
     return f"{text} ({offset(when, tz)})"

@@ -120,6 +120,12 @@ def test_notification_texts_in_vietnamese() -> None:
     assert message.subject == "Phiếu công việc #7 được giao cho bạn: AC"
     assert "được giao cho bạn (ưu tiên 2, hạn 15:00)" in message.text
     assert texts.render("work_order.assigned", "en", context).subject.startswith("Work order #7")
+    # Times in messages: the site's zone with the offset, in the recipient's format.
+    due = datetime(2026, 12, 7, 8, 0, tzinfo=UTC)
+    timed = texts.render(
+        "work_order.assigned", "vi-VN", {**context, "due": due, "timezone": "Asia/Ho_Chi_Minh"}
+    )
+    assert "hạn 15:00 7/12/26 (UTC+07:00)" in timed.text
 
 
 def test_a_user_chooses_their_language(api: Api) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import html
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from api import i18n
@@ -132,7 +133,11 @@ def render(
     """The message of kind in the language, with the action link (if any) as a button."""
     table = _texts(language)
     subject_t, body_t = table.get(kind) or TEXTS[DEFAULT_LANGUAGE][kind]
-    safe = {k: "" if v is None else v for k, v in context.items()}
+    zone = context.get("timezone")
+    safe = {
+        k: "" if v is None else i18n.local_time(v, zone, language) if isinstance(v, datetime) else v
+        for k, v in context.items()
+    }
     # One line: a header cannot hold a line break (and a subject should not).
     subject = " ".join(subject_t.format(**safe).split())[:300]
     text = body_t.format(**safe).rstrip()
