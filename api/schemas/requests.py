@@ -94,6 +94,8 @@ class Triage(Schema):
     title: str | None = OptText(200, 1)
     priority: int | None = None
     assignee_id: Id | None = None
+    # accept a site-wide request: the asset it turned out to be (of the request's site).
+    asset_id: Id | None = None
     # merge: the open work order of the same asset that already covers the problem.
     work_order_id: Id | None = None
     # decline: why, in words the requester will read.

@@ -166,9 +166,16 @@ def _accept(
     policy: PolicySettings,
     now: datetime,
 ) -> WorkOrder:
+    if request.asset_id is None and body.asset_id is not None:
+        asset = session.get(Asset, body.asset_id)
+        if asset is None or asset.site_id != request.site_id:
+            raise InvalidError(
+                f"asset {body.asset_id} is not an asset of the request's site", where="asset_id"
+            )
+        request.asset_id = asset.id
     if request.asset_id is None:
         raise InvalidError(
-            "a site-wide request names no asset: set its asset first, or merge or decline it",
+            "a site-wide request names no asset: name it ('asset_id'), or merge or decline it",
             where="asset_id",
         )
     if body.assignee_id is not None:

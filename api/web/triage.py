@@ -68,7 +68,13 @@ def requests_page(request: Request, session: SessionDep, principal: Viewer) -> R
         .where(User.role == "technician", User.active.is_(True))
         .order_by(User.username)
     ).all()
-    context = {"new": new, "done": done, "technicians": technicians}
+    site_ids = {r.site_id for r, _site, a in rows if r.status == "new" and a is None}
+    assets: dict[int, list[Asset]] = {}
+    for asset in session.scalars(
+        sa.select(Asset).where(Asset.site_id.in_(site_ids)).order_by(Asset.name)
+    ):
+        assets.setdefault(asset.site_id, []).append(asset)
+    context = {"new": new, "done": done, "technicians": technicians, "assets": assets}
     return page(request, "requests.html", principal, context)
 
 
@@ -81,6 +87,7 @@ def triage(  # noqa: PLR0917 (one form field per parameter)
     action: Annotated[str, Form(max_length=16)] = "",
     work_order_id: Annotated[str, Form(max_length=16)] = "",
     assignee_id: Annotated[str, Form(max_length=16)] = "",
+    asset_id: Annotated[str, Form(max_length=16)] = "",
     reason: Annotated[str, Form(max_length=1000)] = "",
     csrf: Csrf = None,
 ) -> RedirectResponse:
@@ -94,6 +101,7 @@ def triage(  # noqa: PLR0917 (one form field per parameter)
                 "action": action,
                 "work_order_id": int(work_order_id) if work_order_id.isdigit() else None,
                 "assignee_id": int(assignee_id) if assignee_id.isdigit() else None,
+                "asset_id": int(asset_id) if asset_id.isdigit() else None,
                 "reason": reason.strip() or None,
             }
         )

@@ -245,4 +245,10 @@ def test_site_wide_request_and_api_filing(app: Api) -> None:
     accept = app.call("facilities", "POST", f"{REQ}/{created['id']}/triage",
                       json={"action": "accept"})  # fmt: skip
     assert accept.status_code == 422
+    # Named at triage (an asset of the request's site), it becomes the order's asset.
+    lobby = _assets(app)["ahu-lobby"]
+    named = app.ok("facilities", "POST", f"{REQ}/{created['id']}/triage",
+                   json={"action": "accept", "asset_id": lobby["id"]})  # fmt: skip
+    assert named["asset_id"] == lobby["id"]
+    assert named["status"] == "accepted"
     assert app.call("service", "POST", REQ, json={"description": "xx y"}).status_code == 422
