@@ -40,6 +40,9 @@ def _add_opcua_command(sub: Any) -> None:
         "--user", help="require this user name (password: EQUIPMON_SIM_OPCUA_PASSWORD)"
     )
     opcua.add_argument("--cert-dir", type=Path, help="where the server's certificate is made")
+    opcua.add_argument(
+        "--asset", action="append", default=[], help="name the machines (default machine-NN)"
+    )
     opcua.add_argument("--bad", action="append", default=[], metavar="ASSET.SENSOR")
     opcua.add_argument("--uncertain", action="append", default=[], metavar="ASSET.SENSOR")
 
@@ -282,6 +285,7 @@ def _cmd_opcua(args: argparse.Namespace) -> int:
             username=args.user,
             password=os.environ.get("EQUIPMON_SIM_OPCUA_PASSWORD", ""),
             cert_dir=args.cert_dir,
+            names=list(args.asset),
             bad=set(args.bad),
             uncertain=set(args.uncertain),
         )

@@ -53,6 +53,7 @@ class OpcUaSimConfig:
     username: str | None = None
     password: str | None = None
     cert_dir: Path | None = None
+    names: list[str] = field(default_factory=list)  # the first machines' names (machine-NN)
     bad: set[str] = field(default_factory=set)  # "<asset>.<sensor>" with a Bad status
     uncertain: set[str] = field(default_factory=set)
     seed: int = 1
@@ -131,7 +132,7 @@ async def _address_space(
     )
     variables = []
     for a in range(config.assets):
-        asset = f"machine-{a + 1:02d}"
+        asset = config.names[a] if a < len(config.names) else f"machine-{a + 1:02d}"
         folder = await site.add_object(
             ua.NodeId(f"{config.site}.{asset}", namespace), ua.QualifiedName(asset, namespace)
         )

@@ -30,6 +30,9 @@ def main(argv: list[str] | None = None) -> int:
         default=defaults.analytics_http_port,
         help="the analytics service's /healthz and /metrics",
     )
+    parser.add_argument(
+        "--opcua-port", type=int, default=defaults.opcua_port, help="the simulated OPC UA PLC"
+    )
     parser.add_argument("--no-sims", action="store_true", help="real gateways only")
     parser.add_argument("--mqtt-url", help="use this broker instead of a local Mosquitto")
     parser.add_argument("--influx-url", help="use this InfluxDB instead of a local influxd")
@@ -46,6 +49,7 @@ def main(argv: list[str] | None = None) -> int:
             api_port=args.api_port,
             collector_http_port=args.collector_http_port,
             analytics_http_port=args.analytics_http_port,
+            opcua_port=args.opcua_port,
             simulators=not args.no_sims,
             external_mqtt=args.mqtt_url,
             external_influx=args.influx_url,

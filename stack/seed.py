@@ -30,6 +30,7 @@ TYPE_NAMES = {
     "compressor": "Compressor",
     "conveyor": "Conveyor",
     "ahu": "Air handler",
+    "machine": "Controller",
 }
 DEMO_USERS = (
     ("facilities", "facilities", "Fran Facilities"),

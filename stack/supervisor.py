@@ -56,6 +56,50 @@ def _device_sims_command(options: StackOptions, mqtt_url: str) -> list[str]:
     ]
 
 
+# The demo's OPC UA controller: one machine on a simulated PLC the collector subscribes to.
+OPCUA_SITE, OPCUA_ASSET = "plant-a", "plc-01"
+OPCUA_SENSORS = (
+    "flow",
+    "pressure",
+    "current",
+    "vibration",
+    "bearing_temp",
+    "speed",
+    "power",
+    "level",
+)  # fmt: skip  (device_sims.opcua_server.SENSORS: stack imports nothing of ours)
+
+
+def _opcua_command(options: StackOptions, mqtt_url: str) -> list[str]:
+    return [
+        *("-m", "device_sims", "opcua", "--port", str(options.opcua_port)),
+        *("--site", OPCUA_SITE, "--assets", "1", "--asset", OPCUA_ASSET, "--sensors", "8"),
+    ]
+
+
+# Its register entry, as device_sims assets gives those of the scenario.
+OPCUA_REGISTER = {
+    "site": OPCUA_SITE,
+    "asset": OPCUA_ASSET,
+    "type": "machine",
+    "sensors": [{"name": name} for name in OPCUA_SENSORS],
+}
+
+
+def opcua_source(options: StackOptions) -> str:
+    """The collector's ``opcua`` setting (JSON) for the demo's controller."""
+    return json.dumps(
+        [
+            {
+                "name": "demo-plc",
+                "url": f"opc.tcp://127.0.0.1:{options.opcua_port}/equipmon/",
+                "site": OPCUA_SITE,
+                "groups": [{"browse": f"2:{OPCUA_SITE}"}],
+            }
+        ]
+    )
+
+
 def _api_command(options: StackOptions, mqtt_url: str) -> list[str]:
     return ["-m", "api"]
 
@@ -81,6 +125,7 @@ def _collector_command(options: StackOptions, mqtt_url: str) -> list[str]:
 SERVICE_COMMANDS: dict[str, ServiceCommand] = {
     "api": _api_command,
     "device_sims": _device_sims_command,
+    "opcua_sim": _opcua_command,
     "collector": _collector_command,
     "analytics": _analytics_command,
 }
@@ -96,6 +141,7 @@ class StackOptions:
     api_port: int = 8080
     collector_http_port: int = 9101
     analytics_http_port: int = 9102
+    opcua_port: int = 4841
     simulators: bool = True
     external_mqtt: str | None = None
     external_influx: str | None = None
@@ -134,7 +180,7 @@ class ServiceProcess(ManagedProcess):
 
 def available_services(simulators: bool) -> list[str]:
     """The services that have a long-running command yet (later issues add the rest)."""
-    wanted = [s for s in SERVICE_COMMANDS if simulators or s != "device_sims"]
+    wanted = [s for s in SERVICE_COMMANDS if simulators or s not in ("device_sims", "opcua_sim")]
     return [s for s in wanted if SERVICE_COMMANDS[s] is not None]
 
 
@@ -179,6 +225,9 @@ def stack_environment(options: StackOptions, mqtt_url: str, influx_url: str) -> 
         "EQUIPMON_API__GATEWAY_SITE": "plant-a",
         "EQUIPMON_API__SERVER__ACCEPT_UNREGISTERED_ASSETS": "true",
     }
+    if options.simulators:
+        # The demo's OPC UA controller (device_sims opcua), read through subscriptions.
+        env["EQUIPMON_COLLECTOR__OPCUA"] = opcua_source(options)
     for service in ("COLLECTOR", "ANALYTICS", "API"):
         env[f"EQUIPMON_{service}__INFLUX__URL"] = influx_url
         env[f"EQUIPMON_{service}__INFLUX__DATABASE"] = "equipmon"
@@ -234,6 +283,7 @@ def _start_services(
         "collector": lambda: port_open("127.0.0.1", options.collector_http_port),
         "analytics": lambda: port_open("127.0.0.1", options.analytics_http_port),
         "device_sims": ports_file.exists,
+        "opcua_sim": lambda: port_open("127.0.0.1", options.opcua_port),
     }
     for name in available_services(options.simulators):
         command = SERVICE_COMMANDS[name]
@@ -266,6 +316,11 @@ def _print_banner(
         print(f"  Dashboard:    http://127.0.0.1:{options.api_port}/ui/")
         print(f"  Mail sink:    smtp://127.0.0.1 (notification e-mail kept in "
               f"{options.data_dir / 'smtp' / 'mail'})")  # fmt: skip
+    if any(s.name == "opcua_sim" for s in services):
+        print(f"  OPC UA:       opc.tcp://127.0.0.1:{options.opcua_port}/equipmon/ "
+              f"({OPCUA_ASSET}, read by the collector through subscriptions)")  # fmt: skip
+        print("  Sparkplug B:  edge node gw-a-spb (pump-s01) on the broker; the collector is its "
+              "primary host")  # fmt: skip
     ports_file = options.data_dir / "sim-ports.json"
     control = json.loads(ports_file.read_text()).get("control") if ports_file.exists() else None
     if control:
@@ -282,7 +337,7 @@ def _seed(options: StackOptions) -> dict[str, str] | None:
     )
     try:
         if options.simulators:
-            added = seed_assets(client, scenario_register(DEMO_SCENARIO))
+            added = seed_assets(client, [*scenario_register(DEMO_SCENARIO), OPCUA_REGISTER])
             plans = seed_plans(client)
             log.info("preventive maintenance: %d demo plans added", plans)
             log.info("asset register: %d demo assets added", added)

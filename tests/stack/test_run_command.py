@@ -83,16 +83,18 @@ def test_stack_starts_broker_and_influxdb_and_stops_cleanly(tmp_path: Path) -> N
 
 
 def test_the_demo_plant_flows_into_influxdb_over_every_transport(tmp_path: Path) -> None:
-    """MQTT (JSON, line protocol, gateway batches), serial ASCII, Modbus RTU and HTTP push."""
-    ports = [free_port() for _ in range(5)]
+    """MQTT (JSON, line protocol, gateway batches), serial ASCII, Modbus RTU, HTTP push,
+    Sparkplug B (pump-s01) and OPC UA (plc-01)."""
+    ports = [free_port() for _ in range(6)]
     options = ["--mqtt-port", "--influx-port", "--api-port", "--collector-http-port",
-               "--analytics-http-port"]  # fmt: skip
+               "--analytics-http-port", "--opcua-port"]  # fmt: skip
     args = ["--data-dir", str(tmp_path)]
     for option, port in zip(options, ports, strict=True):
         args += [option, str(port)]
     proc = subprocess.Popen([sys.executable, "-m", "stack", *args], stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL)  # fmt: skip
-    expected = {"pump-01", "fan-01", "conv-b01", "conv-01", "comp-02", "pump-m01", "ahu-01"}
+    expected = {"pump-01", "fan-01", "conv-b01", "conv-01", "comp-02", "pump-m01", "ahu-01",
+                "pump-s01", "plc-01"}  # fmt: skip
     seen: set[str] = set()
     try:
         deadline = time.monotonic() + 120  # the HTTP gateway pushes its first batch after 60 s
