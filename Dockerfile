@@ -3,6 +3,9 @@
 # the tests ran with (tests/test_deployment_files.py keeps it equal to the test environment;
 # regenerate it with `python -m tests.test_deployment_files`).
 FROM python:3.11-slim
+# DejaVu Sans: the PDF label sheet prints Vietnamese asset names with it (api/services/labels.py).
+RUN apt-get update && apt-get install -y --no-install-recommends fonts-dejavu-core \
+    && rm -rf /var/lib/apt/lists/*
 WORKDIR /app
 COPY deploy/requirements.lock deploy/requirements.lock
 RUN pip install --no-cache-dir --no-deps -r deploy/requirements.lock

@@ -27,11 +27,13 @@ from api.routes import (
     asset_status,
     assets,
     health,
+    labels,
     notifications,
     on_call,
     pm,
     readings,
     reports,
+    requests,
     sites,
     tokens,
     users,
@@ -135,6 +137,12 @@ def create_app(
             reading_limiter=RateLimiter(
                 config.api.gateway_readings_per_s, config.api.gateway_readings_burst, limits_clock
             ),
+            request_limiter=RateLimiter(
+                config.requests.client_per_hour / 3600, config.requests.client_burst, limits_clock
+            ),
+            request_target_limiter=RateLimiter(
+                config.requests.asset_per_hour / 3600, config.requests.asset_burst, limits_clock
+            ),
             metrics=metrics,
             login_throttle=login_throttle(config, clock or time.time),
             bootstrap=bootstrap_principals(config),
@@ -172,7 +180,7 @@ def create_app(
     app.include_router(health.router)
     v1 = APIRouter(prefix=PREFIX)
     routers = [sites, assets, readings, alerts, asset_status, work_orders, pm, reports]
-    routers += [users, tokens, webhooks, notifications, on_call, action_links]
+    routers += [users, tokens, webhooks, notifications, on_call, action_links, requests, labels]
     for module in routers:
         document_roles(module.router)
         v1.include_router(module.router)

@@ -616,3 +616,9 @@ class LoginFailure(Base):
     failures: Mapped[int] = mapped_column(default=0)
     last_failure: Mapped[float] = mapped_column(sa.Double, default=0.0)
     locked_until: Mapped[float] = mapped_column(sa.Double, default=0.0)
+
+
+# Work requests and request links live in their own module (this one is long enough); importing
+# them here puts them in Base.metadata wherever the models are loaded.
+from api.models_requests import RequestLink as RequestLink  # noqa: E402, PLC0414 (re-export)
+from api.models_requests import WorkRequest as WorkRequest  # noqa: E402, PLC0414

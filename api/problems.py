@@ -15,12 +15,20 @@ from sqlalchemy.orm.exc import StaleDataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from api import i18n
 from api.errors import ApiError
+from api.i18n import N_
 from api.routetable import allowed_methods
 
 log = logging.getLogger(__name__)
 
 PROBLEM_TYPE = "urn:equipmon:problem:"
+# Titles that are not an ApiError's: HTTP's own phrases and the handlers' below.
+TITLES = (
+    N_("Invalid request"), N_("Precondition failed"), N_("Internal server error"),
+    N_("Not Found"), N_("Method Not Allowed"), N_("Unauthorized"), N_("Forbidden"),
+    N_("Request Entity Too Large"), N_("Unsupported Media Type"), N_("Not Acceptable"),
+)  # fmt: skip
 MEDIA_TYPE = "application/problem+json"
 
 
@@ -34,10 +42,14 @@ def problem(
     headers: Mapping[str, str] | None = None,
     **extra: Any,
 ) -> JSONResponse:
-    """A problem-details response."""
+    """A problem-details response; `title` in the caller's language (Accept-Language).
+
+    `type` is what programs match on and never changes with the language.
+    """
+    language = i18n.negotiate(request.headers.get("accept-language"))
     body = {
         "type": PROBLEM_TYPE + slug,
-        "title": title,
+        "title": i18n.gettext(language)(title) if title else title,
         "status": status,
         "detail": detail,
         "instance": request.url.path,

@@ -195,6 +195,38 @@ class NotifySettings(BaseModel):
         return value.rstrip("/")
 
 
+class RequestSettings(BaseModel):
+    """Work requests from people without accounts: the label URL, size and rate limits."""
+
+    public_url: str | None = Field(
+        None,
+        description="Base URL printed in QR labels and requesters' status links (what a phone "
+        "on the site's network reaches); unset: notify.public_url.",
+    )
+    # Phone photos are 2-5 MB; 8 MB takes any of them and refuses a video or a dump.
+    max_photo_bytes: int = Field(
+        8 * 1024 * 1024, ge=1024, description="Largest photo a request may carry (bytes)."
+    )
+    max_text_chars: int = Field(
+        2000, ge=100, le=20000, description="Longest description a request may carry."
+    )
+    # A front desk reporting a bad morning files a handful; 5 at once and 20 an hour from one
+    # client address stop a script without bothering a person (each request is a person's
+    # problem to triage). Per asset: a broken lobby machine seen by many guests.
+    client_burst: int = Field(5, ge=1, description="Requests one client may file at once.")
+    client_per_hour: float = Field(20.0, gt=0, description="Sustained requests/hour per client.")
+    asset_burst: int = Field(10, ge=1, description="Requests one asset may get at once.")
+    asset_per_hour: float = Field(30.0, gt=0, description="Sustained requests/hour per asset.")
+    default_language: Literal["en", "vi"] = Field(
+        "en", description="Language of public pages when Accept-Language names none we have."
+    )
+
+    @field_validator("public_url")
+    @classmethod
+    def _no_slash(cls, value: str | None) -> str | None:
+        return None if value is None else value.rstrip("/")
+
+
 class Settings(EquipmonSettings):
     """Everything the API needs; built from the environment unless passed to create_app."""
 
@@ -211,6 +243,7 @@ class Settings(EquipmonSettings):
     influx: InfluxSettings = Field(default_factory=InfluxSettings)
     policy: PolicySettings = Field(default_factory=PolicySettings)
     notify: NotifySettings = Field(default_factory=NotifySettings)
+    requests: RequestSettings = Field(default_factory=RequestSettings)
     admin_token: SecretStr | None = Field(None, description="Bootstrap admin bearer token.")
     service_token: SecretStr | None = Field(None, description="Bootstrap service bearer token.")
     gateway_token: SecretStr | None = Field(None, description="Bootstrap gateway bearer token.")

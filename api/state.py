@@ -38,6 +38,9 @@ class AppState:
     reading_limiter: RateLimiter
     metrics: Metrics
     login_throttle: LoginThrottle
+    # Public work requests: per client address and per asset (or site-wide page).
+    request_limiter: RateLimiter | None = None
+    request_target_limiter: RateLimiter | None = None
     bootstrap: dict[str, Principal] = field(default_factory=dict)
     # The HMAC key of action links, and which notification channels are failing now.
     link_secret: bytes = b""

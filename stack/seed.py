@@ -72,6 +72,10 @@ class AdminClient:
                 return items
 
 
+# The demo's plants are in Ho Chi Minh City: its pages show UTC+07:00 times (docs/i18n.md).
+DEMO_TIMEZONE = "Asia/Ho_Chi_Minh"
+
+
 def scenario_register(scenario: Path) -> list[dict[str, Any]]:
     """The scenario's assets with their sensors, from device_sims (run as a process)."""
     result = subprocess.run(
@@ -92,7 +96,8 @@ def seed_assets(client: AdminClient, register: list[dict[str, Any]]) -> int:
     for entry in register:
         site = entry["site"]
         if site not in sites:
-            sites[site] = client.call("POST", "/sites", {"code": site, "name": site})["id"]
+            body = {"code": site, "name": site, "timezone": DEMO_TIMEZONE}
+            sites[site] = client.call("POST", "/sites", body)["id"]
         if (sites[site], entry["asset"]) in existing:
             continue
         asset = client.call(

@@ -165,7 +165,7 @@ def create_work_order(
     principal: Crew,
     idempotency_key: IdempotencyKey = None,
 ) -> WorkOrderPublic:
-    """A work order by hand: `open` when staff create it, `requested` when a technician does.
+    """A work order by hand, `open` (people without accounts file requests instead).
 
     With `Idempotency-Key`, a repeated request returns the first one's order (200); the same
     key with another body is refused (422). One open order per asset and failure mode (409).
@@ -227,7 +227,9 @@ def _new_order(
         site_id=asset.site_id,
         checklist=[item.model_dump() for item in body.checklist],
         open_key=svc.open_key(asset.id, body.failure_mode),
-        state="requested" if principal.role == "technician" else "open",
+        # One way to ask for work: a request (`/requests`), triaged into an order. Crew
+        # members' own orders open directly (a technician logs the job they found).
+        state="open",
         created_by=principal.actor,
         idempotency_key=key,
         request_hash=fingerprint,
@@ -294,7 +296,7 @@ def transition_work_order(
     principal: Crew,
     if_match: IfMatch = None,
 ) -> WorkOrderPublic:
-    """requested → open → assigned → in_progress ⇄ on_hold → completed → verified | reopened;
+    """open → assigned → in_progress ⇄ on_hold → completed → verified | reopened;
     cancelled before completion. Technicians claim, start, hold and complete their own."""
     order = visible_order(session, order_id, principal, if_match)
     svc.transition(session, order, body, principal=principal, policy=settings.policy, now=utcnow())

@@ -18,8 +18,8 @@ from api.schemas.common import (
     UtcDatetime,
 )
 
+# `requested` is retired (migration 0008): asking for work is a work request now.
 WorkOrderState = Literal[
-    "requested",
     "open",
     "assigned",
     "in_progress",

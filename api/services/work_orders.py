@@ -16,10 +16,9 @@ from api.services import audit, events, pm
 from api.services.policy import decide, pick_assignee
 from api.settings import PolicySettings
 
-# requested → open → assigned → in_progress ⇄ on_hold → completed → verified | reopened,
+# open → assigned → in_progress ⇄ on_hold → completed → verified | reopened,
 # and cancelled from anything not yet completed. `assigned → open` un-assigns.
 TRANSITIONS: dict[str, frozenset[str]] = {
-    "requested": frozenset({"open", "cancelled"}),
     "open": frozenset({"assigned", "cancelled"}),
     "assigned": frozenset({"in_progress", "open", "cancelled"}),
     "in_progress": frozenset({"on_hold", "completed", "cancelled"}),

@@ -28,6 +28,7 @@ from api.errors import (
     RateLimitedError,
     UnauthorizedError,
 )
+from api.i18n import N_
 from api.models import Alert, AlertEvent, utcnow
 from api.pagination import PathId
 from api.routes import alerts as alert_routes
@@ -146,7 +147,7 @@ def acknowledge(
     return _outcome(
         safe_next(next, f"{UI}/alerts"),
         lambda: alert_routes.acknowledge(alert_id, state.sessions, principal),
-        "Alert acknowledged.",
+        N_("Alert acknowledged."),
     )
 
 
@@ -238,7 +239,7 @@ def comment(
 
         run_in_transaction(state.sessions, record)
 
-    return _outcome(back, work, "Comment added.")
+    return _outcome(back, work, N_("Comment added."))
 
 
 @router.post(f"{UI}/work-orders/{{order_id}}/transition")
@@ -260,11 +261,12 @@ def transition(  # noqa: PLR0917 (one form field per parameter)
     """Claim, start, hold or complete a work order, guarded by the ETag the page showed."""
     check_form(request, csrf)
     require(principal, *CREW)
+    # Whole sentences, so the page can show them in its language (render.page translates).
     words = {
-        "assigned": "claimed",
-        "in_progress": "started",
-        "on_hold": "put on hold",
-        "completed": "completed",
+        "assigned": N_("Work order claimed."),
+        "in_progress": N_("Work started."),
+        "on_hold": N_("Work order put on hold."),
+        "completed": N_("Work order completed."),
     }
 
     def work() -> object:
@@ -289,7 +291,7 @@ def transition(  # noqa: PLR0917 (one form field per parameter)
                 if_match=etag,
             )
 
-    done = f"Work order {order_id} {words.get(to, 'moved to ' + to)}."
+    done = words.get(to, N_("Work order moved."))
     return _outcome(safe_next(next, f"{UI}/work-orders/{order_id}"), work, done)
 
 
@@ -320,7 +322,7 @@ def note(
                 if_match=etag,
             )
 
-    return _outcome(f"{UI}/work-orders/{order_id}", work, "Note added.")
+    return _outcome(f"{UI}/work-orders/{order_id}", work, N_("Note added."))
 
 
 @router.post(f"{UI}/work-orders/{{order_id}}/checklist")
@@ -502,7 +504,7 @@ def follow_up(
         created.append(new.id)
         return new
 
-    response = _outcome(f"{UI}/work-orders/{order_id}", work, "Follow-up work order opened.")
+    response = _outcome(f"{UI}/work-orders/{order_id}", work, N_("Follow-up work order opened."))
     if created:
         response.headers["location"] = f"{UI}/work-orders/{created[0]}"
     return response

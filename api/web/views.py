@@ -30,9 +30,9 @@ from api.services.work_orders import chart_url, visible_to
 ATTENTION_STATES = ("active_unacknowledged", "rtn_unacknowledged", "active_acknowledged")
 PARKED_STATES = ("shelved", "suppressed", "out_of_service")
 CLOSED_ORDERS = ("verified", "cancelled")
-# The board's columns; `requested` and `reopened` sit with the work still to be picked up.
+# The board's columns; `reopened` sits with the work still to be picked up.
 BOARD_COLUMNS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
-    ("to_do", "To do", ("requested", "open", "reopened")),
+    ("to_do", "To do", ("open", "reopened")),
     ("assigned", "Assigned", ("assigned",)),
     ("in_progress", "In progress", ("in_progress",)),
     ("on_hold", "On hold", ("on_hold",)),

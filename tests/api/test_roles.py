@@ -43,6 +43,7 @@ PARAMS = dict.fromkeys(
     "notification_id": 999999,
     "shift_id": 999999,
     "override_id": 999999,
+    "request_id": 999999,
     "action": "acknowledge-alert",
     "token": "1.nope",
     "name": "running_hours",

@@ -57,6 +57,9 @@ class Subject:
             "site": self.site.code,
             "asset": self.asset.code if self.asset else "",
             "asset_name": self.asset.name if self.asset else "",
+            # Times are datetimes here: texts.render writes them in the site's zone, with the
+            # offset, in the recipient's language.
+            "timezone": self.site.timezone,
         }
         if self.alert is not None:
             ctx |= {
@@ -65,7 +68,7 @@ class Subject:
                 "message": self.alert.message,
             }
         if self.order is not None:
-            due = self.order.due_at.strftime("%Y-%m-%d %H:%M UTC") if self.order.due_at else "-"
+            due = self.order.due_at or "-"
             ctx |= {
                 "order_id": self.order.id,
                 "title": self.order.title,

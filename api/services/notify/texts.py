@@ -1,4 +1,4 @@
-"""Every word a notification says, in one place, per language (issue 19 moves them to gettext).
+"""Every word a notification says, in one place; other languages through gettext catalogs.
 
 A message is built from a kind and a context; `language` picks the texts (English is the
 fallback for any language without them). Nothing else in the API writes notification text.
@@ -8,61 +8,85 @@ from __future__ import annotations
 
 import html
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
-# kind → (subject, body); {placeholders} come from the context. `link_label` names the button.
+from api import i18n
+
+
+def N_(message: str) -> str:  # noqa: N802 (gettext's name for "mark for the catalog only")
+    """Mark a text for the catalog (api/locale); it is translated when a message is built."""
+    return message
+
+
+# kind → (subject, body) in English, the source language; other languages come from the
+# gettext catalogs. {placeholders} come from the context. `link_label` names the button.
 TEXTS: dict[str, dict[str, tuple[str, str]]] = {
     "en": {
         "alert.raised": (
-            "[{severity}] {asset} at {site}: {failure_mode}",
-            "{asset} ({asset_name}) at {site} raised a {severity} alert: {failure_mode}.\n"
-            "{message}",
+            N_("[{severity}] {asset} at {site}: {failure_mode}"),
+            N_(
+                "{asset} ({asset_name}) at {site} raised a {severity} alert: "
+                "{failure_mode}.\n{message}"
+            ),
         ),
         "alert.escalated": (
-            "[{severity}] Not acknowledged: {asset} at {site}: {failure_mode}",
-            "Nobody has acknowledged the {severity} alert on {asset} ({asset_name}) at {site} "
-            "for {minutes} minutes: {failure_mode}. You are next on call (step {step}).\n"
-            "{message}",
+            N_("[{severity}] Not acknowledged: {asset} at {site}: {failure_mode}"),
+            N_(
+                "Nobody has acknowledged the {severity} alert on {asset} ({asset_name}) at "
+                "{site} for {minutes} minutes: {failure_mode}. You are next on call (step "
+                "{step}).\n{message}"
+            ),
         ),
         "alert.returned_unacknowledged": (
-            "Returned to normal unacknowledged: {asset} at {site}: {failure_mode}",
-            "The {severity} alert on {asset} ({asset_name}) at {site} returned to normal "
-            "before anyone acknowledged it: {failure_mode}.",
+            N_("Returned to normal unacknowledged: {asset} at {site}: {failure_mode}"),
+            N_(
+                "The {severity} alert on {asset} ({asset_name}) at {site} returned to normal "
+                "before anyone acknowledged it: {failure_mode}."
+            ),
         ),
         "work_order.assigned": (
-            "Work order #{order_id} assigned to you: {title}",
-            "Work order #{order_id} on {asset} at {site} is assigned to you (priority "
-            "{priority}, due {due}): {title}.",
+            N_("Work order #{order_id} assigned to you: {title}"),
+            N_(
+                "Work order #{order_id} on {asset} at {site} is assigned to you (priority "
+                "{priority}, due {due}): {title}."
+            ),
         ),
         "work_order.overdue": (
-            "Work order #{order_id} is overdue: {title}",
-            "Work order #{order_id} on {asset} at {site} was due {due} and is still "
-            "{state}: {title}.",
+            N_("Work order #{order_id} is overdue: {title}"),
+            N_(
+                "Work order #{order_id} on {asset} at {site} was due {due} and is still "
+                "{state}: {title}."
+            ),
         ),
         "pm.due_soon": (
-            "Preventive maintenance due: {title}",
-            "Preventive work order #{order_id} on {asset} at {site} is due {due}: {title}.",
+            N_("Preventive maintenance due: {title}"),
+            N_("Preventive work order #{order_id} on {asset} at {site} is due {due}: {title}."),
         ),
         "verification.failed": (
-            "Repair did not hold: work order #{order_id} reopened",
-            "The anomaly on {asset} at {site} returned before the repair was verified; work "
-            "order #{order_id} is reopened: {title}.",
+            N_("Repair did not hold: work order #{order_id} reopened"),
+            N_(
+                "The anomaly on {asset} at {site} returned before the repair was verified; "
+                "work order #{order_id} is reopened: {title}."
+            ),
         ),
         "flood.summary": (
-            "Alarm flood: {count} more alerts",
-            "{count} more alerts were raised within {window} (sites: {sites}):\n{lines}\n"
-            "See them all: {dashboard}",
+            N_("Alarm flood: {count} more alerts"),
+            N_(
+                "{count} more alerts were raised within {window} (sites: "
+                "{sites}):\n{lines}\nSee them all: {dashboard}"
+            ),
         ),
-        "link.acknowledge_alert": ("Acknowledge", ""),
-        "link.accept_work_order": ("Accept work order", ""),
-        "page.confirm": ("Confirm", "{what}?"),
-        "page.done": ("Done", "{what}: done."),
-        "page.refused": ("Link refused", "This link cannot be used: {reason}."),
-        "reason.expired": ("expired", ""),
-        "reason.used": ("already used", ""),
-        "reason.invalid": ("not a valid link", ""),
-        "reason.other_action": ("made for another action", ""),
-        "reason.state": ("nothing left to do ({detail})", ""),
+        "link.acknowledge_alert": (N_("Acknowledge"), ""),
+        "link.accept_work_order": (N_("Accept work order"), ""),
+        "page.confirm": (N_("Confirm"), N_("{what}?")),
+        "page.done": (N_("Done"), N_("{what}: done.")),
+        "page.refused": (N_("Link refused"), N_("This link cannot be used: {reason}.")),
+        "reason.expired": (N_("expired"), ""),
+        "reason.used": (N_("already used"), ""),
+        "reason.invalid": (N_("not a valid link"), ""),
+        "reason.other_action": (N_("made for another action"), ""),
+        "reason.state": (N_("nothing left to do ({detail})"), ""),
     }
 }
 DEFAULT_LANGUAGE = "en"
@@ -81,11 +105,15 @@ class Message:
 
 
 def _texts(language: str) -> dict[str, tuple[str, str]]:
-    return (
-        TEXTS.get(language)
-        or TEXTS.get(language.split("-", maxsplit=1)[0])
-        or TEXTS[DEFAULT_LANGUAGE]
-    )
+    """The texts in a language: English through its gettext catalog (English without one)."""
+    language = language.split("-", maxsplit=1)[0].lower()
+    if language not in i18n.LANGUAGES or language == DEFAULT_LANGUAGE:
+        return TEXTS[DEFAULT_LANGUAGE]
+    _ = i18n.gettext(language)
+    return {
+        key: (_(subject) if subject else "", _(body) if body else "")
+        for key, (subject, body) in TEXTS[DEFAULT_LANGUAGE].items()
+    }
 
 
 def word(language: str, key: str, **context: Any) -> str:
@@ -105,7 +133,11 @@ def render(
     """The message of kind in the language, with the action link (if any) as a button."""
     table = _texts(language)
     subject_t, body_t = table.get(kind) or TEXTS[DEFAULT_LANGUAGE][kind]
-    safe = {k: "" if v is None else v for k, v in context.items()}
+    zone = context.get("timezone")
+    safe = {
+        k: "" if v is None else i18n.local_time(v, zone, language) if isinstance(v, datetime) else v
+        for k, v in context.items()
+    }
     # One line: a header cannot hold a line break (and a subject should not).
     subject = " ".join(subject_t.format(**safe).split())[:300]
     text = body_t.format(**safe).rstrip()

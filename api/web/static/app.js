@@ -2,6 +2,11 @@
 "use strict";
 
 (function () {
+  // The page's words for what this script writes (the server puts them on <html data-i18n>).
+  var WORDS = {};
+  try { WORDS = JSON.parse(document.documentElement.getAttribute("data-i18n") || "{}"); } catch (e) { WORDS = {}; }
+  function tr(text) { return WORDS[text] || text; }
+
   var POLL_MS = 4000; // small fragments every few seconds: simple, and robust behind proxies
 
   // ---- Live updates: re-fetch the page's #live fragment and swap it in when it changed. ----
@@ -35,8 +40,8 @@
       status.classList.toggle("offline", !ok);
       var now = new Date();
       status.textContent = ok
-        ? "Live · updated " + now.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit", second: "2-digit" })
-        : "Connection lost · retrying";
+        ? tr("Live · updated") + " " + now.toLocaleTimeString(document.documentElement.lang || [], { hour: "2-digit", minute: "2-digit", second: "2-digit" })
+        : tr("Connection lost · retrying");
     }
     function apply(html) {
       var holder = document.createElement("template");
@@ -88,7 +93,7 @@
     var s = Math.abs(seconds);
     var words = s < 90 ? Math.round(s) + " s" : s < 5400 ? Math.round(s / 60) + " min"
       : s < 172800 ? Math.round(s / 3600) + " h" : Math.round(s / 86400) + " d";
-    return seconds > 0 ? "in " + words : words + " ago";
+    return (seconds > 0 ? tr("in {age}") : tr("{age} ago")).replace("{age}", words);
   }
   function tickTimes() {
     var now = Date.now();
@@ -110,9 +115,17 @@
     var a = Math.abs(v);
     return a >= 100 ? v.toFixed(0) : a >= 10 ? v.toFixed(1) : v.toFixed(2);
   }
-  function hhmm(ms) {
-    var d = new Date(ms);
-    return String(d.getUTCHours()).padStart(2, "0") + ":" + String(d.getUTCMinutes()).padStart(2, "0");
+  // Axis times in the site's zone (data-tz on the chart; UTC without), with the date when
+  // the window spans days.
+  function hhmm(ms, tz, days) {
+    var opts = { hour: "2-digit", minute: "2-digit", hour12: false, timeZone: tz || "UTC" };
+    if (days) { opts.day = "numeric"; opts.month = "numeric"; }
+    try {
+      return new Intl.DateTimeFormat(document.documentElement.lang || "en", opts).format(new Date(ms));
+    } catch (e) {
+      var d = new Date(ms);
+      return String(d.getUTCHours()).padStart(2, "0") + ":" + String(d.getUTCMinutes()).padStart(2, "0");
+    }
   }
 
   function drawSeries(box, name, unit, times, values, markMs) {
@@ -125,11 +138,11 @@
     var title = document.createElement("h3");
     title.textContent = name;
     var latest = document.createElement("span");
-    latest.textContent = pts.length ? "latest " + fmt(pts[pts.length - 1][1]) + (unit ? " " + unit : "") : "no data";
+    latest.textContent = pts.length ? tr("latest") + " " + fmt(pts[pts.length - 1][1]) + (unit ? " " + unit : "") : tr("no data");
     title.appendChild(latest);
     wrap.appendChild(title);
     var svg = el("svg", { viewBox: "0 0 " + W + " " + H, role: "img",
-      "aria-label": name + " over time" + (pts.length ? ", latest " + fmt(pts[pts.length - 1][1]) : "") });
+      "aria-label": name + " · " + tr("over time") + (pts.length ? ", " + tr("latest") + " " + fmt(pts[pts.length - 1][1]) : "") });
     wrap.appendChild(svg);
     box.appendChild(wrap);
     if (!pts.length) return;
@@ -148,7 +161,7 @@
     for (var k = 0; k <= 4; k++) {
       var t = t0 + (t1 - t0) * k / 4;
       el("text", { x: x(t), y: H - 4, "text-anchor": k === 0 ? "start" : k === 4 ? "end" : "middle", "class": "axis" }, svg)
-        .textContent = hhmm(t / 1e6);
+        .textContent = hhmm(t / 1e6, box.getAttribute("data-tz"), (t1 - t0) > 36 * 3600e9);
     }
     var d = pts.map(function (p, j) { return (j ? "L" : "M") + x(p[0]).toFixed(1) + " " + y(p[1]).toFixed(1); }).join(" ");
     el("path", { d: d + " L" + x(pts[pts.length - 1][0]).toFixed(1) + " " + (H - B) + " L" + x(pts[0][0]).toFixed(1) + " " + (H - B) + " Z", "class": "area" }, svg);
@@ -156,7 +169,7 @@
     if (markMs !== null) {
       var mx = x(markMs);
       el("line", { x1: mx, x2: mx, y1: T, y2: H - B, "class": "mark" }, svg);
-      el("text", { x: mx + 4, y: T + 10, "class": "mark-label" }, svg).textContent = "alert";
+      el("text", { x: mx + 4, y: T + 10, "class": "mark-label" }, svg).textContent = tr("alert");
     }
   }
 
@@ -167,13 +180,13 @@
     try { units = JSON.parse(box.getAttribute("data-units") || "{}"); } catch (e) { units = {}; }
     var markNs = mark ? Date.parse(mark) * 1e6 : null;
     fetch(url, { credentials: "same-origin", cache: "no-store" }).then(function (response) {
-      if (!response.ok) throw new Error(response.status === 503 ? "The readings store is unavailable." : "Readings could not be loaded.");
+      if (!response.ok) throw new Error(response.status === 503 ? tr("The readings store is unavailable.") : tr("Readings could not be loaded."));
       return response.json();
     }).then(function (data) {
       box.textContent = "";
       var names = Object.keys(data.sensors || {});
       if (!names.length || !data.times_ns.length) {
-        box.innerHTML = '<p class="muted">No readings in this window.</p>';
+        box.innerHTML = '<p class="muted">' + tr("No readings in this window.") + '</p>';
         return;
       }
       names.forEach(function (name) {
@@ -195,5 +208,18 @@
     tickTimes();
     setInterval(tickTimes, 5000);
     Array.prototype.forEach.call(document.querySelectorAll("[data-chart]"), drawChart);
+    // Zoom buttons (the asset page): redraw the target chart over another window of days.
+    Array.prototype.forEach.call(document.querySelectorAll("[data-zoom]"), function (button) {
+      button.addEventListener("click", function () {
+        var box = document.getElementById(button.getAttribute("data-target"));
+        if (!box) return;
+        Array.prototype.forEach.call(button.parentNode.querySelectorAll("[data-zoom]"), function (b) {
+          b.setAttribute("aria-pressed", String(b === button));
+        });
+        box.setAttribute("data-chart", button.getAttribute("data-zoom"));
+        box.removeAttribute("data-ready");
+        drawChart(box);
+      });
+    });
   });
 })();
