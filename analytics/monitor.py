@@ -85,6 +85,9 @@ class AssetMonitor:
         self.last_ns: int | None = None
         self._skip_until_s = -math.inf
         self._buffer: Points = []
+        # A first fit on stored history is queued (DetectorService): the live buffer waits for
+        # its outcome instead of fitting on its own first train_after_s.
+        self.awaiting_history = False
         self._good: dict[str, float] = {}
         self._blamed = False
 
@@ -103,6 +106,7 @@ class AssetMonitor:
         self._good.update(zip(baseline.sensors, baseline.values[-1].tolist(), strict=True))
         self._skip_until_s = max(baseline.end_s, scored_until_s or -math.inf)
         self._buffer = []
+        self.awaiting_history = False
         self._install_meters(baseline)
 
     def _install_meters(self, baseline: Baseline) -> None:
@@ -145,9 +149,25 @@ class AssetMonitor:
             if self.scorer is None:
                 self._buffer.append((t, row))
                 out.buffered += 1
-                if t - self._buffer[0][0] >= self.train_after_ns:
+                if t - self._buffer[0][0] >= self.train_after_ns and not self.awaiting_history:
                     self._fit(fitter, out)
             elif t / 1e9 > self._skip_until_s:
+                self._score(t, row, out)
+                out.scored += 1
+        return out
+
+    def take_buffer(self) -> Points:
+        """The rows buffered while no model was installed (for ``catch_up`` once one is)."""
+        rows, self._buffer = self._buffer, []
+        return rows
+
+    def catch_up(self, rows: Points) -> FeedResult:
+        """Score the buffered rows a newly installed model has not seen (after its baseline)."""
+        out = FeedResult()
+        if self.scorer is None:
+            return out
+        for t, row in rows:
+            if t / 1e9 > self._skip_until_s:
                 self._score(t, row, out)
                 out.scored += 1
         return out
@@ -182,8 +202,12 @@ class AssetMonitor:
             why = "no data: edge node offline" if self.source_offline else "no data"
             return status_item(self.key, "stale", observed, self.decision, message=why)
         if self.scorer is None:
+            # While a fit on stored history runs, the live fallback's end is the latest ETA.
             until = None if self.first_ns is None else int(self.first_ns + learning_until_s * 1e9)
-            return status_item(self.key, "learning", observed, learning_until_ns=until)
+            fitting = "fitting on stored history" if self.awaiting_history else None
+            return status_item(
+                self.key, "learning", observed, message=fitting, learning_until_ns=until
+            )
         if self.alarm:
             return status_item(self.key, "alarm", observed, self.decision)
         if active or self.model_alarm:

@@ -4,9 +4,13 @@ Every tick reads the new points of all assets in one query and feeds each asset'
 ``AssetMonitor`` (instrument rules, then the scorer once fitted). Alert posts go to the outbox
 first; then the status of every asset is offered to the status sender (newest batch only).
 Models are loaded from ``data_dir`` on first sight of an asset (refitted from the stored
-baseline), fitted after ``train_after_s`` of data otherwise, retrained on schedule or on
-request (``POST /train``), and refitted with a higher threshold after "no fault found"
-outcomes. Background threads: outbox, status sender, trainer, feedback and limits pollers.
+baseline); without one, an asset whose data reaches back past the first read is fitted on its
+stored history (up to ``retrain_window_s``, at least ``train_after_s`` of it) on the trainer
+thread, so a start on existing data scores at once; otherwise it is fitted after
+``train_after_s`` of live data. Models are retrained on schedule or on request
+(``POST /train``), and refitted with a higher threshold after "no fault found" outcomes.
+``GET /assets`` says which assets are scored yet. Background threads: outbox, status sender,
+trainer, feedback and limits pollers.
 A process configured with a shard (``shard.sites``, ``shard.count``/``shard.index``) reads,
 scores, trains and takes feedback for its own assets only (analytics.shard).
 """
@@ -42,7 +46,7 @@ from analytics.settings import ServiceSettings
 from analytics.shard import Shard
 from analytics.source import AssetKey, AssetWindow, InfluxWindows
 from analytics.status_client import StatusClient, StatusSender
-from analytics.training import Trainer, TrainRequest, make_keep
+from analytics.training import HISTORY, Trainer, TrainRequest, make_keep
 from telemetry.errors import InfluxError
 from telemetry.health_http import HttpEndpoint
 from telemetry.influx.client import InfluxClient
@@ -55,6 +59,9 @@ StatusPoster = Callable[[list[dict[str, Any]]], object]
 # Feedback polls re-read this much before the previous poll (clock skew, slow commits).
 FEEDBACK_OVERLAP_S = 300.0
 FIRST_FEEDBACK_S = 30 * 86400.0
+# An asset whose first point read lies within this of the read's start has older points (the
+# slowest demo assets report every 30 s; a gap longer than this is no continuous history).
+HISTORY_EDGE_S = 120.0
 
 
 class DetectorService:
@@ -137,6 +144,8 @@ class DetectorService:
             on_result=lambda reason, result: self.metrics.retrains.labels(reason, result).inc(),
         )
         self.assets: dict[AssetKey, AssetMonitor] = {}
+        self._history_fits: dict[AssetKey, TrainRequest] = {}
+        self._states: list[dict[str, Any]] = []  # the last tick's status items (GET /assets)
         self._limits_version = 0
         self._applied_limits: dict[AssetKey, int] = {}
         self._pollers: list[Periodic] = []
@@ -171,6 +180,7 @@ class DetectorService:
                 self.health,
                 name="analytics-http",
                 post_routes={"/train": TrainRoute(self.submit_training, self._token)},
+                get_routes={"/assets": self.asset_states},
             )
             self._http.start()
         self._started = True
@@ -234,6 +244,7 @@ class DetectorService:
         """Read new points of all assets, score them, queue alert and status posts; rows read."""
         with self.metrics.tick_seconds.time():
             self._swap_models()
+            self._settle_history_fits()
             skipped = self.source.skipped
             try:
                 windows = self.source.fetch()
@@ -257,9 +268,14 @@ class DetectorService:
             self.metrics.ticks.labels("ok").inc()
             self._last_ok_ns = now_ns
             self._update_gauges()
+            learn_s = self.settings.train_after_s
+            states = [m.status(now_ns, learn_s) for m in self.assets.values()]
+            self._states = [
+                {**item, "scoring": m.scorer is not None}
+                for item, m in zip(states, self.assets.values(), strict=True)
+            ]
             if self.status is not None:
-                lc = self.settings.train_after_s
-                self.status.offer([m.status(now_ns, lc) for m in self.assets.values()])
+                self.status.offer(states)
             return rows
 
     def _monitor(self, key: AssetKey) -> AssetMonitor:
@@ -282,7 +298,10 @@ class DetectorService:
         return monitor
 
     def _process(self, key: AssetKey, window: AssetWindow) -> None:
+        new = key not in self.assets
         monitor = self._monitor(key)
+        if new and monitor.scorer is None:
+            self._fit_from_history(key, monitor, window)
         if len(window.times_ns):
             self._catch_up_meters(key, monitor, int(window.times_ns[0]))
         try:
@@ -384,12 +403,54 @@ class DetectorService:
         logger.info("%s/%s: model loaded (%d baseline rows)", *key, len(baseline.times_s))
 
     def _swap_models(self) -> None:
-        """Install the models the trainer finished (request, schedule, feedback)."""
+        """Install the models the trainer finished (history, request, schedule, feedback); rows
+        buffered while an asset had no model are scored by the new one."""
         for trained in self.trainer.ready():
             monitor = self._monitor(trained.key)
+            waiting = monitor.take_buffer()
+            first = monitor.scorer is None
             monitor.install(
                 trained.baseline, trained.scorer, trained.fitted_at_s, trained.scored_until_s
             )
+            if self._history_fits.pop(trained.key, None) is not None:
+                logger.info(
+                    "%s/%s: fitted on %d rows of stored history (%.1f h)",
+                    *trained.key,
+                    len(trained.baseline.times_s),
+                    (trained.baseline.end_s - trained.baseline.start_s) / 3600,
+                )
+            if first:
+                self.metrics.fits.labels("ok").inc()
+            result = monitor.catch_up(waiting)
+            self.metrics.rows_scored.inc(result.scored)
+            self._apply(trained.key, result)
+
+    def _fit_from_history(self, key: AssetKey, monitor: AssetMonitor, window: AssetWindow) -> None:
+        """A new asset whose points start where the first read began has older ones: fit it on
+        that stored history (the trainer, up to a retrain window back) rather than on its first
+        train_after_s, and hold the live fit until then. A fit on minutes of data alarms on a
+        machine's ordinary load swings; a start on a backfilled or an existing database needs
+        no learning period at all."""
+        if not (self._started and self.settings.lifecycle.fit_from_history):
+            return  # without its threads (a service driven tick by tick), the live path
+        if not len(window.times_ns):
+            return
+        reaches_back = int(window.times_ns[0]) - self.source.since_ns
+        if reaches_back > HISTORY_EDGE_S * 1e9:
+            return  # its data starts inside the read: there is no older history
+        end_ns = self._clock_ns()
+        start_ns = end_ns - int(self.settings.lifecycle.retrain_window_s * 1e9)
+        self._history_fits[key] = self.trainer.submit(
+            key, start_ns, end_ns, HISTORY, min_span_s=self.settings.train_after_s
+        )
+        monitor.awaiting_history = True
+
+    def _settle_history_fits(self) -> None:
+        """An asset whose history fit failed (too little of it) learns from live data."""
+        for key, request in list(self._history_fits.items()):
+            if request.done.is_set() and request.error is not None:
+                del self._history_fits[key]
+                self.assets[key].awaiting_history = False
 
     def _schedule_retrains(self, now_s: float) -> None:
         lc = self.settings.lifecycle
@@ -518,6 +579,11 @@ class DetectorService:
         self.metrics.posts.labels(outcome).inc()
         self.metrics.outbox.set(self.outbox.pending())
 
+    def asset_states(self) -> dict[str, Any]:
+        """Every asset's status as of the last tick, with whether it is scored yet (GET /assets:
+        ``device_sims inject`` and the stack ask it whether an asset still learns)."""
+        return {"train_after_s": self.settings.train_after_s, "assets": self._states}
+
     def health(self) -> tuple[bool, dict[str, Any]]:
         """Healthy while ticks succeed (a stale last tick means InfluxDB is unreadable)."""
         now = self._clock_ns()
@@ -528,6 +594,7 @@ class DetectorService:
             "last_tick_age_s": age,
             "assets": len(self.assets),
             "shard": self.shard.describe(),
+            "scoring": sum(1 for m in self.assets.values() if m.scorer is not None),
             "alarms": sum(1 for m in self.assets.values() if m.alarm),
             "outbox_pending": self.outbox.pending(),
         }

@@ -105,6 +105,13 @@ class LifecycleSettings(BaseModel):
         "fit) as soon as that much data exists: slow faults are only seen against a baseline "
         "of a day or more.",
     )
+    fit_from_history: bool = Field(
+        True,
+        description="A new asset with no stored model whose data reaches back past the first "
+        "read is fitted on its stored history (up to retrain_window_s back, at least "
+        "train_after_s of it), so a service starting on existing data scores at once; "
+        "otherwise it learns from its first train_after_s of live data.",
+    )
     max_train_rows: int = Field(
         20_000, ge=100, description="Most rows one fit uses (the most recent ones)."
     )

@@ -64,6 +64,9 @@ class InfluxWindows:
         self.skipped = 0  # series read but owned by another shard (the hash split's cost)
         self._lateness_ns = int(lateness_s * 1e9)
         self._cursor_ns = clock_ns() - int(lookback_s * 1e9)
+        # Where the last fetch's query began: an asset whose points start right there has
+        # older ones too (the service then fits it on its stored history).
+        self.since_ns = self._cursor_ns - self._lateness_ns
         self._last_ns: dict[AssetKey, int] = {}
         self.offline: set[AssetKey] = set()
         self._states_since: int | None = None  # None: read the latest state of every asset
@@ -95,7 +98,7 @@ class InfluxWindows:
 
     def fetch(self) -> dict[AssetKey, AssetWindow]:
         """The points each asset gained since the last fetch (InfluxError propagates)."""
-        since = self._cursor_ns - self._lateness_ns
+        since = self.since_ns = self._cursor_ns - self._lateness_ns
         query = (
             f"SELECT * FROM {quote_ident(self._measurement)} "  # noqa: S608 (quoted identifier)
             f"WHERE {self._where}time > {since} GROUP BY site, asset"

@@ -1,4 +1,5 @@
-"""Training on request, schedule or feedback: build a baseline, fit, warm up, save, hand over.
+"""Training on request, schedule, feedback or stored history: build a baseline, fit, warm up,
+save, hand over.
 
 Runs on its own thread so neither an HTTP request nor a retrain stalls the tick: the worker
 reads the range from InfluxDB (one query; a feedback refit reuses the stored baseline), drops
@@ -35,6 +36,8 @@ from telemetry.influx.client import InfluxClient, quote_ident, quote_literal
 logger = logging.getLogger(__name__)
 
 Points = list[tuple[int, dict[str, float]]]
+# The reason of a first fit on stored history (at start, or when an asset first shows up).
+HISTORY = "history"
 
 
 @dataclass
@@ -46,6 +49,9 @@ class TrainRequest:
     end_ns: int
     reason: str
     from_store: bool = False  # refit the stored baseline (new threshold factor)
+    # A first fit on stored history is refused when its baseline spans less than this (as much
+    # as a live first fit learns from: ``train_after_s``).
+    min_span_s: float = 0.0
     done: threading.Event = field(default_factory=threading.Event)
     result: dict[str, Any] | None = None
     error: str | None = None
@@ -130,11 +136,13 @@ class Trainer:
         if self._thread.is_alive():
             self._thread.join(60)
 
-    def submit(self, key: AssetKey, start_ns: int, end_ns: int, reason: str) -> TrainRequest:
+    def submit(
+        self, key: AssetKey, start_ns: int, end_ns: int, reason: str, *, min_span_s: float = 0.0
+    ) -> TrainRequest:
         """Queue a fit; wait on the request's ``done`` for its outcome."""
         if end_ns <= start_ns:
             raise ValueError("end must be after start")
-        request = TrainRequest(key, start_ns, end_ns, reason)
+        request = TrainRequest(key, start_ns, end_ns, reason, min_span_s=min_span_s)
         self._requests.put(request)
         return request
 
@@ -172,6 +180,12 @@ class Trainer:
                 own_alarms=request.reason != "repair",
             )
             baseline = build_baseline(points, keep=keep, max_rows=self._max_rows)
+            span_s = baseline.end_s - baseline.start_s
+            if span_s < request.min_span_s:
+                raise ValueError(
+                    f"stored history spans {span_s:.0f} s, a first fit needs "
+                    f"{request.min_span_s:.0f} s"
+                )
         factor = self._labels.threshold_factor(request.key, now_s)
         scorer = fit_scorer(baseline, factor)
         scored_until = self.warm_up(request.key, baseline, scorer, now_s)
@@ -241,7 +255,11 @@ class Trainer:
             except (ValueError, InfluxError, ModelRejectedError) as exc:
                 request.error = str(exc)
                 self._on_result(request.reason, "failed")
-                logger.warning("%s/%s: training failed: %s", *request.key, exc)
+                if request.reason == HISTORY and isinstance(exc, ValueError):
+                    # Too little history: the asset learns from live data instead.
+                    logger.info("%s/%s: no first fit on history: %s", *request.key, exc)
+                else:
+                    logger.warning("%s/%s: training failed: %s", *request.key, exc)
             except Exception as exc:
                 request.error = f"internal error: {exc}"
                 self._on_result(request.reason, "failed")

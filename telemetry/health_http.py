@@ -1,5 +1,6 @@
 """The operations endpoint every equipmon service exposes: ``/metrics`` (Prometheus text) and
-``/healthz`` (JSON, 200 or 503), plus any POST routes a service adds (analytics: ``/train``).
+``/healthz`` (JSON, 200 or 503), plus any GET or POST routes a service adds (analytics:
+``GET /assets``, ``POST /train``).
 It lives here because the services may not import one another."""
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ log = logging.getLogger(__name__)
 HealthCheck = Callable[[], tuple[bool, dict[str, Any]]]
 # A POST route: it reads the request and answers it (with reply() or reply_json()).
 PostRoute = Callable[[BaseHTTPRequestHandler], None]
+# A GET route: a JSON document (read-only state, such as which assets are scored yet).
+GetRoute = Callable[[], dict[str, Any]]
 
 
 def reply(request: BaseHTTPRequestHandler, status: int, body: bytes, content_type: str) -> None:
@@ -46,6 +49,7 @@ class HttpEndpoint:
         *,
         name: str = "ops-http",
         post_routes: dict[str, PostRoute] | None = None,
+        get_routes: dict[str, GetRoute] | None = None,
     ) -> None:
         endpoint = self
 
@@ -70,6 +74,7 @@ class HttpEndpoint:
         self._registry = registry
         self._health = health
         self._post_routes = dict(post_routes or {})
+        self._get_routes = dict(get_routes or {})
         self._server = ThreadingHTTPServer((host, port), Handler)
         self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever, name=name, daemon=True)
@@ -98,6 +103,12 @@ class HttpEndpoint:
             ok, details = self._health()
             body = json.dumps({"status": "ok" if ok else "unhealthy", **details}).encode()
             status, content_type = (200 if ok else 503), "application/json"
+        elif path in self._get_routes:
+            body, status, content_type = (
+                json.dumps(self._get_routes[path]()).encode(),
+                200,
+                "application/json",
+            )
         else:
             body, status, content_type = b"not found\n", 404, "text/plain"
         reply(request, status, body, content_type)
