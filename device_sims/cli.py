@@ -1,5 +1,5 @@
-"""Command line: run a scenario, list machine types, faults and a scenario's assets, inject/clear
-faults, sample."""
+"""Command line: run a scenario, backfill its healthy history into InfluxDB, list machine types,
+faults and a scenario's assets, inject/clear faults, sample."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ import signal
 import sys
 from collections.abc import Callable
 from dataclasses import replace
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
 
@@ -20,7 +21,9 @@ from device_sims.environment import Ambient, SiteClimate
 from device_sims.faults import FAULTS, FaultSpec
 from device_sims.fleet import TransportOptions, parse_mqtt_auth
 from device_sims.formats import json_single, line_protocol, serial_frame
+from device_sims.history import backfill_influx
 from device_sims.machines import MACHINE_TYPES
+from device_sims.readiness import DEFAULT_ANALYTICS, Readiness, ask, wait_until_scored
 from device_sims.runner import MODES, Runner, RunOptions
 from device_sims.scenario import ScenarioError, load_scenario
 from device_sims.timefmt import parse_duration_ns, parse_time_ns
@@ -28,30 +31,7 @@ from device_sims.timefmt import parse_duration_ns, parse_time_ns
 DEFAULT_CONTROL = "http://127.0.0.1:8765"
 
 
-def _add_opcua_command(sub: Any) -> None:
-    opcua = sub.add_parser("opcua", help="serve a simulated controller over OPC UA")
-    opcua.add_argument("--port", type=int, default=4840)
-    opcua.add_argument("--site", default="plant-a")
-    opcua.add_argument("--assets", type=int, default=25)
-    opcua.add_argument("--sensors", type=int, default=8, help="variables per asset")
-    opcua.add_argument("--rate-hz", type=float, default=1.0, help="value changes per second")
-    opcua.add_argument("--security", choices=("none", "basic256sha256"), default="none")
-    opcua.add_argument(
-        "--user", help="require this user name (password: EQUIPMON_SIM_OPCUA_PASSWORD)"
-    )
-    opcua.add_argument("--cert-dir", type=Path, help="where the server's certificate is made")
-    opcua.add_argument(
-        "--asset", action="append", default=[], help="name the machines (default machine-NN)"
-    )
-    opcua.add_argument("--bad", action="append", default=[], metavar="ASSET.SENSOR")
-    opcua.add_argument("--uncertain", action="append", default=[], metavar="ASSET.SENSOR")
-
-
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m device_sims", description=__doc__)
-    parser.add_argument("--log-level", default="INFO")
-    sub = parser.add_subparsers(dest="command", required=True)
-
+def _add_run_command(sub: Any) -> None:
     run = sub.add_parser("run", help="run a scenario")
     run.add_argument("scenario", type=Path)
     run.add_argument("--mode", choices=MODES, default="accelerated")
@@ -94,9 +74,78 @@ def _parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--control-port", type=int, default=8765, help="0 = any free port")
     run.add_argument(
+        "--history-start",
+        help="realtime: continue a healthy backfill of this scenario that started here (RFC "
+        "3339; device_sims backfill --start): the simulation is replayed silently up to now "
+        "first, so live readings carry on from the history's machine states",
+    )
+    run.add_argument(
         "--ports-file", type=Path, help="write serial/modbus/control addresses here as JSON"
     )
 
+
+def _add_backfill_command(sub: Any) -> None:
+    backfill = sub.add_parser(
+        "backfill",
+        help="write a healthy history of a scenario's fleet, ending now, into InfluxDB",
+        description="Simulates the scenario's fleet over --duration ending at --end (default: "
+        "now) as fast as the CPU allows and writes it in line protocol to InfluxDB's /write. "
+        "The scenario's faults are left out unless --with-faults is given.",
+    )
+    backfill.add_argument("scenario", type=Path)
+    backfill.add_argument("--influx-url", required=True, help="e.g. http://127.0.0.1:8086")
+    backfill.add_argument("--database", default="equipmon")
+    backfill.add_argument("--duration", default="6h", help="span of history (default 6h)")
+    backfill.add_argument("--end", help="end of the history (RFC 3339; default: now)")
+    backfill.add_argument("--start", help="start of the history (RFC 3339; instead of --duration)")
+    backfill.add_argument("--seed", type=int, help="override the scenario seed")
+    backfill.add_argument("--with-faults", action="store_true", help="keep the scenario's faults")
+
+
+def _add_readiness_options(cmd: Any) -> None:
+    cmd.add_argument(
+        "--analytics",
+        default=DEFAULT_ANALYTICS,
+        help="analytics' ops port, asked whether the asset is scored yet (default %(default)s)",
+    )
+    cmd.add_argument("--site", help="the asset's site, when its name is on several")
+    cmd.add_argument(
+        "--wait", action="store_true", help="wait until analytics scores the asset, then inject"
+    )
+    cmd.add_argument(
+        "--wait-max", default="30m", help="give up waiting after this long (default 30m)"
+    )
+    cmd.add_argument(
+        "--force", action="store_true", help="inject even while analytics still learns the asset"
+    )
+
+
+def _add_opcua_command(sub: Any) -> None:
+    opcua = sub.add_parser("opcua", help="serve a simulated controller over OPC UA")
+    opcua.add_argument("--port", type=int, default=4840)
+    opcua.add_argument("--site", default="plant-a")
+    opcua.add_argument("--assets", type=int, default=25)
+    opcua.add_argument("--sensors", type=int, default=8, help="variables per asset")
+    opcua.add_argument("--rate-hz", type=float, default=1.0, help="value changes per second")
+    opcua.add_argument("--security", choices=("none", "basic256sha256"), default="none")
+    opcua.add_argument(
+        "--user", help="require this user name (password: EQUIPMON_SIM_OPCUA_PASSWORD)"
+    )
+    opcua.add_argument("--cert-dir", type=Path, help="where the server's certificate is made")
+    opcua.add_argument(
+        "--asset", action="append", default=[], help="name the machines (default machine-NN)"
+    )
+    opcua.add_argument("--bad", action="append", default=[], metavar="ASSET.SENSOR")
+    opcua.add_argument("--uncertain", action="append", default=[], metavar="ASSET.SENSOR")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m device_sims", description=__doc__)
+    parser.add_argument("--log-level", default="INFO")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    _add_run_command(sub)
+    _add_backfill_command(sub)
     sub.add_parser("list", help="machine types, their sensors, and fault kinds")
     assets = sub.add_parser(
         "assets", help="a scenario's assets with their sensors, units and ranges, as JSON"
@@ -109,6 +158,7 @@ def _parser() -> argparse.ArgumentParser:
         cmd.add_argument("kind", nargs="?" if name == "clear" else None)
         cmd.add_argument("--control", default=DEFAULT_CONTROL)
         if name == "inject":
+            _add_readiness_options(cmd)
             cmd.add_argument("--severity", type=float, default=1.0)
             cmd.add_argument("--ramp")
             cmd.add_argument("--growth", type=float)
@@ -219,6 +269,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
             truth_path=args.truth,
             control_port=args.control_port,
             ports_file=args.ports_file,
+            history_start_ns=parse_time_ns(args.history_start, 0) if args.history_start else None,
         ),
         TransportOptions(
             mqtt_host=args.mqtt_host,
@@ -250,7 +301,73 @@ def _cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_backfill(args: argparse.Namespace) -> int:
+    scenario = load_scenario(args.scenario)
+    if args.seed is not None:
+        scenario = replace(scenario, seed=args.seed)
+    end_ns = parse_time_ns(args.end, 0) if args.end else None
+    if args.start:
+        if end_ns is None:
+            raise ValueError("--start needs --end")
+        duration_ns = end_ns - parse_time_ns(args.start, 0)
+    else:
+        duration_ns = parse_duration_ns(args.duration)
+    if duration_ns <= 0:
+        raise ValueError("the history must end after it starts")
+    result = backfill_influx(
+        scenario,
+        args.influx_url,
+        args.database,
+        duration_ns=duration_ns,
+        end_ns=end_ns,
+        with_faults=args.with_faults,
+    )
+    logging.info("%s", result.summary())
+    return 0
+
+
+def _ready_to_inject(args: argparse.Namespace) -> bool:
+    """Whether analytics scores the asset (waiting for it with --wait); warns when not."""
+    if args.force:
+        return True
+    try:
+        state = ask(args.analytics, args.asset, args.site)
+    except OSError as exc:
+        print(f"warning: {exc}; injecting without knowing whether {args.asset} is scored yet",
+              file=sys.stderr)  # fmt: skip
+        return True
+    if state.scoring:
+        return True
+    if not args.wait:
+        print(
+            f"warning: {state.explain(_now())}. A fault injected now would be learned as "
+            "normal and never alert. Run again with --wait to inject as soon as it is scored, "
+            "or with --force to inject anyway.",
+            file=sys.stderr,
+        )
+        return False
+
+    def waiting(current: Readiness) -> None:
+        print(f"waiting: {current.explain(_now())}", file=sys.stderr, flush=True)
+
+    wait_until_scored(
+        args.analytics,
+        args.asset,
+        args.site,
+        timeout_s=parse_duration_ns(args.wait_max) / 1e9,
+        on_wait=waiting,
+    )
+    print(f"{args.asset} is scored now; injecting", file=sys.stderr)
+    return True
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
 def _cmd_inject(args: argparse.Namespace) -> int:
+    if not _ready_to_inject(args):
+        return 1
     body: dict[str, Any] = {"asset": args.asset, "kind": args.kind, "severity": args.severity}
     for key in ("ramp", "growth", "sensor"):
         if getattr(args, key) is not None:
@@ -300,6 +417,7 @@ _COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "sample": lambda args: _cmd_sample(args, sys.stdout),
     "status": _cmd_status,
     "inject": _cmd_inject,
+    "backfill": _cmd_backfill,
     "clear": _cmd_clear,
     "run": _cmd_run,
 }
@@ -313,6 +431,8 @@ def main(argv: list[str] | None = None) -> int:
         stream=sys.stderr,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    if args.command in ("backfill", "inject"):
+        logging.getLogger("httpx").setLevel(logging.WARNING)  # not a line per request
     try:
         return _COMMANDS[args.command](args)
     except (ScenarioError, ValueError, RuntimeError, OSError) as exc:

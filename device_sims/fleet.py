@@ -21,8 +21,14 @@ from device_sims.transports.serial_ascii import SerialAsciiLine
 from device_sims.transports.sparkplug import SparkplugEdgeNode
 
 
-def build_simulation(scenario: Scenario, start_ns: int | None = None) -> Simulation:
-    """Assets and scheduled faults; deterministic for a scenario, its seed and start."""
+def build_simulation(
+    scenario: Scenario, start_ns: int | None = None, *, faults_from_ns: int | None = None
+) -> Simulation:
+    """Assets and scheduled faults; deterministic for a scenario, its seed and start.
+
+    The scheduled faults keep their offset from ``faults_from_ns`` (default: the start): a live
+    run that continues a backfilled history starts its simulation at the history's start and
+    its faults at the live start."""
     start = scenario.start_ns if start_ns is None else start_ns
     ambients = {
         name: Ambient(climate, derive_seed(scenario.seed, "site", name))
@@ -43,7 +49,7 @@ def build_simulation(scenario: Scenario, start_ns: int | None = None) -> Simulat
         for a in scenario.assets
     ]
     sim = Simulation(assets, start)
-    shift = start - scenario.start_ns  # scheduled faults keep their offset from the start
+    shift = (start if faults_from_ns is None else faults_from_ns) - scenario.start_ns
     for fault in scenario.faults:
         spec = copy.deepcopy(fault)
         spec.onset_ns += shift

@@ -6,6 +6,7 @@ decode exactly this.
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -45,8 +46,12 @@ def json_batch(site: str, samples: Iterable[Sample], precision: str = "ms") -> b
     return _dumps({"site": site, "precision": precision, "readings": readings})
 
 
+@functools.lru_cache(maxsize=4096)
 def lp_escape(text: str) -> str:
-    """Escape a tag key, tag value or field key (commas, equals signs and spaces)."""
+    """Escape a tag key, tag value or field key (commas, equals signs and spaces).
+
+    Cached: a fleet repeats a few dozen names, and escaping each field of every reading was a
+    third of a line-protocol backfill's time."""
     return text.translate(_LP_TAG_ESCAPES)
 
 

@@ -5,7 +5,11 @@
   block instead of dropping). Never reads the wall clock for data.
 - accelerated: simulated time runs ``speed`` times faster than the wall clock (default 1440:
   one simulated day per minute); readings carry explicit simulated timestamps.
-- realtime: simulated time is the wall clock; runs until stopped (or for ``duration``).
+- realtime: simulated time is the wall clock; runs until stopped (or for ``duration``). With
+  ``history_start_ns`` (the start of a healthy backfill of the same scenario and seed, written
+  by ``device_sims backfill``) the simulation starts there and is replayed silently up to the
+  wall clock first, so live readings continue the machine states of that history (its ambient
+  weather, its warmed-up temperatures) instead of jumping away from them.
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import Any, Protocol
 
 from device_sims.control import ControlServer
 from device_sims.engine import Sample, Simulation
@@ -35,6 +39,14 @@ MODES = ("realtime", "accelerated", "backfill")
 _TICK_NS = NS_PER_S  # how often (simulated) gateways get a chance to close old batches
 
 
+class ByteSink(Protocol):
+    """Where a backfill's stream goes: a binary file, stdout, or InfluxDB (device_sims.history)."""
+
+    def write(self, data: bytes, /) -> int: ...
+
+    def flush(self) -> None: ...
+
+
 @dataclass
 class RunOptions:
     """How to run: mode, timing, outputs and control."""
@@ -43,12 +55,13 @@ class RunOptions:
     speed: float = 1440.0
     start_ns: int | None = None
     duration_ns: int | None = None
-    out: IO[bytes] | None = None  # stream output (backfill), JSON lines or line protocol
+    out: ByteSink | None = None  # stream output (backfill), JSON lines or line protocol
     out_format: str = "jsonl"
     use_transports: bool = True
     truth_path: Path | None = None
     control_port: int | None = None
     ports_file: Path | None = None
+    history_start_ns: int | None = None  # realtime: continue a backfill that started here
 
 
 class Runner:
@@ -64,12 +77,21 @@ class Runner:
         start = options.start_ns
         if start is None and options.mode == "realtime":
             start = (time.time_ns() // NS_PER_S + 1) * NS_PER_S
-        self.sim: Simulation = build_simulation(scenario, start)
+        self._history = options.mode == "realtime" and options.history_start_ns is not None
+        if self._history:
+            # The scenario's faults count from the live start, not from the history's.
+            self.sim: Simulation = build_simulation(
+                scenario, options.history_start_ns, faults_from_ns=start
+            )
+        else:
+            self.sim = build_simulation(scenario, start)
         self.start_ns = self.sim.start_ns
         duration = options.duration_ns
         if duration is None and options.mode != "realtime":
             duration = scenario.duration_ns
-        self.end_ns = None if duration is None else self.start_ns + duration
+        # A live run that continues a history lasts its duration from the live start.
+        first = start if self._history and start is not None else self.start_ns
+        self.end_ns = None if duration is None else first + duration
         self.sites = {a.name: a.site for a in scenario.assets}
         self.by_asset: dict[str, Transport] = {}
         self.transports: dict[str, Transport] = {}
@@ -95,7 +117,10 @@ class Runner:
             write_truth(self.options.truth_path, faults, self.sites, until)
 
     def start(self) -> None:
-        """Open transports and the control API; publish their addresses."""
+        """Replay a history (if continuing one), open transports and the control API; publish
+        their addresses."""
+        if self._history:
+            self._replay_history()
         for transport in self.transports.values():
             transport.start()
         for key, transport in self.transports.items():
@@ -111,6 +136,22 @@ class Runner:
         if self.options.ports_file is not None:
             self.options.ports_file.write_text(json.dumps(self.endpoints, indent=2) + "\n")
         self.write_truth()
+
+    def _replay_history(self) -> None:
+        """Step the simulation, emitting nothing, until it reaches the wall clock."""
+        began, steps = time.monotonic(), 0
+        while self.sim.next_time_ns() <= time.time_ns():
+            now = time.time_ns()
+            while self.sim.next_time_ns() <= now:
+                self.sim.step()
+                steps += 1
+        self.start_ns = self.sim.next_time_ns()
+        log.info(
+            "continuing the history from %.1f h back: %d readings replayed in %.1f s",
+            (self.start_ns - self.sim.start_ns) / NS_PER_S / 3600,
+            steps,
+            time.monotonic() - began,
+        )
 
     def _emit(self, sample: Sample) -> None:
         out = self.options.out
@@ -129,6 +170,9 @@ class Runner:
         pace = mode != "backfill"
         speed = 1.0 if mode == "realtime" else self.options.speed
         wall0 = time.monotonic()
+        if mode == "realtime":
+            # Simulated time is the wall clock: the first reading waits for its own time.
+            wall0 += (self.start_ns - time.time_ns()) / NS_PER_S
         next_tick = self.start_ns + _TICK_NS
         bar = _BackfillBar.open(self.start_ns, self.end_ns) if not pace else None
         try:
