@@ -19,6 +19,7 @@ from analytics.data import read_sensor_csv
 from analytics.evaluate import evaluate_sims, format_fault_report
 from analytics.replay import replay, write_decisions
 from analytics.settings import ServiceSettings
+from telemetry.progress import spinner
 from telemetry.settings import explain
 from telemetry.settings_show import add_config_command, epilog, render
 
@@ -105,13 +106,15 @@ def request_training(args: argparse.Namespace) -> int:
         raise ValueError(f"{ServiceSettings.env_name('service_token')} is required")
     url = args.url or f"http://{settings.http_host}:{settings.http_port}"
     body = {"site": args.site, "asset": args.asset, "start": args.start, "end": args.end}
+    label = f"training {args.site}/{args.asset} on {args.start} .. {args.end}"
     try:
-        response = httpx.post(
-            url.rstrip("/") + "/train",
-            json=body,
-            headers={"Authorization": f"Bearer {settings.service_token.get_secret_value()}"},
-            timeout=180,
-        )
+        with spinner(label):
+            response = httpx.post(
+                url.rstrip("/") + "/train",
+                json=body,
+                headers={"Authorization": f"Bearer {settings.service_token.get_secret_value()}"},
+                timeout=180,
+            )
     except httpx.HTTPError as exc:
         raise OSError(f"service at {url} unreachable: {exc}") from exc
     sys.stdout.write(response.text.strip() + "\n")
