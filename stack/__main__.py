@@ -7,6 +7,7 @@ import logging
 import sys
 from pathlib import Path
 
+from stack.first_run import parse_duration_s
 from stack.supervisor import StackOptions, run
 
 
@@ -37,10 +38,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--mqtt-url", help="use this broker instead of a local Mosquitto")
     parser.add_argument("--influx-url", help="use this InfluxDB instead of a local influxd")
     parser.add_argument("--database-url", help="SQL database (default: SQLite in the data dir)")
+    parser.add_argument(
+        "--history",
+        type=parse_duration_s,
+        default=defaults.history_s,
+        help="healthy history backfilled for the demo fleet on a first start (fresh data "
+        "folder), e.g. 6h or 1d; 0 = none (default 6h)",
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    # Not a line per request (seeding, asking analytics whether it scores yet).
+    logging.getLogger("httpx").setLevel(logging.WARNING)
     return run(
         StackOptions(
             data_dir=args.data_dir,
@@ -54,6 +64,7 @@ def main(argv: list[str] | None = None) -> int:
             external_mqtt=args.mqtt_url,
             external_influx=args.influx_url,
             database_url=args.database_url,
+            history_s=args.history,
         )
     )
 

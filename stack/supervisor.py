@@ -7,6 +7,7 @@ the names docker-compose.yml uses too; docs/configuration.md).
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import os
@@ -21,6 +22,14 @@ from pathlib import Path
 
 from stack.broker_auth import ACL_FILE, COLLECTOR_USER, broker_users, write_password_file
 from stack.demo_serial import write_collector_config
+from stack.first_run import (
+    ALERT_WITHIN_MIN,
+    DEMO_ASSET,
+    Backfill,
+    describe_scoring,
+    inject_command,
+    wait_for_scoring,
+)
 from stack.influxdb import InfluxDBServer
 from stack.mosquitto import MosquittoServer
 from stack.process import ManagedProcess, ServiceError, port_open
@@ -53,6 +62,8 @@ def _device_sims_command(options: StackOptions, mqtt_url: str) -> list[str]:
         *("--http-url", f"http://127.0.0.1:{options.api_port}"),
         *("--token", stack_tokens(options.data_dir)["gateway"]),
         *("--ports-file", str(options.data_dir / "sim-ports.json"), "--control-port", "0"),
+        # Live readings carry on from the backfilled history's machine states (no jump).
+        *(("--history-start", options.history_start) if options.history_start else ()),
     ]
 
 
@@ -105,7 +116,7 @@ def _api_command(options: StackOptions, mqtt_url: str) -> list[str]:
 
 
 def _analytics_command(options: StackOptions, mqtt_url: str) -> list[str]:
-    return ["-m", "analytics", "run"]
+    return ["-m", "analytics", "--verbose", "run"]  # its log says what it fits and when
 
 
 def _collector_command(options: StackOptions, mqtt_url: str) -> list[str]:
@@ -146,6 +157,10 @@ class StackOptions:
     external_mqtt: str | None = None
     external_influx: str | None = None
     database_url: str | None = None
+    # Healthy history backfilled for the demo fleet on a fresh data folder (0 = none).
+    history_s: float = 6 * 3600.0
+    # Set by run() when it backfills: where that history starts (RFC 3339), for the simulators.
+    history_start: str | None = None
     extra_env: dict[str, str] = field(default_factory=dict)
 
 
@@ -212,7 +227,8 @@ def stack_environment(options: StackOptions, mqtt_url: str, influx_url: str) -> 
         "EQUIPMON_ANALYTICS__API__URL": f"http://127.0.0.1:{options.api_port}",
         "EQUIPMON_ANALYTICS__DATA_DIR": str(data),
         "EQUIPMON_ANALYTICS__HTTP_PORT": str(options.analytics_http_port),
-        # The demo learns each asset's baseline from its first 15 minutes (default: an hour).
+        # A new asset's first fit takes 15 minutes of data (default: an hour); the backfilled
+        # history of a first run holds them already, so the demo fleet is scored at once.
         "EQUIPMON_ANALYTICS__TRAIN_AFTER_S": "900",
         "EQUIPMON_ANALYTICS__SERVICE_TOKEN": tokens["service"],
         "EQUIPMON_API__DATABASE_URL": options.database_url or f"sqlite:///{data / 'equipmon.db'}",
@@ -272,9 +288,12 @@ def _start_services(
     env: dict[str, str],
     children: list[ManagedProcess],
     on_ready: Callable[[str], None] = lambda _name: None,
+    *,
+    before_start: Callable[[str], None] = lambda _name: None,
 ) -> list[ServiceProcess]:
-    """Start the services in order, each once the one before is ready; ``on_ready(name)`` runs
-    after each (the API is seeded before anything that posts to it starts)."""
+    """Start the services in order, each once the one before is ready; ``before_start(name)``
+    and ``on_ready(name)`` run around each (the API is seeded before anything that posts to
+    it starts; analytics starts once the backfill is in)."""
     started = []
     ports_file = options.data_dir / "sim-ports.json"
     ports_file.unlink(missing_ok=True)  # a stale file from the last run names dead ptys
@@ -289,6 +308,7 @@ def _start_services(
         command = SERVICE_COMMANDS[name]
         assert command is not None
         log_path = options.data_dir / "logs" / f"{name}.log"
+        before_start(name)
         service = ServiceProcess(
             name, command(options, mqtt_url), log_path, env, readiness.get(name)
         )
@@ -321,13 +341,37 @@ def _print_banner(
               f"({OPCUA_ASSET}, read by the collector through subscriptions)")  # fmt: skip
         print("  Sparkplug B:  edge node gw-a-spb (pump-s01) on the broker; the collector is its "
               "primary host")  # fmt: skip
+
+
+def _simulator_control(options: StackOptions) -> str | None:
     ports_file = options.data_dir / "sim-ports.json"
-    control = json.loads(ports_file.read_text()).get("control") if ports_file.exists() else None
-    if control:
-        # The demo's own faults start hours in; this shows the whole loop within minutes.
-        print(f"  Simulators:   control API {control}; to see an alert within minutes:")
-        print(f"    .venv/bin/python -m device_sims inject pump-01 bearing_wear --ramp 5m "
-              f"--control {control}")  # fmt: skip
+    if not ports_file.exists():
+        return None
+    control: str | None = json.loads(ports_file.read_text()).get("control")
+    return control
+
+
+def _print_demo_hint(options: StackOptions, stop: threading.Event) -> None:
+    """Once analytics scores the demo asset: what to inject, and when its alert comes."""
+    control = _simulator_control(options)
+    if not control:
+        return
+    analytics = f"http://127.0.0.1:{options.analytics_http_port}"
+    print(f"  Simulators:   control API {control}", flush=True)
+    found = wait_for_scoring(analytics, stop.is_set)
+    if stop.is_set():
+        return  # Ctrl-C while waiting
+    for line in describe_scoring(found):
+        print(line)
+    # The demo's own faults start hours in; this shows the whole loop within minutes.
+    minutes = ALERT_WITHIN_MIN
+    if found is not None and found.demo_scored:
+        print(f"  Analytics is scoring {DEMO_ASSET}; inject a fault (an alert and its work order "
+              f"come within ~{minutes} minutes):")  # fmt: skip
+    else:
+        print(f"  Analytics is still learning {DEMO_ASSET}; this command waits until it is "
+              f"scored, then injects (the alert comes ~{minutes} minutes later):")  # fmt: skip
+    print(f"    {inject_command(control, analytics)}")
 
 
 def _seed(options: StackOptions) -> dict[str, str] | None:
@@ -350,8 +394,11 @@ def _seed(options: StackOptions) -> dict[str, str] | None:
 
 def run(options: StackOptions) -> int:
     """Start everything, print where to look, and stop every child on Ctrl-C or SIGTERM."""
+    # A first start (no InfluxDB data yet) backfills a healthy history for the demo fleet.
+    fresh = not (options.data_dir / "influxdb").exists()
     options.data_dir.mkdir(parents=True, exist_ok=True)
     children: list[ManagedProcess] = []
+    backfill: Backfill | None = None
     stop = threading.Event()
     # Handlers for both: a shell's background job starts with SIGINT ignored, and the supervisor
     # must still stop its children on Ctrl-C or a service manager's SIGTERM.
@@ -359,6 +406,12 @@ def run(options: StackOptions) -> int:
         signal.signal(sig, lambda *_: stop.set())
     try:
         mqtt_url, influx_url = _start_infrastructure(options, children)
+        if options.simulators and options.history_s > 0 and fresh and not options.external_influx:
+            # Written while the API starts; analytics waits for it (before_start below).
+            backfill = Backfill(
+                DEMO_SCENARIO, influx_url, options.history_s, options.data_dir / "backfill.json"
+            )
+            options = dataclasses.replace(options, history_start=backfill.start)
         env = stack_environment(options, mqtt_url, influx_url)
         # Notification e-mail goes to a local sink that keeps each message as a file.
         sink = SmtpSink(options.data_dir / "smtp")
@@ -378,9 +431,20 @@ def run(options: StackOptions) -> int:
             if name == "api":
                 seeded["users"] = _seed(options)
 
-        services = _start_services(options, mqtt_url, env, children, seed_after_api)
+        def backfill_before_analytics(name: str) -> None:
+            # Analytics' first tick must find the history: it fits on it at once.
+            if name == "analytics" and backfill is not None:
+                seconds = backfill.wait()
+                log.info("backfill of %.3g h done in %.1f s", options.history_s / 3600, seconds)
+
+        services = _start_services(
+            options, mqtt_url, env, children, seed_after_api,
+            before_start=backfill_before_analytics,
+        )  # fmt: skip
         new_users = seeded.get("users")
         _print_banner(options, mqtt_url, influx_url, services)
+        if any(s.name == "analytics" for s in services):
+            _print_demo_hint(options, stop)
         if new_users:
             print("  Demo users (passwords shown once; kept in demo-users.json):")
             for name, password in new_users.items():
@@ -396,6 +460,8 @@ def run(options: StackOptions) -> int:
         log.error("%s", exc)
         return 1
     finally:
+        if backfill is not None:
+            backfill.stop()
         for child in reversed(children):
             child.stop()
         print("equipmon stopped.")

@@ -118,7 +118,8 @@ def test_the_demo_plant_flows_into_influxdb_over_every_transport(tmp_path: Path)
     for asset in ("pump-01", "ahu-03", "comp-02", "fan-b02"):
         assert asset in fleet
     assert "Fleet overview" in fleet
-    # ... with live status from analytics: assets learning their baseline in the first minutes.
+    # ... with live status from analytics: the OPC UA controller (plc-01, not in the backfilled
+    # history) learns its baseline from live data in the first minutes.
     assert "Learning normal behaviour" in fleet
 
 
