@@ -42,15 +42,14 @@ def _free_port() -> int:
 
 
 @pytest.fixture
-def two_workers(database_url: str, tmp_path: Path) -> Iterator[Server]:
-    """`python -m api serve --workers 2` on a fresh PostgreSQL database."""
-    if not database_url.startswith("postgresql"):
-        pytest.skip("several workers are for PostgreSQL (SQLite's writers are one process)")
+def two_workers(postgres_database_url: str, tmp_path: Path) -> Iterator[Server]:
+    """`python -m api serve --workers 2` on a fresh PostgreSQL database (several workers are for
+    PostgreSQL: SQLite's writers are one process)."""
     port = _free_port()
     admin = f"admin-{secrets.token_hex(16)}"
     env = {
         **os.environ,
-        "DATABASE_URL": database_url,
+        "DATABASE_URL": postgres_database_url,
         "EQUIPMON_API__SERVER__HOST": "127.0.0.1",
         "EQUIPMON_API__SERVER__PORT": str(port),
         "EQUIPMON_API__ADMIN_TOKEN": admin,
