@@ -162,11 +162,14 @@ class AssetMonitor:
         return rows
 
     def catch_up(self, rows: Points) -> FeedResult:
-        """Score the buffered rows a newly installed model has not seen (after its baseline)."""
+        """Score the buffered rows a newly installed model has not seen (after its baseline),
+        and count them into its meters."""
         out = FeedResult()
         if self.scorer is None:
             return out
         for t, row in rows:
+            if self.meters is not None:
+                self.count(t, row)  # rows the baseline counted already count nothing again
             if t / 1e9 > self._skip_until_s:
                 self._score(t, row, out)
                 out.scored += 1

@@ -60,8 +60,9 @@ StatusPoster = Callable[[list[dict[str, Any]]], object]
 FEEDBACK_OVERLAP_S = 300.0
 FIRST_FEEDBACK_S = 30 * 86400.0
 # An asset whose first point read lies within this of the read's start has older points (the
-# slowest demo assets report every 30 s; a gap longer than this is no continuous history).
-HISTORY_EDGE_S = 120.0
+# slowest demo assets report every 30 s; an asset that reports less often, or whose data
+# starts a minute into the read, takes the live path, as before).
+HISTORY_EDGE_S = 60.0
 
 
 class DetectorService:
@@ -438,7 +439,12 @@ class DetectorService:
         reaches_back = int(window.times_ns[0]) - self.source.since_ns
         if reaches_back > HISTORY_EDGE_S * 1e9:
             return  # its data starts inside the read: there is no older history
-        end_ns = self._clock_ns()
+        # The baseline ends where a live first fit's would (train_after_s into the read), so
+        # the rest of the read is scored, as it would have been: a fault in the last minutes
+        # is judged, not learned. The history adds what lies before the read.
+        end_ns = min(
+            self._clock_ns(), self.source.since_ns + int(self.settings.train_after_s * 1e9)
+        )
         start_ns = end_ns - int(self.settings.lifecycle.retrain_window_s * 1e9)
         self._history_fits[key] = self.trainer.submit(
             key, start_ns, end_ns, HISTORY, min_span_s=self.settings.train_after_s

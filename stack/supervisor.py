@@ -435,7 +435,9 @@ def run(options: StackOptions) -> int:
             # Analytics' first tick must find the history: it fits on it at once.
             if name == "analytics" and backfill is not None:
                 seconds = backfill.wait()
-                log.info("backfill of %.3g h done in %.1f s", options.history_s / 3600, seconds)
+                if seconds is not None:
+                    hours = options.history_s / 3600
+                    log.info("backfill of %.3g h done in %.1f s", hours, seconds)
 
         services = _start_services(
             options, mqtt_url, env, children, seed_after_api,

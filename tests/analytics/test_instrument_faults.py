@@ -21,7 +21,7 @@ import httpx
 import pytest
 
 from analytics.service import DetectorService
-from analytics.settings import ApiSettings, RuleSettings, ServiceSettings
+from analytics.settings import ApiSettings, LifecycleSettings, RuleSettings, ServiceSettings
 from api.main import create_app
 from api.settings import Settings
 from device_sims.machines import MACHINE_TYPES
@@ -157,6 +157,9 @@ def outcome(
             lookback_s=3 * HOUR,  # the first hour (warm-up) is not read
             data_dir=tmp_path,
             rules=RuleSettings(stale_asset_s=600, stale_sensor_s=600, stuck_min_s=600),
+            # The live first fit on the first hour read (a fit on the stored history would
+            # take the unread warm-up hour in too).
+            lifecycle=LifecycleSettings(fit_from_history=False),
         )
         with DetectorService(settings, clock_ns=lambda: clock[0]) as service:
             service.start(http=False, pollers=False)
