@@ -41,10 +41,14 @@ def _free_port() -> int:
         return port
 
 
-@pytest.fixture
-def two_workers(postgres_database_url: str, tmp_path: Path) -> Iterator[Server]:
+@pytest.fixture(scope="module")
+def two_workers(
+    postgres_database_url: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Server]:
     """`python -m api serve --workers 2` on a fresh PostgreSQL database (several workers are for
-    PostgreSQL: SQLite's writers are one process)."""
+    PostgreSQL: SQLite's writers are one process). Shared by the module's tests, which count
+    log lines of different routes: three processes take half a minute to start here."""
+    tmp_path = tmp_path_factory.mktemp("two-workers")
     port = _free_port()
     admin = f"admin-{secrets.token_hex(16)}"
     env = {
