@@ -10,10 +10,11 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from itertools import repeat
+from operator import itemgetter
 from typing import cast
 
-from collector.fastpath import JsonLineFastPath
 from collector.spool import DeadLetter, SpoolEntry
+from telemetry import FastCodec
 from telemetry.codecs.json_codec import decode_json
 from telemetry.codecs.line_protocol import LineFormatter, decode_line_protocol
 from telemetry.errors import PayloadError
@@ -51,10 +52,11 @@ class Intake:
         self._clock_ns = clock_ns
         self._formatter = LineFormatter()
         # None: every message through the general codec (mqtt.fast_path false).
-        self._fast = JsonLineFastPath(limits) if fast_codec else None
+        self._fast = FastCodec(limits) if fast_codec else None
         self._topics: dict[str, TopicInfo] = {}
-        # Series key of each JSON topic whose site and asset are valid (see ``process_many``).
-        self._json_series: dict[str, str] = {}
+        # Series key, site and asset of each JSON topic whose site and asset are valid (see
+        # ``process_many``).
+        self._json_series: dict[str, tuple[str, tuple[str, str]]] = {}
 
     def _topic(self, topic: str) -> TopicInfo:
         info = self._topics.get(topic)
@@ -90,18 +92,20 @@ class Intake:
     ) -> list[bytes] | None:
         if self._fast is None:
             return None
-        series = list(map(self._json_series.get, topics))
-        if None in series:
-            for topic in {t for t, s in zip(topics, series, strict=True) if s is None}:
+        known = list(map(self._json_series.get, topics))
+        if None in known:
+            for topic in {t for t, s in zip(topics, known, strict=True) if s is None}:
                 self._learn_series(topic)
-            series = list(map(self._json_series.get, topics))
-            if None in series:
+            known = list(map(self._json_series.get, topics))
+            if None in known:
                 return None  # a topic that is not a valid JSON topic: message by message
         if max(map(len, payloads)) > self._max_payload:
             return None
+        entries = cast("list[tuple[str, tuple[str, str]]]", known)
         return self._fast.convert_singles(
-            payloads, cast("list[str]", series), default_time_ns=received, now=received
-        )
+            payloads, list(map(itemgetter(0), entries)), list(map(itemgetter(1), entries)),
+            default_time_ns=received, now=received,
+        )  # fmt: skip
 
     def _learn_series(self, topic: str) -> None:
         try:
@@ -114,21 +118,17 @@ class Intake:
         if key is not None:
             if len(self._json_series) >= _TOPICS_MAX:
                 self._json_series.clear()
-            self._json_series[topic] = key
+            self._json_series[topic] = (key, (info.site, info.asset))
 
     def process(self, topic: str, payload: bytes) -> SpoolEntry | DeadLetter:
         """One message in, one spool entry or one dead letter out."""
         received = self._clock_ns()
         info = self._topics.get(topic)
-        if (
-            self._fast is not None
-            and info is not None
-            and info.format == "json"
-            and len(payload) <= self._max_payload
-        ):
-            # The common case: a known topic and a plain JSON payload (None: not that simple).
+        if self._fast is not None and info is not None and len(payload) <= self._max_payload:
+            # The common case: a known topic and a documented shape (None: not that simple).
+            convert = self._fast.convert if info.format == "json" else self._fast.convert_lines
             try:
-                fast = self._fast.convert(
+                fast = convert(
                     payload, site=info.site, asset=info.asset, default_time_ns=received,
                     now=received,
                 )  # fmt: skip
