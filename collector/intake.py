@@ -57,6 +57,8 @@ class Intake:
         # Series key, site and asset of each JSON topic whose site and asset are valid (see
         # ``process_many``).
         self._json_series: dict[str, tuple[str, tuple[str, str]]] = {}
+        # Site and asset of each line-protocol topic (the lines' tags may name others).
+        self._lp_places: dict[str, tuple[str, str]] = {}
 
     def _topic(self, topic: str) -> TopicInfo:
         info = self._topics.get(topic)
@@ -72,9 +74,10 @@ class Intake:
     ) -> list[SpoolEntry | DeadLetter]:
         """A read burst in, one spool entry or dead letter per message out, in order.
 
-        A burst of single-reading JSON messages of one plain shape (what most sensors send) is
-        checked and formatted in C-level passes over the whole burst (``convert_singles``),
-        with one receipt time; any other burst goes message by message through ``process``.
+        A burst of single-reading JSON messages of a documented shape (what most sensors send)
+        is checked and formatted in C-level passes over the whole burst (``convert_singles``),
+        and so is a burst of one-line line-protocol messages (``convert_line_burst``), with one
+        receipt time; any other burst goes message by message through ``process``.
         """
         if len(payloads) > 1 and self._fast is not None:
             received = self._clock_ns()
@@ -92,6 +95,10 @@ class Intake:
     ) -> list[bytes] | None:
         if self._fast is None:
             return None
+        if max(map(len, payloads)) > self._max_payload:
+            return None
+        if topics[0] in self._lp_places or topics[0].endswith("/lp"):
+            return self._line_burst(topics, payloads, received)
         known = list(map(self._json_series.get, topics))
         if None in known:
             for topic in {t for t, s in zip(topics, known, strict=True) if s is None}:
@@ -99,12 +106,28 @@ class Intake:
             known = list(map(self._json_series.get, topics))
             if None in known:
                 return None  # a topic that is not a valid JSON topic: message by message
-        if max(map(len, payloads)) > self._max_payload:
-            return None
         entries = cast("list[tuple[str, tuple[str, str]]]", known)
         return self._fast.convert_singles(
             payloads, list(map(itemgetter(0), entries)), list(map(itemgetter(1), entries)),
             default_time_ns=received, now=received,
+        )  # fmt: skip
+
+    def _line_burst(
+        self, topics: list[str], payloads: list[bytes], received: int
+    ) -> list[bytes] | None:
+        """A burst of line-protocol messages (one line each, what a sensor sends) as one body."""
+        if self._fast is None:
+            return None
+        places = list(map(self._lp_places.get, topics))
+        if None in places:
+            for topic in {t for t, s in zip(topics, places, strict=True) if s is None}:
+                self._learn_series(topic)
+            places = list(map(self._lp_places.get, topics))
+            if None in places:
+                return None  # not all valid line-protocol topics: message by message
+        return self._fast.convert_line_burst(
+            payloads, cast("list[tuple[str, str]]", places), default_time_ns=received,
+            now=received,
         )  # fmt: skip
 
     def _learn_series(self, topic: str) -> None:
@@ -112,7 +135,12 @@ class Intake:
             info = self._topic(topic)
         except PayloadError:
             return  # a bad topic: ``process`` dead-letters its messages
-        if info.format != "json" or self._fast is None:
+        if self._fast is None:
+            return
+        if info.format == "lp":
+            if len(self._lp_places) >= _TOPICS_MAX:
+                self._lp_places.clear()
+            self._lp_places[topic] = (info.site, info.asset)
             return
         key = self._fast.series_key(info.site, info.asset)
         if key is not None:

@@ -18,6 +18,7 @@ the general path decides.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from itertools import accumulate, repeat
 from operator import itemgetter, mul
 from typing import TYPE_CHECKING
@@ -96,11 +97,11 @@ def _take_quality(parts: list[list[str]]) -> list[str]:
 
 
 def _series(
-    codec: FastCodec, texts: list[str], site: str | None, asset: str | None, names: list[str]
+    codec: FastCodec, keys: list[tuple[str, str | None, str | None]], names: list[str]
 ) -> list[str]:
-    """Each line's output series key, from its series text; the lines' assets into names."""
+    """Each line's output series key, from its series text and transport site and asset;
+    the lines' assets are appended to names."""
     cache = codec.lp_series
-    keys = list(zip(texts, repeat(site), repeat(asset), strict=False))
     found = list(map(cache.get, keys))
     if None in found:
         for key in set(keys).difference(cache):
@@ -201,6 +202,53 @@ def convert_lines(
     lines, quoted = _lines(payload)
     if factor is None or not lines or len(lines) > codec.limits.max_batch:
         raise DeclineError
+    line_assets: list[str] = []
+    out = _convert(codec, lines, quoted, factor, repeat(site), repeat(asset), line_assets,
+                   default_time_ns=default_time_ns, now=now)  # fmt: skip
+    if assets is not None:
+        assets.extend(line_assets)
+    return "\n".join(out).encode(), len(lines)
+
+
+def convert_line_burst(
+    codec: FastCodec,
+    payloads: list[bytes],
+    places: list[tuple[str, str]],
+    *,
+    default_time_ns: int,
+    now: int,
+) -> list[bytes]:
+    """The bodies of a read burst of one-line messages (``places``: each one's site and asset
+    from its topic), converted as one body; raises DeclineError where a message holds more
+    than one line or anything ``convert_lines`` would decline."""
+    payloads = list(map(bytes.rstrip, payloads, repeat(b"\n")))  # trailing blank lines
+    joined = b"\n".join(payloads)
+    if b"" in payloads or joined.count(b"\n") != len(payloads) - 1:
+        raise DeclineError
+    lines, quoted = _lines(joined)
+    if len(lines) != len(payloads):
+        raise DeclineError  # a comment line
+    out = _convert(
+        codec, lines, quoted, 1, map(itemgetter(0), places), map(itemgetter(1), places), [],
+        default_time_ns=default_time_ns, now=now,
+    )  # fmt: skip
+    return list(map(str.encode, out))
+
+
+def _convert(  # noqa: PLR0917 (the body's lines and their transport, positionally)
+    codec: FastCodec,
+    lines: list[str],
+    quoted: bool,
+    factor: int,
+    sites: Iterable[str | None],
+    assets: Iterable[str | None],
+    line_assets: list[str],
+    *,
+    default_time_ns: int | None,
+    now: int,
+) -> list[str]:
+    """The lines as LineFormatter writes them (each line's transport site and asset given);
+    the lines' assets are appended to ``line_assets``."""
     parts = list(map(str.split, lines, repeat(" ")))
     widths = set(map(len, parts))
     if len(widths) != 1 or not widths <= {2, 3}:
@@ -214,12 +262,8 @@ def convert_lines(
         raise DeclineError
     else:
         stamp_out = [str(default_time_ns)] * len(lines)
-    line_assets: list[str] = []
-    series = _series(codec, list(map(_SERIES, parts)), site, asset, line_assets)
+    keys = list(zip(map(_SERIES, parts), sites, assets, strict=False))
+    series = _series(codec, keys, line_assets)
     if suffixes is None:
-        out = "\n".join(map("{}{} {}".format, series, field_texts, stamp_out))
-    else:
-        out = "\n".join(map("{}{}{} {}".format, series, field_texts, suffixes, stamp_out))
-    if assets is not None:
-        assets.extend(line_assets)
-    return out.encode(), len(lines)
+        return list(map("{}{} {}".format, series, field_texts, stamp_out))
+    return list(map("{}{}{} {}".format, series, field_texts, suffixes, stamp_out))

@@ -11,35 +11,39 @@ per tuple of sensor names, and returns ``None`` for anything else, so the caller
 general path, which accepts or rejects with the exact reason. It never accepts what the
 general path would reject, and its output is byte for byte what ``LineFormatter`` writes for
 the same readings (tests/telemetry/test_fastpath.py checks both against the general path).
-The collector's intake and the API's gateway push both use it: one implementation.
-
-Two C helpers from orjson carry the per-value work (measured on the bench payload, 8 sensors):
-``orjson.loads`` parses in 1.7 µs what ``json`` parses in 8-11 µs, and ``orjson.dumps`` writes a
-reading's 8 floats in 0.4 µs where ``repr`` takes 3. When the sensor names need no escaping
-(letters, digits, ``_.-``), ``orjson.dumps(sensors)`` and two byte replaces give the fields
-directly (``{"a":1.5,"b":2.0}`` → ``a=1.5,b=2.0``). orjson prints the same shortest round-trip
-digits as ``repr`` but another notation for exponents (``1e-7`` for ``1e-07``) and below 1e-4
-(``0.00001`` for ``1e-05``), so a record whose text shows ``e+``, ``e-`` or ``0.0000`` is
-formatted with ``repr`` instead (tests: every finite float prints as ``repr`` prints it).
+The collector's intake and the API's gateway push both use it: one implementation. Its caches
+are plain dicts, bounded and cleared when full; any thread may use one codec (the API's
+worker threads do): a cache cleared by another thread mid-batch is noticed and the batch takes
+the per-record path. Helpers: fast_json.py (the orjson tricks), fast_time.py (RFC 3339 and
+precisions), fast_lp.py (line protocol).
 """
 
 from __future__ import annotations
 
 import re
 from itertools import chain, repeat
-from operator import itemgetter
 from typing import Any, NamedTuple
 
 import orjson
 
-from telemetry.codecs.fast_lp import convert_lines
-from telemetry.codecs.fast_time import (
-    DeclineError,
-    TimeCache,
-    precision_factors,
-    scale_numbers,
-    stamps_ns,
+from telemetry.codecs.fast_json import (
+    DICTS,
+    FLOATS,
+    NUMBERS,
+    STRS,
+    NotUniformError,
+    Template,
+    as_floats,
+    fields_text,
+    plain_fields,
+    quality_suffixes,
+    record_factors,
+    split_document,
+    topic_series,
+    values_text,
 )
+from telemetry.codecs.fast_lp import convert_line_burst, convert_lines
+from telemetry.codecs.fast_time import DeclineError, TimeCache, scale_numbers, stamps_ns
 from telemetry.codecs.line_protocol import MEASUREMENT, escape_key, escape_measurement
 from telemetry.errors import ValidationError
 from telemetry.reading import (
@@ -53,80 +57,8 @@ from telemetry.reading import (
 from telemetry.timeutil import PRECISION_TO_NS
 
 _CACHE_MAX = 100_000  # names and series repeat; bound the caches on fleets with churn
-_FLOATS = frozenset((float,))
-_DICTS = frozenset((dict,))
-_STRS = frozenset((str,))
-_NUMBERS = frozenset((float, int))  # not bool: ``type(True) is bool``
-# ``quality`` of a record (None: absent or null) → what LineFormatter appends to its fields.
-_QUALITY_SUFFIX: dict[object, str] = {None: "", **{q: f',quality="{q}"' for q in QUALITIES}}
-_QUALITY_TYPES = frozenset((str, type(None)))
 # Sensor names that JSON and line protocol both write verbatim (no quotes, escapes or separators).
 _PLAIN_NAME = re.compile(r"[A-Za-z0-9_.-]+")
-# orjson's dump of plain-named sensors dicts as line-protocol field lists, in one C pass:
-# ``[{"a":1.5,"b":2.0},{"a":...}]`` → ``[a=1.5,b=2.0\n,a=...\n]`` (quotes and ``{`` deleted).
-_TO_FIELDS = bytes.maketrans(b":}", b"=\n")
-_NOT_FIELDS = b'"{'
-
-
-def _fields_text(sensors: dict[str, float], template: str) -> str:
-    """``name=value,...`` for plain names: orjson writes the dict and two replaces make it
-    line protocol (``{"a":1.5,"b":2.0}`` → ``a=1.5,b=2.0``); repr for other notations."""
-    printed = orjson.dumps(sensors)
-    if b":null" in printed:
-        raise DeclineError  # not finite: the general path words the rejection
-    if b"e+" in printed or b"e-" in printed or b"0.0000" in printed:  # a name may match too:
-        return template.format(*map(repr, sensors.values()))  # (repr is just slower)
-    return printed[2:-1].replace(b'":', b"=").replace(b',"', b",").decode()
-
-
-def _values_text(values: Any, template: str) -> str:
-    """``name=value,...`` through the template (names that need escaping)."""
-    printed = orjson.dumps(list(values))  # b"[1.5,2.25,...]"
-    if b"null" in printed:
-        raise DeclineError  # not finite: the general path words the rejection
-    if b"e+" in printed or b"e-" in printed or b"0.0000" in printed:
-        return template.format(*map(repr, values))
-    return template.format(*printed[1:-1].decode().split(","))
-
-
-def _floats(values: Any) -> list[float]:
-    """Sensor values as floats (integers converted); DeclineError for one beyond a float."""
-    try:
-        return list(map(float, values))
-    except OverflowError:
-        raise DeclineError from None  # the general path calls it not finite
-
-
-class Template(NamedTuple):
-    """How the values of one tuple of sensor names are formatted."""
-
-    template: str  # ``name={},...`` (names escaped): one ``str.format`` call per record
-    plain: bool  # no name needs escaping in JSON or line protocol (see ``_fields_text``)
-    e_count: int  # letters ``e`` and ``l`` in the names (see ``_plain_fields``)
-    l_count: int
-
-
-def _plain_fields(sensors: list[Any], e_count: int, l_count: int) -> list[str] | None:
-    """``name=value,...`` of each sensors dict (plain names, float values; their names hold
-    ``e_count`` letters ``e`` and ``l_count`` letters ``l`` in all), or None when a value would
-    print otherwise than ``repr`` prints it.
-
-    orjson prints every finite float as ``repr`` does except below 1e-4 (``0.00001`` for
-    ``1e-05``, ``1.5e-7`` for ``1.5e-07``), and NaN/inf as ``null``. With plain names the only
-    letters of the dump are the names' and those of such values, so two single-character
-    counts find them (measured on a 15 kB dump: 7.5 µs each, against 12-18 µs for each
-    substring search they replace): an ``e`` or ``l`` beyond the names' own, or ``0.0000``,
-    sends the batch to the per-record path. ``translate`` then makes the field lists in one
-    pass (12 µs, against 77 µs for two ``replace`` calls and a decode).
-    """
-    printed = orjson.dumps(sensors)
-    if printed.count(b"e") != e_count or printed.count(b"l") != l_count or b"0.0000" in printed:
-        return None
-    return printed.translate(_TO_FIELDS, _NOT_FIELDS)[1:-2].decode().split("\n,")
-
-
-class _NotUniformError(Exception):
-    """A batch the whole-batch passes do not take: the per-record path handles it."""
 
 
 class _Context(NamedTuple):
@@ -140,66 +72,6 @@ class _Context(NamedTuple):
     lo: int  # oldest acceptable timestamp
     hi: int  # newest acceptable timestamp
     assets: list[str] | None  # collects the records' assets when the caller asks for them
-
-
-def _records(document: Any, site: str) -> tuple[list[Any], object, int]:
-    """A document's records, the envelope's site and its precision factor (DeclineError for
-    anything but the documented shapes)."""
-    if type(document) is list:
-        return document, site, 1
-    if type(document) is not dict:
-        raise DeclineError
-    if "readings" not in document:
-        return [document], site, 1
-    records = document["readings"]
-    precision = document.get("precision", "ns")
-    if type(records) is not list or type(precision) is not str:
-        raise DeclineError
-    if precision not in PRECISION_TO_NS:
-        raise DeclineError
-    return records, document.get("site", site), PRECISION_TO_NS[precision]
-
-
-class _Envelope:
-    """Marks a record without a precision of its own (it inherits the envelope's)."""
-
-
-_ENVELOPE = _Envelope()
-
-
-def _record_factors(records: list[Any], envelope: int) -> list[int] | int:
-    """Each record's precision factor (one int when they agree), its own or the
-    envelope's; raises DeclineError for an unknown precision."""
-    named = list(map(dict.get, records, repeat("precision"), repeat(_ENVELOPE)))
-    if _ENVELOPE not in named:
-        return precision_factors(named)
-    own = [n for n in named if n is not _ENVELOPE]
-    precision_factors(own)  # each must be valid
-    return [envelope if n is _ENVELOPE else PRECISION_TO_NS[n] for n in named]
-
-
-def _topic_series(
-    records: list[Any], keys: set[Any], series: list[str], places: list[tuple[str, str]]
-) -> list[str]:
-    """A burst's series keys from its topics, once no record names another site or asset."""
-    for key, column in (("site", 0), ("asset", 1)):
-        if key in keys:
-            given = list(map(itemgetter(column), places))
-            if list(map(dict.get, records, repeat(key), given)) != given:
-                raise _NotUniformError  # another asset than the topic's, say
-    return series
-
-
-def _batch_suffixes(records: list[Any], keys: set[Any]) -> Any:
-    """What each record appends for its quality (None: no record has one)."""
-    if "quality" not in keys:
-        return None
-    qualities = list(map(dict.get, records, repeat("quality")))
-    if not set(map(type, qualities)) <= _QUALITY_TYPES:
-        raise DeclineError
-    if not set(qualities) <= _QUALITY_SUFFIX.keys():
-        raise DeclineError
-    return map(_QUALITY_SUFFIX.__getitem__, qualities)
 
 
 class FastCodec:
@@ -300,7 +172,7 @@ class FastCodec:
         ``decode_json`` without them). With ``assets``, the records' assets are appended to it.
         """
         try:
-            records, envelope_site, factor = _records(orjson.loads(payload), site)
+            records, envelope_site, factor = split_document(orjson.loads(payload), site)
         except (orjson.JSONDecodeError, DeclineError):  # invalid UTF-8/JSON, NaN, huge ints,
             return None  # other shapes: the general path decides and says why
         if not records or len(records) > self.limits.max_batch:
@@ -347,6 +219,19 @@ class FastCodec:
         except DeclineError:
             return None
 
+    def convert_line_burst(
+        self, payloads: list[bytes], places: list[tuple[str, str]], *, default_time_ns: int,
+        now: int,
+    ) -> list[bytes] | None:  # fmt: skip
+        """The bodies of a read burst of one-line line-protocol messages (``places``: each
+        one's site and asset from its topic), converted as one body, or None."""
+        try:
+            return convert_line_burst(
+                self, payloads, places, default_time_ns=default_time_ns, now=now
+            )
+        except DeclineError:
+            return None
+
     def convert_singles(
         self,
         payloads: list[bytes],
@@ -376,7 +261,7 @@ class FastCodec:
         context = _Context("", "", "", 1, default_time_ns, lo, hi, None)
         try:
             lines = self._batch(documents, context, (series, topics))
-        except (_NotUniformError, DeclineError):  # invalid names decline
+        except (NotUniformError, DeclineError):  # invalid names decline
             return None
         return None if lines is None else list(map(str.encode, lines))
 
@@ -384,7 +269,7 @@ class FastCodec:
         """All lines of a batch taken by the whole-batch passes, or None."""
         try:
             lines = self._batch(records, c, None)
-        except _NotUniformError:
+        except NotUniformError:
             return None
         return None if lines is None else "\n".join(lines)
 
@@ -398,23 +283,23 @@ class FastCodec:
         pass over the whole batch (``map``, ``set``, one ``orjson.dumps`` of every sensors
         dict) instead of a Python frame per record: measured on 100-reading batches, ~6 µs per
         record on the per-record path. Records with names that need escaping, explicit nulls
-        or a time on some records only take the per-record path (``_NotUniformError``).
+        or a time on some records only take the per-record path (``NotUniformError``).
 
         ``topics``: a burst of single readings, with each message's series key and (site,
         asset) from its topic, instead of one site and asset for the whole batch.
         """
-        if set(map(type, records)) != _DICTS:
-            raise _NotUniformError
+        if set(map(type, records)) != DICTS:
+            raise NotUniformError
         keys = set().union(*records)
         if topics is not None and "readings" in keys:
-            raise _NotUniformError  # a batch among single readings
+            raise NotUniformError  # a batch among single readings
         fields = self._batch_fields(records)
         stamps = self._batch_stamps(records, keys, c)
         if topics is None:
             series = self._batch_series(records, keys, c)
         else:
-            series = _topic_series(records, keys, *topics)
-        suffixes = _batch_suffixes(records, keys)
+            series = topic_series(records, keys, *topics)
+        suffixes = quality_suffixes(records, keys)
         if fields is None:
             return None  # notations where orjson and repr differ: the per-record path
         if suffixes is None:
@@ -423,41 +308,41 @@ class FastCodec:
 
     def _batch_fields(self, records: list[Any]) -> list[str] | None:
         """Each record's ``name=value,...`` (plain names, numbers), None where orjson's
-        notation differs from repr's; ``_NotUniformError`` for names that need escaping."""
+        notation differs from repr's; ``NotUniformError`` for names that need escaping."""
         sensors: list[Any] = list(map(dict.get, records, repeat("sensors")))
-        if set(map(type, sensors)) != _DICTS:
-            raise _NotUniformError
+        if set(map(type, sensors)) != DICTS:
+            raise NotUniformError
         names = list(map(tuple, sensors))
         distinct = set(names)
         templates = {n: self._templates.get(n) or self.template(n) for n in distinct}
         if not all(t.plain for t in templates.values()):
-            raise _NotUniformError  # names that need escaping
+            raise NotUniformError  # names that need escaping
         kinds = set(map(type, chain.from_iterable(map(dict.values, sensors))))
-        if kinds != _FLOATS:
-            if not kinds <= _NUMBERS:
+        if kinds != FLOATS:
+            if not kinds <= NUMBERS:
                 raise DeclineError  # booleans, strings, nulls: the general path words it
-            sensors = [dict(zip(s, _floats(s.values()), strict=True)) for s in sensors]
+            sensors = [dict(zip(s, as_floats(s.values()), strict=True)) for s in sensors]
         if len(distinct) == 1:
             (template,) = templates.values()
             count = len(records)
-            return _plain_fields(sensors, count * template.e_count, count * template.l_count)
+            return plain_fields(sensors, count * template.e_count, count * template.l_count)
         e_count = sum(templates[n].e_count for n in names)
         l_count = sum(templates[n].l_count for n in names)
-        return _plain_fields(sensors, e_count, l_count)
+        return plain_fields(sensors, e_count, l_count)
 
     def _batch_stamps(self, records: list[Any], keys: set[Any], c: _Context) -> list[int]:
         """The records' timestamps in ns, checked (a precision is checked even where no time
         uses it, as the general path does)."""
         factors: list[int] | int = c.factor
         if "precision" in keys:
-            factors = _record_factors(records, c.factor)
+            factors = record_factors(records, c.factor)
         if "time" not in keys:
             if c.default_time_ns is None or not c.lo <= c.default_time_ns <= c.hi:
                 raise DeclineError  # no time, no receipt time: the general path says "missing"
             return [c.default_time_ns] * len(records)
         raw = list(map(dict.get, records, repeat("time")))
         if None in raw:
-            raise _NotUniformError  # some records take the receipt time
+            raise NotUniformError  # some records take the receipt time
         stamps = stamps_ns(raw, factors, self.times)
         if min(stamps) < c.lo or max(stamps) > c.hi:
             raise DeclineError
@@ -467,14 +352,14 @@ class FastCodec:
         """The records' series keys (site and asset checked like ``_line`` checks them)."""
         if "site" in keys:
             sites = list(map(dict.get, records, repeat("site"), repeat(c.envelope_site)))
-            if set(map(type, sites)) != _STRS or set(sites) != {c.site}:
+            if set(map(type, sites)) != STRS or set(sites) != {c.site}:
                 raise DeclineError
         elif c.envelope_site != c.site:
             raise DeclineError
         if "asset" in keys:
             assets: list[Any] = list(map(dict.get, records, repeat("asset"), repeat(c.asset)))
-            if set(map(type, assets)) != _STRS:
-                raise _NotUniformError
+            if set(map(type, assets)) != STRS:
+                raise NotUniformError
         elif c.asset is None:
             raise DeclineError  # no asset: the general path says "missing"
         else:
@@ -484,7 +369,7 @@ class FastCodec:
             self.learn_series(site, asset)  # validates the names (raises DeclineError)
         series = list(map(self._series.get, series_keys))
         if None in series:  # the cache was reset mid-batch (a fleet with churn)
-            raise _NotUniformError
+            raise NotUniformError
         if c.assets is not None:
             c.assets.extend(assets)
         return series  # type: ignore[return-value]
@@ -524,13 +409,13 @@ class FastCodec:
             raise DeclineError
         values: Any = sensors.values()
         kinds = set(map(type, values))
-        if kinds != _FLOATS:
-            if not kinds <= _NUMBERS:
+        if kinds != FLOATS:
+            if not kinds <= NUMBERS:
                 raise DeclineError
-            values = _floats(values)  # integers become floats, as in the general path
+            values = as_floats(values)  # integers become floats, as in the general path
             sensors = dict(zip(sensors, values, strict=True))
         template, plain, _, _ = self._templates.get(tuple(sensors)) or self.template(tuple(sensors))
-        text = _fields_text(sensors, template) if plain else _values_text(values, template)
+        text = fields_text(sensors, template) if plain else values_text(values, template)
         quality = record.get("quality")
         if quality is not None:
             if type(quality) is not str or quality not in QUALITIES:
