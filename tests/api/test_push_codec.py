@@ -18,6 +18,9 @@ from telemetry.influx.client import InfluxClient
 from telemetry.influx.settings import InfluxSettings
 from tests.api.helpers import Api, create_asset, create_site, make_settings, serve, setup_roles
 
+# SQLite only (readings go to InfluxDB; the asset lookup is plain SQLAlchemy).
+pytestmark = pytest.mark.sql_agnostic
+
 PUSH = "/api/v1/readings"
 MS = 10**6
 
