@@ -16,6 +16,7 @@ from api.security import Principal, hash_token
 from api.services.notify.worker import Health
 from api.settings import Settings
 from api.throttle import LoginThrottle
+from telemetry import FastCodec
 from telemetry.influx.client import InfluxClient
 
 log = logging.getLogger(__name__)
@@ -45,6 +46,9 @@ class AppState:
     # The HMAC key of action links, and which notification channels are failing now.
     link_secret: bytes = b""
     notify_health: Health = field(default_factory=Health)
+    # Gateway pushes: the collector's fast codec (its caches are per process; any thread may
+    # use it, see telemetry/codecs/fastpath.py).
+    codec: FastCodec = field(default_factory=FastCodec)
 
 
 def login_throttle(settings: Settings, clock: Callable[[], float]) -> LoginThrottle:

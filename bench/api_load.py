@@ -15,7 +15,11 @@ background sweep is pushed to once an hour so it does not run during a scenario.
 
     .venv/bin/python -m bench.api_load [--database-url postgresql://postgres@127.0.0.1:5432/postgres]
         [--influx-url http://127.0.0.1:8086] [--clients 4] [--requests 2000] [--workers 1]
-        [--dashboards 50] [--skip-push] [--json PATH]
+        [--dashboards 50] [--skip-push | --only-push] [--push-requests 300] [--json PATH]
+
+The push scenario also POSTs the same readings, formatted as line protocol in advance, straight
+to the same InfluxDB (/write, a fresh database, as many keep-alive clients) in the same run, and
+reports the push's readings/s as a ratio of that ceiling (`vs_raw_post`).
 
 With a PostgreSQL URL a fresh database is created next to the one named (and dropped afterwards);
 by default a SQLite file in a temporary folder is used.
@@ -51,6 +55,7 @@ from api import migrate
 from api.db import make_engine
 from api.models import Asset, Site, WorkOrder
 from bench.common import influx_url, report
+from telemetry import LineFormatter, decode_json
 from telemetry.influx.client import InfluxClient, quote_ident
 from telemetry.influx.settings import InfluxSettings
 
@@ -499,6 +504,20 @@ def scenarios(
     return results
 
 
+def push_only(
+    server: Server, args: argparse.Namespace, influx_db: str, influx: str
+) -> dict[str, Any]:
+    """`--only-push`: the push scenario and its raw line-protocol ceiling, nothing else."""
+
+    def run(step: Step, **kwargs: Any) -> dict[str, Any]:
+        return run_scenario(
+            server.url, args.clients, kwargs.pop("requests", args.requests), args.time_limit,
+            step, server_pid=server.process.pid, **kwargs,
+        )  # fmt: skip
+
+    return {"push_readings": push_scenario(server, args, run, influx_db, influx)}
+
+
 Run = Callable[..., dict[str, Any]]
 
 
@@ -539,7 +558,68 @@ def push_scenario(
     result["readings_confirmed_incl_warmup"] = (
         push_result["ok"] + 2 * args.clients
     ) * READINGS_PER_BATCH
+    raw = raw_line_protocol(influx, bodies[:pushes], args.clients, args.time_limit)
+    result["raw_line_protocol_post"] = raw
+    result["vs_raw_post"] = round(result["readings_per_s"] / raw["readings_per_s"], 2)
     return result
+
+
+def raw_line_protocol(
+    influx: str, bodies: list[bytes], clients: int, time_limit_s: float
+) -> dict[str, Any]:
+    """The ceiling of a push: the same readings, formatted as line protocol in advance, POSTed
+    to the same InfluxDB (/write, a fresh database) by as many keep-alive clients."""
+    lines = [
+        LineFormatter().lines(decode_json(body, site=SITE, now=time.time_ns())) for body in bodies
+    ]
+    database = f"raw_{uuid.uuid4().hex[:8]}"
+    admin = InfluxClient(InfluxSettings(url=influx, database=database, api="v1"))
+    admin.ensure_database()
+    counter = iter(range(len(lines)))
+    lock = threading.Lock()
+    errors: list[str] = []
+    done = [0]
+
+    def post() -> None:
+        with httpx.Client(base_url=influx, timeout=60) as client:
+            while time.perf_counter() < deadline:
+                with lock:
+                    index = next(counter, None)
+                if index is None:
+                    return
+                response = client.post(
+                    "/write", params={"db": database, "precision": "ns"}, content=lines[index]
+                )
+                if response.status_code != 204:
+                    errors.append(f"{response.status_code}: {response.text[:200]}")
+                    return
+                with lock:
+                    done[0] += 1
+
+    started = time.perf_counter()
+    deadline = started + time_limit_s
+    threads = [threading.Thread(target=post) for _ in range(clients)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    elapsed = time.perf_counter() - started
+    try:
+        series = admin.query(f"SELECT count(vibration_rms) FROM {quote_ident('telemetry')}")
+        stored = int(series[0].values[0][1]) if series else 0
+        admin.execute(f"DROP DATABASE {quote_ident(database)}")
+    finally:
+        admin.close()
+    if errors:
+        raise SystemExit(f"raw line-protocol POST failed: {errors[0]}")
+    return {
+        "request": f"POST /write?precision=ns to InfluxDB, {READINGS_PER_BATCH} lines per body "
+        f"(formatted in advance), {clients} keep-alive clients",
+        "bodies": done[0],
+        "wall_s": round(elapsed, 2),
+        "readings_per_s": round(done[0] * READINGS_PER_BATCH / elapsed),
+        "readings_in_influxdb": stored,
+    }
 
 
 def polling_scenarios(server: Server, args: argparse.Namespace, run: Run) -> dict[str, Any]:
@@ -630,6 +710,9 @@ def main() -> None:
     parser.add_argument("--dashboards", type=int, default=50, help="polling dashboards")
     parser.add_argument("--skip-push", action="store_true", help="leave the push scenario out")
     parser.add_argument(
+        "--only-push", action="store_true", help="only pushes and their raw-POST ceiling"
+    )
+    parser.add_argument(
         "--launcher", choices=("api", "uvicorn"), default="api", help="python -m api or uvicorn"
     )
     args = parser.parse_args()
@@ -653,7 +736,10 @@ def main() -> None:
                 workers=args.workers,
                 launcher=args.launcher,
             ) as server:
-                results = scenarios(server, args, influx_db, influx)
+                if args.only_push:
+                    results = push_only(server, args, influx_db, influx)
+                else:
+                    results = scenarios(server, args, influx_db, influx)
                 server_rss_kib = _rss_kib(server.process.pid)
         except Exception:
             print(log_path.read_text(errors="replace")[-4000:], file=sys.stderr)
@@ -677,6 +763,13 @@ def main() -> None:
             f"{r['p50_ms']:>9}{r['p95_ms']:>9}{r['p99_ms']:>9}{r['server_cpu_ms_per_req']:>8}"
         )
     print("\n".join(summary))
+    push = results.get("push_readings")
+    if push is not None:
+        raw = push["raw_line_protocol_post"]
+        print(
+            f"push {push['readings_per_s']} readings/s; raw line-protocol POST of the same "
+            f"readings {raw['readings_per_s']} readings/s; ratio {push['vs_raw_post']}"
+        )
     database = sa.make_url(sql_url(database_url)).get_backend_name()
     report(
         "api_load",
