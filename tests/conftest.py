@@ -26,13 +26,41 @@ def in_slow_lane(item: pytest.Item) -> bool:
     return any(item.get_closest_marker(name) for name in SLOW_LANE)
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Run the slow lane's tests first (stable otherwise).
+# Analytics reaches SQL only through the API's HTTP interface, so its tests say nothing more on
+# PostgreSQL than on SQLite.
+SQL_AGNOSTIC_PATHS = ("tests/analytics/",)
+
+
+def runs_on_one_database(item: pytest.Item) -> bool:
+    """Whether the test's subject does not depend on the SQL backend (marker `sql_agnostic`, or
+    a folder of SQL_AGNOSTIC_PATHS): it runs on SQLite only."""
+    if item.get_closest_marker("sql_agnostic"):
+        return True
+    return item.nodeid.startswith(SQL_AGNOSTIC_PATHS)
+
+
+def _postgresql_copy(item: pytest.Item) -> bool:
+    callspec = getattr(item, "callspec", None)
+    return callspec is not None and callspec.params.get("database_url") == "postgresql"
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Deselect the PostgreSQL copy of SQL-agnostic tests; run the slow lane's tests first.
+
+    The database fixtures run every test that needs SQL on SQLite and on PostgreSQL. Where the
+    subject is HTTP (roles, cookies, validation of pushed readings) or analytics, the second
+    copy doubled the time and tested nothing new; such tests are deselected (counted in
+    pytest's summary), never skipped silently.
 
     Under pytest-xdist the first tests are handed out round-robin before any finishes, so the
     minute-long ones start at once on separate workers and the many short ones fill in around
     them, instead of one long test starting last and holding the whole run.
     """
+    deselected = [item for item in items if runs_on_one_database(item) and _postgresql_copy(item)]
+    if deselected:
+        config.hook.pytest_deselected(items=deselected)
+        gone = {id(item) for item in deselected}
+        items[:] = [item for item in items if id(item) not in gone]
     items.sort(key=lambda item: not in_slow_lane(item))
 
 

@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from api.db import run_in_transaction
 from api.models import Alert, Webhook, WebhookDelivery, WorkOrder, utcnow
 from api.schemas.alerts import AlertPublic
-from api.services.retry import LEASE
+from api.services.outbox import lease_due, settle
 from api.settings import ServerSettings
 from telemetry.retry import Backoff
 
@@ -45,7 +45,6 @@ WORK_ORDER_FIELDS = (
     "resolution",
     "updated_at",
 )
-BATCH = 50
 
 
 def sign(secret: str, body: bytes) -> str:
@@ -102,17 +101,11 @@ class _Job:
 
 
 def _claim(session: Session, now: datetime) -> list[_Job]:
-    rows = session.execute(
-        sa.select(WebhookDelivery, Webhook)
-        .join(Webhook, Webhook.id == WebhookDelivery.webhook_id)
-        .where(WebhookDelivery.status == "pending", WebhookDelivery.next_attempt_at <= now)
-        .order_by(WebhookDelivery.next_attempt_at, WebhookDelivery.id)
-        .limit(BATCH)
-        .with_for_update(of=WebhookDelivery, skip_locked=True)
-    ).all()
+    query = sa.select(WebhookDelivery, Webhook).join(
+        Webhook, Webhook.id == WebhookDelivery.webhook_id
+    )
     jobs = []
-    for delivery, hook in rows:
-        delivery.next_attempt_at = now + LEASE
+    for delivery, hook in lease_due(session, query, WebhookDelivery, now):
         body = {
             "event": delivery.event,
             "id": delivery.event_id,
@@ -147,16 +140,15 @@ def _record(
     delivery = session.get(WebhookDelivery, job.delivery_id, with_for_update=True)
     if delivery is None:  # the webhook was deleted meanwhile
         return
-    now = utcnow()
-    delivery.attempts += 1
-    delivery.last_status_code, delivery.last_error = outcome
-    if outcome[1] is None:
-        delivery.status, delivery.delivered_at = "delivered", now
-    elif delivery.attempts >= config.webhook_max_attempts:
-        delivery.status = "failed"
-    else:
-        policy = Backoff(config.webhook_backoff_s, WEBHOOK_BACKOFF_MAX_S)
-        delivery.next_attempt_at = now + policy.wait(delivery.attempts)
+    delivery.last_status_code = outcome[0]
+    settle(
+        delivery,
+        outcome[1],
+        max_attempts=config.webhook_max_attempts,
+        policy=Backoff(config.webhook_backoff_s, WEBHOOK_BACKOFF_MAX_S),
+        given_up="failed",
+        now=utcnow(),
+    )
 
 
 def deliver_due(sessions: sessionmaker[Session], config: ServerSettings) -> int:

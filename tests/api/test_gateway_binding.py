@@ -12,10 +12,14 @@ import time
 from typing import Any
 
 import httpx
+import pytest
 from pydantic import SecretStr
 
 from api.main import create_app
 from tests.api.helpers import Api, create_asset, create_site, make_settings, serve
+
+# SQLite only (a token's site is checked before any SQL of the push).
+pytestmark = pytest.mark.sql_agnostic
 
 PUSH = "/api/v1/readings"
 

@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
+import pytest
 from babel.messages.extract import extract_from_dir
 from babel.messages.mofile import read_mo
 from babel.messages.pofile import read_po
@@ -16,6 +17,9 @@ from api import i18n
 from api.services.notify import texts
 from api.web.session import COOKIE, csrf_token
 from tests.api.helpers import Api
+
+# SQLite only (catalogs, languages and time zones).
+pytestmark = pytest.mark.sql_agnostic
 
 API = Path(__file__).parents[2] / "api"
 TEMPLATES = API / "web" / "templates"

@@ -10,18 +10,18 @@ from api import migrate
 from api.models import Base
 
 
-def test_upgrade_matches_models_and_downgrade(database_url: str) -> None:
-    migrate.upgrade(database_url)
-    engine = sa.create_engine(database_url)
+def test_upgrade_matches_models_and_downgrade(empty_database_url: str) -> None:
+    migrate.upgrade(empty_database_url)
+    engine = sa.create_engine(empty_database_url)
     try:
         with engine.connect() as conn:
             tables = set(sa.inspect(conn).get_table_names())
             assert set(Base.metadata.tables) <= tables
             context = MigrationContext.configure(conn, opts={"compare_type": True})
             assert compare_metadata(context, Base.metadata) == []
-        migrate.downgrade(database_url)
+        migrate.downgrade(empty_database_url)
         with engine.connect() as conn:
             assert set(sa.inspect(conn).get_table_names()) <= {"alembic_version"}
-        migrate.upgrade(database_url)  # and back up again
+        migrate.upgrade(empty_database_url)  # and back up again
     finally:
         engine.dispose()

@@ -17,6 +17,9 @@ import pytest
 from api.main import create_app
 from tests.api.helpers import Api, make_settings, serve
 
+# SQLite only (readings go to InfluxDB; SQL holds only the gateway's token).
+pytestmark = pytest.mark.sql_agnostic
+
 PUSH = "/api/v1/readings"
 
 

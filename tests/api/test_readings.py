@@ -15,6 +15,9 @@ from telemetry.influx.settings import InfluxSettings
 from tests.api.helpers import Api, create_asset, create_site, make_settings, serve, setup_roles
 from tests.fixtures.services import Service
 
+# SQLite only (readings go to InfluxDB; SQL holds only the gateway's token).
+pytestmark = pytest.mark.sql_agnostic
+
 PUSH = "/api/v1/readings"
 
 

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 from fastapi.routing import APIRoute
 from starlette.routing import Mount
 
@@ -22,6 +23,9 @@ from api.routetable import route_table
 from api.settings import Settings
 from api.web.session import COOKIE, csrf_token
 from tests.api.helpers import NO_INFLUX, ROLES, Api
+
+# SQLite only (who may call what is decided before any SQL).
+pytestmark = pytest.mark.sql_agnostic
 
 DOC = Path(__file__).parents[2] / "docs" / "api.md"
 GROUPS: dict[str, frozenset[str] | None] = {

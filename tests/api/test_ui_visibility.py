@@ -11,9 +11,13 @@ import re
 from typing import Any
 
 import httpx
+import pytest
 
 from api.web.session import COOKIE
 from tests.api.helpers import Api
+
+# SQLite only (the same listing rule as the API's lists, tested on both there).
+pytestmark = pytest.mark.sql_agnostic
 
 WO = "/api/v1/work-orders"
 CREW = ("admin", "facilities", "technician", "technician2")

@@ -105,6 +105,7 @@ def csrf_of(html: str) -> str:
     return found.group(1)
 
 
+@pytest.mark.sql_agnostic  # cookies, redirects and CSRF
 def test_root_and_unauthenticated_pages_redirect_to_login(ui: Ui) -> None:
     browser = ui.browser()
     assert browser.get("/").headers["location"] == "/ui/"
@@ -118,6 +119,7 @@ def test_root_and_unauthenticated_pages_redirect_to_login(ui: Ui) -> None:
     assert browser.get("/ui/fleet").status_code == 303
 
 
+@pytest.mark.sql_agnostic  # cookies, redirects and CSRF
 def test_login_sets_a_strict_httponly_cookie_and_lands_by_role(ui: Ui) -> None:
     for username, home in (("fac", "/ui/fleet"), ("tech", "/ui/my"), ("boss", "/ui/fleet")):
         browser = ui.browser()
@@ -138,6 +140,7 @@ def test_login_sets_a_strict_httponly_cookie_and_lands_by_role(ui: Ui) -> None:
     assert me["username"] == "fac"
 
 
+@pytest.mark.sql_agnostic  # cookies, redirects and CSRF
 def test_wrong_password_fails_without_a_cookie(ui: Ui) -> None:
     browser = ui.browser()
     for username, password in (("fac", "wrong password"), ("nobody", PASSWORD), ("", "")):
@@ -150,6 +153,7 @@ def test_wrong_password_fails_without_a_cookie(ui: Ui) -> None:
     assert browser.get("/ui/fleet").status_code == 303
 
 
+@pytest.mark.sql_agnostic  # cookies, redirects and CSRF
 def test_login_next_stays_inside_the_ui(ui: Ui) -> None:
     browser = ui.browser()
     for target, expected in (
@@ -256,6 +260,7 @@ def test_live_fragment_is_the_data_part_only_and_304_when_unchanged(ui: Ui) -> N
     assert browser.get("/ui/alerts", headers={"If-None-Match": etag}).status_code == 200
 
 
+@pytest.mark.sql_agnostic  # cookies, redirects and CSRF
 def test_cross_origin_and_tokenless_posts_are_refused(ui: Ui) -> None:
     alert = post_alert(ui)
     browser = ui.login("fac")
@@ -397,6 +402,7 @@ def test_stale_etag_is_refused_with_a_message(ui: Ui) -> None:
     assert ui.api("GET", f"/api/v1/work-orders/{order_id}", ui.admin)["state"] == "open"
 
 
+@pytest.mark.sql_agnostic  # cookies, redirects and CSRF
 def test_logout_revokes_the_session(ui: Ui) -> None:
     browser = ui.login("fac")
     token = browser.cookies["eqm_session"]
@@ -410,6 +416,7 @@ def test_logout_revokes_the_session(ui: Ui) -> None:
     assert browser.get("/ui/fleet").status_code == 303
 
 
+@pytest.mark.sql_agnostic  # cookies, redirects and CSRF
 def test_static_assets_are_local(ui: Ui) -> None:
     page = ui.login("fac").get("/ui/fleet")
     policy = page.headers["content-security-policy"]

@@ -41,16 +41,19 @@ def _free_port() -> int:
         return port
 
 
-@pytest.fixture
-def two_workers(database_url: str, tmp_path: Path) -> Iterator[Server]:
-    """`python -m api serve --workers 2` on a fresh PostgreSQL database."""
-    if not database_url.startswith("postgresql"):
-        pytest.skip("several workers are for PostgreSQL (SQLite's writers are one process)")
+@pytest.fixture(scope="module")
+def two_workers(
+    postgres_database_url: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Server]:
+    """`python -m api serve --workers 2` on a fresh PostgreSQL database (several workers are for
+    PostgreSQL: SQLite's writers are one process). Shared by the module's tests, which count
+    log lines of different routes: three processes take half a minute to start here."""
+    tmp_path = tmp_path_factory.mktemp("two-workers")
     port = _free_port()
     admin = f"admin-{secrets.token_hex(16)}"
     env = {
         **os.environ,
-        "DATABASE_URL": database_url,
+        "DATABASE_URL": postgres_database_url,
         "EQUIPMON_API__SERVER__HOST": "127.0.0.1",
         "EQUIPMON_API__SERVER__PORT": str(port),
         "EQUIPMON_API__ADMIN_TOKEN": admin,

@@ -20,13 +20,12 @@ from api.models import (
 from api.services import notify
 from api.services.notify import rota, texts
 from api.services.notify.channels import Outgoing
+from api.services.outbox import BATCH, lease_due, settle
 from api.services.policy import UNFINISHED
-from api.services.retry import LEASE
 from api.settings import NotifySettings
 from telemetry.retry import Backoff
 
 log = logging.getLogger(__name__)
-BATCH = 50
 
 
 def queue_overdue(session: Session, now: datetime) -> int:
@@ -126,17 +125,11 @@ def release_floods(session: Session, settings: NotifySettings, now: datetime) ->
 
 def claim(session: Session, now: datetime) -> list[Outgoing]:
     """Lease a batch of due messages (no row lock is held while they are sent)."""
-    rows = session.execute(
-        sa.select(Notification, ChatChannel)
-        .outerjoin(ChatChannel, ChatChannel.id == Notification.chat_channel_id)
-        .where(Notification.status == "pending", Notification.next_attempt_at <= now)
-        .order_by(Notification.next_attempt_at, Notification.id)
-        .limit(BATCH)
-        .with_for_update(of=Notification, skip_locked=True)
-    ).all()
+    query = sa.select(Notification, ChatChannel).outerjoin(
+        ChatChannel, ChatChannel.id == Notification.chat_channel_id
+    )
     jobs = []
-    for row, chat in rows:
-        row.next_attempt_at = now + LEASE
+    for row, chat in lease_due(session, query, Notification, now):
         jobs.append(
             Outgoing(
                 row.id,
@@ -160,19 +153,19 @@ def record(
     row = session.get(Notification, item.id, with_for_update=True)
     if row is None:
         return "gone"
-    row.attempts += 1
-    row.last_error = error
-    if error is None:
-        row.status, row.delivered_at = "delivered", now
-    elif row.attempts >= settings.max_attempts:
-        row.status = "dead"
+    status = settle(
+        row,
+        error,
+        max_attempts=settings.max_attempts,
+        policy=Backoff(settings.backoff_s, settings.backoff_max_s),
+        given_up="dead",
+        now=now,
+    )
+    if status == "dead":
         log.error(
             "notification %s to %s over %s is dead: %s", row.id, row.address, row.channel, error
         )
-    else:
-        policy = Backoff(settings.backoff_s, settings.backoff_max_s)
-        row.next_attempt_at = now + policy.wait(row.attempts)
-    return row.status
+    return status
 
 
 def purge(session: Session, settings: NotifySettings, now: datetime) -> int:
