@@ -48,6 +48,7 @@ from api.services.sweeps import sweep
 from api.services.webhooks import deliver_due
 from api.settings import Settings
 from api.state import AppState, bootstrap_principals, link_secret, login_throttle
+from api.tokencache import TokenCache
 from telemetry.influx.client import InfluxClient
 
 log = logging.getLogger(__name__)
@@ -144,10 +145,14 @@ def create_app(
         engine = make_engine(
             config.database_url, sqlite_synchronous=config.api.sqlite_synchronous.upper()
         )
+        sessions = make_sessionmaker(engine)
+        token_cache = TokenCache(config.api.token_cache_s)
+        token_cache.track(sessions)
         state = AppState(
             settings=config,
             engine=engine,
-            sessions=make_sessionmaker(engine),
+            sessions=sessions,
+            token_cache=token_cache,
             read_sessions=make_sessionmaker(engine, read_only=True),
             influx=InfluxClient(config.influx, pool_size=16),
             limiter=RateLimiter(
