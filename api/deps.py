@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import AsyncIterator
 from typing import Annotated
 
 import sqlalchemy as sa
 from fastapi import APIRouter, Depends, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.routing import APIRoute
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session, sessionmaker
@@ -30,7 +31,12 @@ ALL_ROLES = (ADMIN, FACILITIES, TECHNICIAN, GATEWAY, SERVICE)
 _bearer = HTTPBearer(auto_error=False, description="An API token or a login token.")
 
 
-def get_state(request: Request) -> AppState:
+# Dependencies that do no I/O are `async def`: FastAPI runs a plain `def` dependency in the
+# thread pool, one hop (and one wait for a thread and the GIL) each, and a request had eight
+# of them; now a request makes one hop, for its route (issue 20).
+
+
+async def get_state(request: Request) -> AppState:
     """The state the lifespan wired."""
     state: AppState = request.app.state.equipmon
     return state
@@ -45,12 +51,12 @@ def client_address(request: Request) -> str:
     return request.client.host if request.client else "unknown"
 
 
-def get_settings(state: StateDep) -> Settings:
+async def get_settings(state: StateDep) -> Settings:
     """The app's settings."""
     return state.settings
 
 
-def get_sessions(state: StateDep) -> sessionmaker[Session]:
+async def get_sessions(state: StateDep) -> sessionmaker[Session]:
     """The session factory (for work that replays transactions on races)."""
     return state.sessions
 
@@ -59,16 +65,37 @@ def get_sessions(state: StateDep) -> sessionmaker[Session]:
 READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
-def get_read_session(state: StateDep) -> Iterator[Session]:
+# Where the request's read session is kept for helpers that have only the request (pages).
+READ_SESSION = "equipmon_read_session"
+
+
+async def _close(state: AppState, session: Session) -> None:
+    # Making a session does no I/O (it connects on first use); closing one that is in a
+    # transaction rolls it back: in-process and microseconds on SQLite, a round trip to
+    # PostgreSQL (which is not for the event loop).
+    if session.in_transaction() and state.engine.dialect.name != "sqlite":
+        await run_in_threadpool(session.close)
+    else:
+        session.close()
+
+
+async def get_read_session(state: StateDep, request: Request) -> AsyncIterator[Session]:
     """The request's read-only session: the token lookup's, and a GET route's own."""
-    with state.read_sessions() as session:
+    session = state.read_sessions()
+    setattr(request.state, READ_SESSION, session)
+    try:
         yield session
+    finally:
+        delattr(request.state, READ_SESSION)
+        await _close(state, session)
 
 
 ReadSessionDep = Annotated[Session, Depends(get_read_session)]
 
 
-def get_session(state: StateDep, request: Request, read: ReadSessionDep) -> Iterator[Session]:
+async def get_session(
+    state: StateDep, request: Request, read: ReadSessionDep
+) -> AsyncIterator[Session]:
     """A session for this request; routes commit explicitly, anything else is rolled back.
 
     GET (and HEAD, OPTIONS) requests get the read-only one the token was looked up in (one
@@ -77,11 +104,14 @@ def get_session(state: StateDep, request: Request, read: ReadSessionDep) -> Iter
     if request.method in READ_METHODS:
         yield read
         return
-    with state.sessions() as session:
+    session = state.sessions()
+    try:
         yield session
+    finally:
+        await _close(state, session)
 
 
-def get_influx(state: StateDep) -> InfluxClient:
+async def get_influx(state: StateDep) -> InfluxClient:
     """The InfluxDB client."""
     return state.influx
 
@@ -92,7 +122,7 @@ SessionsDep = Annotated[sessionmaker[Session], Depends(get_sessions)]
 InfluxDep = Annotated[InfluxClient, Depends(get_influx)]
 
 
-def get_principal(
+async def get_principal(
     state: StateDep,
     request: Request,
     session: ReadSessionDep,
@@ -101,14 +131,28 @@ def get_principal(
     """The caller, from its bearer token; 401 without a valid one."""
     if credentials is None:
         raise UnauthorizedError("a bearer token is required", headers=_CHALLENGE)
-    try:
-        return principal_of_token(state, session, credentials.credentials)
-    finally:
-        if request.method not in READ_METHODS and session.in_transaction():
-            session.rollback()  # a writing route has its own session: give the connection back
+    known = cached_principal(state, credentials.credentials)
+    if known is not None:
+        return known
+
+    def look_up() -> Principal:
+        try:
+            return principal_of_token(state, session, credentials.credentials)
+        finally:
+            if request.method not in READ_METHODS and session.in_transaction():
+                session.rollback()  # a writing route has its own session: free the connection
+
+    return await run_in_threadpool(look_up)
 
 
 _CHALLENGE = {"WWW-Authenticate": "Bearer"}
+
+
+def cached_principal(state: AppState, secret: str) -> Principal | None:
+    """The principal of a bootstrap token or of one looked up in the last seconds, else None
+    (no I/O: for the event loop)."""
+    digest = hash_token(secret)
+    return state.bootstrap.get(digest) or state.token_cache.get(digest, utcnow())
 
 
 def principal_of_token(state: AppState, session: Session, secret: str) -> Principal:
@@ -116,6 +160,10 @@ def principal_of_token(state: AppState, session: Session, secret: str) -> Princi
     digest = hash_token(secret)
     if digest in state.bootstrap:
         return state.bootstrap[digest]
+    known = state.token_cache.get(digest, utcnow())
+    if known is not None:
+        return known
+    generation = state.token_cache.generation
     row = session.execute(
         sa.select(ApiToken, User)
         .outerjoin(User, User.id == ApiToken.user_id)
@@ -132,10 +180,15 @@ def principal_of_token(state: AppState, session: Session, secret: str) -> Princi
             raise UnauthorizedError("the user is deactivated", headers=_CHALLENGE)
         # A token issued for a user keeps its own site binding: for a gateway-role user it is
         # the only site the token may write (a login token has none, so it may write nothing).
-        return Principal(
+        principal = Principal(
             user.role, f"user:{user.username}", user.id, site_id=token.site_id, token_id=token.id
         )
-    return Principal(token.role, f"token:{token.name}", site_id=token.site_id, token_id=token.id)
+    else:
+        principal = Principal(
+            token.role, f"token:{token.name}", site_id=token.site_id, token_id=token.id
+        )
+    state.token_cache.put(digest, principal, token.expires_at, generation)
+    return principal
 
 
 class RoleCheck:
@@ -147,8 +200,12 @@ class RoleCheck:
     def __init__(self, *roles: str) -> None:
         self.roles = frozenset(roles)
 
-    def __call__(self, principal: Annotated[Principal, Depends(get_principal)]) -> Principal:
+    async def __call__(self, principal: Annotated[Principal, Depends(get_principal)]) -> Principal:
         """Return the caller if its role is allowed."""
+        return self.check(principal)
+
+    def check(self, principal: Principal) -> Principal:
+        """The principal if its role is allowed; ForbiddenError otherwise."""
         if principal.role not in self.roles:
             raise ForbiddenError(
                 f"role {principal.role!r} may not do this; allowed: {', '.join(sorted(self.roles))}"

@@ -24,6 +24,7 @@ import base64
 import binascii
 import hashlib
 import json
+import threading
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Annotated, Any, Generic, TypeVar, cast
@@ -124,6 +125,49 @@ def decode_cursor(cursor: str, fingerprint: str, columns: Sequence[Any]) -> list
         ) from exc
 
 
+class CountCache:
+    """Totals of list pages by their ETag, per process (api.state.AppState.counts).
+
+    A `COUNT(*)` reads every matching row's index entry: 0.3 ms at 10,000 work orders,
+    tens of ms at 1,000,000, on every page. The ETag names the table's change counter, the
+    caller (visibility) and every query parameter, so while it is unchanged the count is
+    too; any committed write to the table moves the counter, and the next page counts
+    again. Bounded: the oldest entries go first.
+    """
+
+    def __init__(self, size: int = 1024) -> None:
+        self.size = size
+        self._totals: dict[str, int] = {}
+        self._lock = threading.Lock()
+
+    def get(self, tag: str) -> int | None:
+        """The total counted under tag, if still remembered."""
+        return self._totals.get(tag)
+
+    def put(self, tag: str, total: int) -> None:
+        """Remember the total counted under tag."""
+        with self._lock:
+            if len(self._totals) >= self.size:
+                self._totals.pop(next(iter(self._totals)))
+            self._totals[tag] = total
+
+
+def _total(
+    request: Request, connection: sa.Connection, stmt: sa.Select[Any], table: sa.FromClause,
+    tag: str,
+) -> int:  # fmt: skip
+    state = getattr(request.app.state, "equipmon", None)
+    cache: CountCache | None = getattr(state, "counts", None)
+    known = cache.get(tag) if cache is not None else None
+    if known is not None:
+        return known
+    count = stmt.with_only_columns(sa.func.count()).select_from(table)
+    total = connection.execute(count).scalar() or 0
+    if cache is not None:
+        cache.put(tag, total)
+    return total
+
+
 def list_response(
     request: Request,
     session: Session,
@@ -164,8 +208,7 @@ def list_response(
         bound = [sa.literal(v, type_=k.type) for v, k in zip(after, keys, strict=True)]
         stmt = stmt.where(sa.tuple_(*keys) < sa.tuple_(*bound))
     else:
-        count = stmt.with_only_columns(sa.func.count()).select_from(table)
-        total = connection.execute(count).scalar() or 0
+        total = _total(request, connection, stmt, table, tag)
     ordered = stmt.with_only_columns(*table.c).order_by(*(k.desc() for k in keys))
     result = connection.execute(ordered.limit(limit + 1).offset(offset))
     rows = [dict(row) for row in result.mappings()]

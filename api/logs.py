@@ -6,6 +6,8 @@ import json
 import logging
 from datetime import UTC, datetime
 
+import orjson
+
 _STANDARD = set(vars(logging.makeLogRecord({}))) | {"message", "asctime"}
 
 
@@ -25,7 +27,12 @@ class JsonFormatter(logging.Formatter):
         document.update({k: v for k, v in vars(record).items() if k not in _STANDARD})
         if record.exc_info:
             document["exception"] = self.formatException(record.exc_info)
-        return json.dumps(document, default=str)
+        # orjson: the access log writes one line per request, and json.dumps was ~10 % of a
+        # cached list request's CPU; the standard library still takes what orjson refuses.
+        try:
+            return orjson.dumps(document, default=str).decode()
+        except TypeError:
+            return json.dumps(document, default=str)
 
 
 def configure(level: str = "INFO") -> None:

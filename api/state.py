@@ -10,12 +10,16 @@ from dataclasses import dataclass, field
 import sqlalchemy as sa
 from sqlalchemy.orm import Session, sessionmaker
 
+from api.fragments import FragmentCache
+from api.listing import CountCache
 from api.metrics import Metrics
 from api.ratelimit import RateLimiter
 from api.security import Principal, hash_token
 from api.services.notify.worker import Health
 from api.settings import Settings
 from api.throttle import LoginThrottle
+from api.tokencache import TokenCache
+from telemetry import FastCodec
 from telemetry.influx.client import InfluxClient
 
 log = logging.getLogger(__name__)
@@ -38,6 +42,12 @@ class AppState:
     reading_limiter: RateLimiter
     metrics: Metrics
     login_throttle: LoginThrottle
+    # Token → principal for api.tokencache's few seconds (cleared by this process's writes).
+    token_cache: TokenCache
+    # Totals of list pages by ETag (api.listing): a count is made once per table change.
+    counts: CountCache = field(default_factory=CountCache)
+    # Live fragments the same for every viewer (api.fragments, api.web.render).
+    fragments: FragmentCache = field(default_factory=FragmentCache)
     # Public work requests: per client address and per asset (or site-wide page).
     request_limiter: RateLimiter | None = None
     request_target_limiter: RateLimiter | None = None
@@ -45,6 +55,9 @@ class AppState:
     # The HMAC key of action links, and which notification channels are failing now.
     link_secret: bytes = b""
     notify_health: Health = field(default_factory=Health)
+    # Gateway pushes: the collector's fast codec (its caches are per process; any thread may
+    # use it, see telemetry/codecs/fastpath.py).
+    codec: FastCodec = field(default_factory=FastCodec)
 
 
 def login_throttle(settings: Settings, clock: Callable[[], float]) -> LoginThrottle:

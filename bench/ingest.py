@@ -18,12 +18,19 @@ Each round measures, in turn and in the same run:
   and the rate all of the machine's cores would carry at that cost: the ceiling no number of
   collector processes can beat.
 
+The ``shapes`` scenario sends each payload shape README.md and docs/device_sims.md document
+(bench/ingest_shapes.py: site and asset in the body, RFC 3339 times, every precision, quality,
+line protocol, for single readings and 100-reading gateway batches) through one collector, and
+through the collector's intake alone (CPU per message in this process), beside the bare shape
+of its family in the same round, and prints each one's ratio to it.
+
 Each consumer's persistent session is deleted once it has been measured, so later preloads are
 not queued for it. Ratios are taken within a round (same machine state), then the median over
 ``--rounds``. CPU microseconds per message (all threads of the consumer process) are printed
 too: on a shared machine they vary less than wall-clock rates.
 
     .venv/bin/python -m bench.ingest [--messages 100000] [--gateway-messages 2000] [--rounds 3]
+        [--only single|gateway|shapes] [--shape-messages 20000] [--shape-gateway-messages 400]
 """
 
 from __future__ import annotations
@@ -55,6 +62,9 @@ from bench.ingest_load import (
     raw_influx,
     raw_subscriber,
 )
+from bench.ingest_shapes import SHAPES, SINGLES, readings_per_message
+from collector.intake import Intake
+from collector.spool import SpoolEntry
 from stack.influxdb import InfluxDBServer
 from stack.mosquitto import MosquittoServer
 from stack.process import free_port
@@ -224,6 +234,69 @@ def one_round(broker: MosquittoServer, influx: str, kind: str, *, messages: int,
     return result
 
 
+def intake_cost(shape: str, messages: int) -> dict[str, Any]:
+    """CPU per message of the collector's intake alone (decode, validate, format), in this
+    process: bursts of 100 messages as the MQTT source hands them over, topics learnt first."""
+    plan = payloads(shape, messages, 0, 1)
+    intake = Intake(prefix=PREFIX, clock_ns=time.time_ns)
+    bursts = [plan[i : i + 100] for i in range(0, len(plan), 100)]
+    for topic, payload in plan[:200]:  # learn the topics (first messages: the general path)
+        intake.process(topic, payload)
+    started = time.process_time()
+    rejected = 0
+    for burst in bursts:
+        topics, bodies = [t for t, _ in burst], [b for _, b in burst]
+        rejected += sum(type(e) is not SpoolEntry for e in intake.process_many(topics, bodies))
+    cpu = time.process_time() - started
+    if rejected:
+        raise SystemExit(f"{shape}: {rejected} messages rejected by the intake")
+    return {
+        "messages": messages,
+        "us_per_message": round(cpu / messages * 1e6, 2),
+        "us_per_reading": round(cpu / messages / readings_per_message(shape) * 1e6, 2),
+    }
+
+
+def shapes_round(broker: MosquittoServer, influx: str, *, messages: int, gateway_messages: int,
+                 folder: Path, influx_pid: int | None) -> dict[str, Any]:  # fmt: skip
+    """Every documented shape end to end (one collector) and through the intake alone, with
+    its ratio to the bare shape of its family measured in the same round."""
+    result: dict[str, Any] = {}
+    for shape in progress(SHAPES, "shapes"):
+        count = messages if shape in SINGLES else gateway_messages
+        result[shape] = {
+            "intake": intake_cost(shape, count),
+            "collector": collectors(broker, influx, shape, messages=count,
+                                    readings=count * readings_per_message(shape), instances=1,
+                                    folder=folder, influx_pid=influx_pid),
+        }  # fmt: skip
+    for shape in SHAPES:
+        entry, bare = result[shape], result["single_bare" if shape in SINGLES else "gateway_bare"]
+        entry["throughput_vs_bare"] = round(
+            entry["collector"]["readings_per_s"] / bare["collector"]["readings_per_s"], 2
+        )
+        # CPU per message: less noisy on a shared machine than a wall-clock rate.
+        entry["collector_cpu_vs_bare"] = round(
+            bare["collector"]["cpu_us_per_message"] / entry["collector"]["cpu_us_per_message"], 2
+        )
+        entry["intake_vs_bare"] = round(
+            bare["intake"]["us_per_message"] / entry["intake"]["us_per_message"], 2
+        )
+    return result
+
+
+def shapes_summary(label: str, r: dict[str, Any]) -> None:
+    """One line per shape: readings/s, CPU per message, intake cost and the ratios to bare."""
+    print(f"[shapes {label}] shape: collector readings/s (CPU us/msg, lost) = throughput vs"
+          " bare, CPU vs bare; intake us/msg = vs bare")  # fmt: skip
+    for shape, e in r.items():
+        c = e["collector"]
+        print(f"  {shape:<24}{c['readings_per_s']:>9.0f} ({c['cpu_us_per_message']} us,"
+              f" lost {c['lost']}) = {e['throughput_vs_bare']}, {e['collector_cpu_vs_bare']};"
+              f" intake {e['intake']['us_per_message']} us = {e['intake_vs_bare']}",
+              flush=True)  # fmt: skip
+
+
 def medians(rounds: list[dict[str, Any]]) -> dict[str, Any]:
     """Median of every numeric figure over the rounds (same keys as one round)."""
     out: dict[str, Any] = {}
@@ -281,7 +354,15 @@ def main() -> None:
     parser.add_argument("--gateway-messages", type=int, default=2000, help="100-reading batches")
     parser.add_argument("--scale", type=int, default=2, help="collector processes for scale-out")
     parser.add_argument("--rounds", type=int, default=3, help="rounds (medians are reported)")
-    parser.add_argument("--only", choices=("single", "gateway"), help="one scenario only")
+    parser.add_argument("--only", choices=("single", "gateway", "shapes"), help="one only")
+    parser.add_argument(
+        "--shape-messages",
+        type=int,
+        default=20_000,
+        help="single-reading messages per documented shape",
+    )
+    parser.add_argument("--shape-gateway-messages", type=int, default=400,
+                        help="100-reading batches per documented gateway shape")  # fmt: skip
     parser.add_argument("--json", help="default bench/results/ingest.json")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="equipmon-ingest-") as tmp:
@@ -302,6 +383,16 @@ def main() -> None:
                                              folder=folder, scale=args.scale,
                                              rounds=args.rounds,
                                              influx_pid=influx.pid)  # fmt: skip
+            if args.only in (None, "shapes"):
+                samples = []
+                for number in range(args.rounds):
+                    samples.append(shapes_round(
+                        broker, influx.url, messages=args.shape_messages,
+                        gateway_messages=args.shape_gateway_messages, folder=folder,
+                        influx_pid=influx.pid))  # fmt: skip
+                    shapes_summary(f"round {number + 1}", samples[-1])
+                results["shapes"] = {"median": medians(samples), "rounds": samples}
+                shapes_summary("median", results["shapes"]["median"])
         finally:
             broker.stop()
             influx.stop()

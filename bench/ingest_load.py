@@ -25,6 +25,8 @@ from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
+from bench.ingest_shapes import SHAPES, shape_payloads
+
 SENSORS = ["vibration_rms", "bearing_temp", "motor_current", "voltage", "pressure", "flow",
            "speed", "ambient"]  # fmt: skip
 T0 = 1_795_392_000_000_000_000
@@ -34,7 +36,10 @@ RECEIVE_MAXIMUM = 1000  # same Receive Maximum as the collector's default inflig
 
 
 def payloads(kind: str, messages: int, part: int, parts: int) -> list[tuple[str, bytes]]:
-    """This publisher's share of the messages: single readings or 100-reading gateway batches."""
+    """This publisher's share of the messages: single readings or 100-reading gateway batches
+    (or one of the documented shapes of bench/ingest_shapes.py)."""
+    if kind in SHAPES:
+        return shape_payloads(kind, messages, part, parts)
     rng = random.Random(part)
     out = []
     for m in range(part, messages, parts):

@@ -10,10 +10,11 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from itertools import repeat
+from operator import itemgetter
 from typing import cast
 
-from collector.fastpath import JsonLineFastPath
 from collector.spool import DeadLetter, SpoolEntry
+from telemetry import FastCodec
 from telemetry.codecs.json_codec import decode_json
 from telemetry.codecs.line_protocol import LineFormatter, decode_line_protocol
 from telemetry.errors import PayloadError
@@ -51,10 +52,13 @@ class Intake:
         self._clock_ns = clock_ns
         self._formatter = LineFormatter()
         # None: every message through the general codec (mqtt.fast_path false).
-        self._fast = JsonLineFastPath(limits) if fast_codec else None
+        self._fast = FastCodec(limits) if fast_codec else None
         self._topics: dict[str, TopicInfo] = {}
-        # Series key of each JSON topic whose site and asset are valid (see ``process_many``).
-        self._json_series: dict[str, str] = {}
+        # Series key, site and asset of each JSON topic whose site and asset are valid (see
+        # ``process_many``).
+        self._json_series: dict[str, tuple[str, tuple[str, str]]] = {}
+        # Site and asset of each line-protocol topic (the lines' tags may name others).
+        self._lp_places: dict[str, tuple[str, str]] = {}
 
     def _topic(self, topic: str) -> TopicInfo:
         info = self._topics.get(topic)
@@ -70,9 +74,10 @@ class Intake:
     ) -> list[SpoolEntry | DeadLetter]:
         """A read burst in, one spool entry or dead letter per message out, in order.
 
-        A burst of single-reading JSON messages of one plain shape (what most sensors send) is
-        checked and formatted in C-level passes over the whole burst (``convert_singles``),
-        with one receipt time; any other burst goes message by message through ``process``.
+        A burst of single-reading JSON messages of a documented shape (what most sensors send)
+        is checked and formatted in C-level passes over the whole burst (``convert_singles``),
+        and so is a burst of one-line line-protocol messages (``convert_line_burst``), with one
+        receipt time; any other burst goes message by message through ``process``.
         """
         if len(payloads) > 1 and self._fast is not None:
             received = self._clock_ns()
@@ -90,45 +95,68 @@ class Intake:
     ) -> list[bytes] | None:
         if self._fast is None:
             return None
-        series = list(map(self._json_series.get, topics))
-        if None in series:
-            for topic in {t for t, s in zip(topics, series, strict=True) if s is None}:
-                self._learn_series(topic)
-            series = list(map(self._json_series.get, topics))
-            if None in series:
-                return None  # a topic that is not a valid JSON topic: message by message
         if max(map(len, payloads)) > self._max_payload:
             return None
+        if topics[0] in self._lp_places or topics[0].endswith("/lp"):
+            return self._line_burst(topics, payloads, received)
+        known = list(map(self._json_series.get, topics))
+        if None in known:
+            for topic in {t for t, s in zip(topics, known, strict=True) if s is None}:
+                self._learn_series(topic)
+            known = list(map(self._json_series.get, topics))
+            if None in known:
+                return None  # a topic that is not a valid JSON topic: message by message
+        entries = cast("list[tuple[str, tuple[str, str]]]", known)
         return self._fast.convert_singles(
-            payloads, cast("list[str]", series), default_time_ns=received, now=received
-        )
+            payloads, list(map(itemgetter(0), entries)), list(map(itemgetter(1), entries)),
+            default_time_ns=received, now=received,
+        )  # fmt: skip
+
+    def _line_burst(
+        self, topics: list[str], payloads: list[bytes], received: int
+    ) -> list[bytes] | None:
+        """A burst of line-protocol messages (one line each, what a sensor sends) as one body."""
+        if self._fast is None:
+            return None
+        places = list(map(self._lp_places.get, topics))
+        if None in places:
+            for topic in {t for t, s in zip(topics, places, strict=True) if s is None}:
+                self._learn_series(topic)
+            places = list(map(self._lp_places.get, topics))
+            if None in places:
+                return None  # not all valid line-protocol topics: message by message
+        return self._fast.convert_line_burst(
+            payloads, cast("list[tuple[str, str]]", places), default_time_ns=received,
+            now=received,
+        )  # fmt: skip
 
     def _learn_series(self, topic: str) -> None:
         try:
             info = self._topic(topic)
         except PayloadError:
             return  # a bad topic: ``process`` dead-letters its messages
-        if info.format != "json" or self._fast is None:
+        if self._fast is None:
+            return
+        if info.format == "lp":
+            if len(self._lp_places) >= _TOPICS_MAX:
+                self._lp_places.clear()
+            self._lp_places[topic] = (info.site, info.asset)
             return
         key = self._fast.series_key(info.site, info.asset)
         if key is not None:
             if len(self._json_series) >= _TOPICS_MAX:
                 self._json_series.clear()
-            self._json_series[topic] = key
+            self._json_series[topic] = (key, (info.site, info.asset))
 
     def process(self, topic: str, payload: bytes) -> SpoolEntry | DeadLetter:
         """One message in, one spool entry or one dead letter out."""
         received = self._clock_ns()
         info = self._topics.get(topic)
-        if (
-            self._fast is not None
-            and info is not None
-            and info.format == "json"
-            and len(payload) <= self._max_payload
-        ):
-            # The common case: a known topic and a plain JSON payload (None: not that simple).
+        if self._fast is not None and info is not None and len(payload) <= self._max_payload:
+            # The common case: a known topic and a documented shape (None: not that simple).
+            convert = self._fast.convert if info.format == "json" else self._fast.convert_lines
             try:
-                fast = self._fast.convert(
+                fast = convert(
                     payload, site=info.site, asset=info.asset, default_time_ns=received,
                     now=received,
                 )  # fmt: skip

@@ -2,12 +2,15 @@
 
 The names below are the package's public surface, what the services build on (as httpx's
 ``__init__`` lists its own); everything else in its modules is an implementation detail that
-may change. Subpackages with a surface of their own: ``telemetry.influx`` (the InfluxDB client
+may change. ``FastCodec`` is the fast JSON and line-protocol codec that the collector's intake and
+the API's gateway push share (byte for byte the general path's output). Subpackages with a
+surface of their own: ``telemetry.influx`` (the InfluxDB client
 and settings), ``telemetry.sparkplug`` (the Sparkplug B schema and decoding) and
 ``telemetry.settings`` (the settings base of every service). Every error raised here derives
 from ``TelemetryError``.
 """
 
+from telemetry.codecs.fastpath import FastCodec
 from telemetry.codecs.json_codec import decode_json, encode_json, encode_json_batch
 from telemetry.codecs.line_protocol import (
     MEASUREMENT,
@@ -55,6 +58,7 @@ __all__ = [
     "RESERVED_SENSOR_NAMES",
     "Backoff",
     "DecodeError",
+    "FastCodec",
     "InfluxError",
     "InfluxFatalError",
     "InfluxRejectedError",

@@ -130,26 +130,23 @@ async def push_readings(
     _limit(state.byte_limiter.acquire(principal.actor, len(body)), "bytes")
     content_type = request.headers.get("content-type", "")
 
-    def validate() -> list[Any]:
+    def validate() -> svc.PushBatch:
         with state.read_sessions() as session:  # looks up the site and assets, writes nothing
             target = svc.gateway_site(session, principal)
-            readings = svc.decode(body, content_type, precision, target.site_code)
-            svc.check_assets(
-                session,
-                readings,
-                line_protocol=content_type.startswith("text/plain"),
-                allow_unknown=settings.accept_unregistered_assets,
-            )
-            return readings
+            return svc.prepare(
+                state.codec, session, body, content_type=content_type, precision=precision,
+                site=target.site_code, allow_unknown=settings.accept_unregistered_assets,
+            )  # fmt: skip
 
     try:
-        readings = await run_in_threadpool(validate)
+        batch = await run_in_threadpool(validate)
     except InvalidError as exc:
         state.metrics.batches_rejected.labels(str(exc.extra.get("reason", "invalid"))).inc()
         raise
-    _limit(state.reading_limiter.acquire(principal.actor, len(readings)), "readings")
+    _limit(state.reading_limiter.acquire(principal.actor, batch.count), "readings")
     try:
-        await run_in_threadpool(state.influx.write_readings, readings)
+        # One request on the client's pooled keep-alive connections; returns once confirmed.
+        await run_in_threadpool(state.influx.write_lines, batch.body)
     except InfluxRetryableError as exc:
         delay = math.ceil(exc.retry_after) if exc.retry_after else settings.retry_after_s
         log.warning("push from %s deferred: %s", principal.actor, exc)
@@ -169,8 +166,8 @@ async def push_readings(
             "the API cannot write to InfluxDB (configuration); retry later",
             headers={"Retry-After": str(settings.retry_after_s * 6)},
         ) from exc
-    state.metrics.readings_written.inc(len(readings))
-    return PushResult(written=len(readings))
+    state.metrics.readings_written.inc(batch.count)
+    return PushResult(written=batch.count)
 
 
 @router.get(

@@ -6,11 +6,12 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import RedirectResponse
 from starlette.exceptions import HTTPException
 
 from api.crud import get_or_404
-from api.deps import READ_METHODS, ReadSessionDep, SessionDep, StateDep
+from api.deps import READ_METHODS, ReadSessionDep, SessionDep, StateDep, cached_principal
 from api.errors import ApiError
 from api.models import Alert, WorkOrder, utcnow
 from api.pagination import PathId
@@ -20,19 +21,29 @@ from api.schemas.common import UtcDatetime
 from api.security import Principal
 from api.services.kpis import alarm_kpis, kpi_window
 from api.web import notify_view, views
-from api.web.render import not_modified, page
+from api.web.render import not_modified, page, remember_fragment, shared_fragment
 from api.web.session import CREW, STAFF, UI, home_of, principal_of, require, session_token
 
 router = APIRouter(include_in_schema=False)
 
 
-def _principal(request: Request, state: StateDep, session: ReadSessionDep) -> Principal:
-    # The page's own (GET) session: one session and connection for the cookie and the page.
-    try:
-        return principal_of(request, state, session)
-    finally:
-        if request.method not in READ_METHODS and session.in_transaction():
-            session.rollback()  # a form post writes in a session of its own
+async def _principal(request: Request, state: StateDep, session: ReadSessionDep) -> Principal:
+    # A session cookie looked up in the last seconds needs no thread (api.deps.get_principal).
+    token = session_token(request)
+    known = cached_principal(state, token) if token else None
+    if known is not None:
+        require(known, *CREW)
+        return known
+
+    def look_up() -> Principal:
+        # The page's own (GET) session: one session and connection for the cookie and page.
+        try:
+            return principal_of(request, state, session)
+        finally:
+            if request.method not in READ_METHODS and session.in_transaction():
+                session.rollback()  # a form post writes in a session of its own
+
+    return await run_in_threadpool(look_up)
 
 
 Viewer = Annotated[Principal, Depends(_principal)]
@@ -72,12 +83,17 @@ def fleet_page(
     """
     if (unchanged := not_modified(request, session, principal)) is not None:
         return unchanged
+    # The fleet fragment is the same for every viewer of a language and zone: rendered once.
+    if (rendered := shared_fragment(request, principal, "fleet.html")) is not None:
+        return rendered
     now = utcnow()
     context = {
         "fleet": views.fleet(session, now),
         "notify": notify_view.panel(session, state.notify_health, now),
     }
-    return page(request, "fleet.html", principal, context)
+    response = page(request, "fleet.html", principal, context)
+    remember_fragment(request, principal, response)
+    return response
 
 
 @router.get(f"{UI}/alerts")

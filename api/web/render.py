@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -16,6 +18,7 @@ from markupsafe import Markup
 from sqlalchemy.orm import Session
 
 from api import i18n, revisions
+from api.deps import READ_SESSION
 from api.models import NotificationSettings, Site, utcnow
 from api.security import Principal
 from api.web.session import FLASH_COOKIE, STAFF, csrf_token, session_token
@@ -176,25 +179,76 @@ def not_modified(request: Request, session: Session, principal: Principal) -> Re
     if request.headers.get(FRAGMENT_HEADER) != "1":
         return None
     minute = int(utcnow().timestamp()) // 60
+    current = revisions.current(session, revisions.TRACKED)
     tag = revisions.etag(
-        revisions.current(session, revisions.TRACKED),
-        principal.actor,
-        principal.role,
-        request.url.path,
-        request.url.query,
-        minute,
+        current, principal.actor, principal.role, request.url.path, request.url.query, minute
     )
     request.state.etag = tag
+    # What a fragment that is the same for every viewer depends on (FragmentCache).
+    request.state.content_key = f"{current}|{request.url.path}|{request.url.query}|{minute}"
     if revisions.matches(request.headers.get("if-none-match"), tag):
         return Response(status_code=304, headers={"ETag": tag, "Cache-Control": "no-store"})
     return None
+
+
+@contextmanager
+def _reading(request: Request, state: Any) -> Iterator[Session]:
+    """The request's own read session when it has one (api.deps.get_read_session), else a
+    new one. A second session would hold a second pooled connection while the request's is
+    checked out: 50 dashboards rendering at once then exhausted SQLite's pool (5 + 10) and
+    waited 30 s for its timeout (issue 20)."""
+    own = getattr(request.state, READ_SESSION, None)
+    if own is not None:
+        yield own
+        return
+    with state.read_sessions() as session:
+        yield session
+
+
+def shared_fragment(request: Request, principal: Principal, name: str) -> Response | None:
+    """The cached live fragment `partials/<name>` of this content for the viewer's language
+    and zone, as a response (None: render it, then `remember_fragment`)."""
+    key = _fragment_key(request, principal)
+    state = getattr(request.app.state, "equipmon", None)
+    if key is None or state is None:
+        return None
+    body = state.fragments.get(key)
+    if body is None:
+        return None
+    response = HTMLResponse(body)
+    _fragment_headers(request, response, key[1])
+    return response
+
+
+def remember_fragment(request: Request, principal: Principal, response: Response) -> None:
+    """Keep a rendered live fragment for the other viewers (see FragmentCache)."""
+    key = _fragment_key(request, principal)
+    state = getattr(request.app.state, "equipmon", None)
+    if key is not None and state is not None and response.status_code == 200:
+        state.fragments.put(key, bytes(response.body))
+
+
+def _fragment_key(request: Request, principal: Principal) -> tuple[str, str, str] | None:
+    content = getattr(request.state, "content_key", None)
+    if request.headers.get(FRAGMENT_HEADER) != "1" or content is None:
+        return None
+    return content, language_of(request, principal), default_zone(request)
+
+
+def _fragment_headers(request: Request, response: Response, language: str) -> None:
+    response.headers["Cache-Control"] = "no-store"
+    response.headers["Content-Language"] = language
+    if getattr(request.state, "etag", None):
+        response.headers["ETag"] = request.state.etag
+    response.headers["Content-Security-Policy"] = CSP
+    response.headers["X-Content-Type-Options"] = "nosniff"
 
 
 def language_of(request: Request, principal: Principal | None) -> str:
     """The viewer's language: a user's own setting, else the browser's Accept-Language."""
     state = getattr(request.app.state, "equipmon", None)
     if principal is not None and principal.user_id is not None and state is not None:
-        with state.read_sessions() as session:
+        with _reading(request, state) as session:
             chosen = session.get(NotificationSettings, principal.user_id)
         if chosen is not None and chosen.language in i18n.LANGUAGES:
             return str(chosen.language)
@@ -227,7 +281,7 @@ def default_zone(request: Request) -> str:
     state = getattr(request.app.state, "equipmon", None)
     if state is None:
         return "UTC"
-    with state.read_sessions() as session:
+    with _reading(request, state) as session:
         zones = session.scalars(sa.select(Site.timezone).distinct().limit(2)).all()
     return zones[0] if len(zones) == 1 else "UTC"
 

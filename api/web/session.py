@@ -68,7 +68,7 @@ def require(principal: Principal, *roles: str) -> None:
     The UI calls route functions directly, which skips their dependencies; this repeats the
     check each route declares.
     """
-    RoleCheck(*roles)(principal)
+    RoleCheck(*roles).check(principal)
 
 
 def csrf_token(token: str) -> str:

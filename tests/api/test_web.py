@@ -566,3 +566,24 @@ def test_facilities_create_a_plan_in_the_dashboard(ui: Ui) -> None:
         headers=SAME_ORIGIN,
     )
     assert refused.status_code == 403
+
+
+def test_the_fleet_fragment_is_shared_by_viewers_and_follows_changes(ui: Ui) -> None:
+    poll = {"X-Fragment": "1"}
+    facilities, technician = ui.login("fac"), ui.login("tech")
+    first = facilities.get("/ui/fleet", headers=poll)
+    second = technician.get("/ui/fleet", headers=poll)  # from the first one's render
+    assert first.status_code == second.status_code == 200
+    assert second.text == first.text
+    assert "pump-01" in second.text
+    assert second.headers["etag"] != first.headers["etag"]  # each viewer keeps their own tag
+    unchanged = technician.get(
+        "/ui/fleet", headers={**poll, "If-None-Match": second.headers["etag"]}
+    )
+    assert unchanged.status_code == 304
+    site_id = ui.api("GET", "/api/v1/sites", ui.admin)["items"][0]["id"]
+    body = {"site_id": site_id, "code": "belt-03", "name": "Belt", "asset_type": "conveyor"}
+    ui.api("POST", "/api/v1/assets", ui.admin, json=body)
+    after = technician.get("/ui/fleet", headers={**poll, "If-None-Match": second.headers["etag"]})
+    assert after.status_code == 200
+    assert "belt-03" in after.text

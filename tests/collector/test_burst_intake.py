@@ -149,3 +149,34 @@ def test_a_bug_in_the_burst_path_loses_nothing(
     topics, payloads = [f"{PREFIX}/s1/a1/telemetry"] * 3, [GOOD] * 3
     assert burst_intake.process_many(topics, payloads) == one_by_one(topics, payloads)
     assert any("burst fast path failed" in r.getMessage() for r in caplog.records)
+
+
+_LP_LINES = st.sampled_from([
+    "telemetry v=1.5,w=2", "telemetry,asset=other v=2.5", 'telemetry v=1.5,quality="bad"',
+    "telemetry v=1.5 {now}", "telemetry v=1.5 {now}\n", "telemetry v=1.5\ntelemetry v=2.5",
+    "telemetry,site=s2 v=1.5", "telemetry v=1i", "telemetry v=t", "", "# comment",
+    "telemetry v=1e-05", "telemetry,asset=a\\ b v=1.5", "telemetry v=1.5 5",
+])  # fmt: skip
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(["s1/a1", "s1/b 2", "s1/c3"]), _LP_LINES), min_size=2,
+                max_size=8))  # fmt: skip
+def test_line_protocol_bursts_agree_with_one_by_one(messages: list[tuple[str, str]]) -> None:
+    topics = [f"{PREFIX}/{place}/telemetry/lp" for place, _ in messages]
+    agree(topics, [line.format(now=NOW).encode() for _, line in messages])
+
+
+def test_one_line_bursts_take_the_burst_path(monkeypatch: pytest.MonkeyPatch) -> None:
+    topics = [f"{PREFIX}/s1/pump-{k % 3}/telemetry/lp" for k in range(20)]
+    payloads = [f"telemetry flow={k + 0.25},temp=20 {NOW - k}\n".encode() for k in range(20)]
+    expected = one_by_one(topics, payloads)
+    assert all(type(item) is SpoolEntry for item in expected)
+
+    def one(*_: Any) -> None:
+        raise AssertionError("a message went one by one")
+
+    burst_intake = intake()
+    burst_intake.process_many(topics, payloads)  # learns the topics
+    monkeypatch.setattr(burst_intake, "process", one)
+    assert burst_intake.process_many(topics, payloads) == expected

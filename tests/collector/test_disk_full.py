@@ -145,6 +145,8 @@ def rig(  # keyword-only: pytest fills them by name
     return build
 
 
+# Chaos (a disk filled while InfluxDB is down, then freed): about a minute each, in the slow lane.
+@pytest.mark.slow
 def test_max_bytes_above_the_disk_holds_back_at_the_disk_and_drains_everything_once(
     rig: Callable[[int], Rig], caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -173,6 +175,7 @@ def test_max_bytes_above_the_disk_holds_back_at_the_disk_and_drains_everything_o
     assert service.committer.alive()  # the same collector, never restarted
 
 
+@pytest.mark.slow
 def test_a_disk_filled_by_another_process_drains_on_a_full_disk_and_resumes_when_freed(
     rig: Callable[[int], Rig],
 ) -> None:

@@ -25,7 +25,7 @@ def awkward_fleet(count: int) -> list[tuple[str, str]]:
     return [(sites[i % 3], f"{AWKWARD[i % len(AWKWARD)]} #{i}") for i in range(count)]
 
 
-def test_100k_readings_for_50_awkward_assets_round_trip_exactly(
+def test_20k_readings_for_50_awkward_assets_round_trip_exactly(
     influx_client: InfluxClient,
 ) -> None:
     rng = random.Random(20261127)
@@ -34,7 +34,9 @@ def test_100k_readings_for_50_awkward_assets_round_trip_exactly(
     written: list[Reading] = []
     for index, (site, asset) in enumerate(awkward_fleet(50)):
         t = start + index
-        for _ in range(2_000):
+        # 400 each: 20,000 readings, four write batches and a read of several of InfluxDB's
+        # 10,000-point chunks (100,000 took most of a minute on a loaded machine, testing no more).
+        for _ in range(400):
             t += rng.randrange(1, 50_000_000)  # irregular, nanosecond-resolution steps
             values = {
                 name: rng.choice(
@@ -48,7 +50,7 @@ def test_100k_readings_for_50_awkward_assets_round_trip_exactly(
 
     read_back = influx_client.read_readings()
 
-    assert len(read_back) == 100_000
+    assert len(read_back) == 20_000
     key = lambda r: (r.site, r.asset, r.time_ns)  # noqa: E731
     assert sorted(read_back, key=key) == sorted(written, key=key)
 
