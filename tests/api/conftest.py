@@ -11,6 +11,7 @@ import pytest
 
 from api.main import create_app
 from stack.smtp_sink import SmtpSink
+from telemetry.influx.settings import InfluxSettings
 from tests.api.helpers import Api, create_asset, create_site, make_settings, serve, setup_roles
 
 
@@ -24,6 +25,22 @@ def api(database_url: str) -> Iterator[Api]:
         setup_roles(harness, site["id"])
         create_asset(harness, site["id"])
         yield harness
+
+
+@pytest.fixture
+def influx_api(database_url: str, influx_settings: InfluxSettings) -> Iterator[Api]:
+    """The app writing to this test's InfluxDB database: pump-01 and fan-02 in plant-a, pump-09
+    in plant-b."""
+    settings = make_settings(database_url, influx_settings, gateway_burst=1000)
+    with serve(create_app(settings)) as url, httpx.Client(base_url=url, timeout=30) as client:
+        api = Api(client, settings)
+        site = create_site(api, "plant-a")
+        setup_roles(api, site["id"])
+        create_asset(api, site["id"], "pump-01")
+        create_asset(api, site["id"], "fan-02")
+        other = create_site(api, "plant-b")
+        create_asset(api, other["id"], "pump-09")
+        yield api
 
 
 @pytest.fixture

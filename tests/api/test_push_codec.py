@@ -6,36 +6,19 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
 from typing import Any
 
-import httpx
 import pytest
 
-from api.main import create_app
 from telemetry import FastCodec, Reading, decode_json, decode_line_protocol, format_rfc3339_ns
 from telemetry.influx.client import InfluxClient
-from telemetry.influx.settings import InfluxSettings
-from tests.api.helpers import Api, create_asset, create_site, make_settings, serve, setup_roles
+from tests.api.helpers import Api
 
 # SQLite only (readings go to InfluxDB; the asset lookup is plain SQLAlchemy).
 pytestmark = pytest.mark.sql_agnostic
 
 PUSH = "/api/v1/readings"
 MS = 10**6
-
-
-@pytest.fixture
-def push_api(database_url: str, influx_settings: InfluxSettings) -> Iterator[Api]:
-    """The app writing to this test's InfluxDB database, with pump-01 and fan-02 in plant-a."""
-    settings = make_settings(database_url, influx_settings, gateway_burst=1000)
-    with serve(create_app(settings)) as url, httpx.Client(base_url=url, timeout=30) as client:
-        api = Api(client, settings)
-        site = create_site(api, "plant-a")
-        setup_roles(api, site["id"])
-        create_asset(api, site["id"], "pump-01")
-        create_asset(api, site["id"], "fan-02")
-        yield api
 
 
 def documents(now: int) -> list[dict[str, Any]]:
@@ -61,7 +44,7 @@ def key(reading: Reading) -> tuple[str, str, int]:
 
 
 def test_documented_shapes_land_as_the_general_path_reads_them(
-    push_api: Api, influx_client: InfluxClient, monkeypatch: pytest.MonkeyPatch
+    influx_api: Api, influx_client: InfluxClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     taken: list[int] = []
     for name in ("convert", "convert_lines"):
@@ -77,7 +60,7 @@ def test_documented_shapes_land_as_the_general_path_reads_them(
     expected: list[Reading] = []
     for document in documents(now):
         body = json.dumps(document).encode()
-        response = push_api.call(
+        response = influx_api.call(
             "gateway", "POST", PUSH, content=body, headers={"Content-Type": "application/json"}
         )
         assert response.status_code == 200, response.text
@@ -87,7 +70,7 @@ def test_documented_shapes_land_as_the_general_path_reads_them(
         f"{now // 10**9 - 2000 - k}"
         for k in range(50)
     )
-    response = push_api.call(
+    response = influx_api.call(
         "gateway", "POST", f"{PUSH}?precision=s", content=lp,
         headers={"Content-Type": "text/plain; charset=utf-8"},
     )  # fmt: skip
@@ -102,7 +85,7 @@ def test_documented_shapes_land_as_the_general_path_reads_them(
 
 
 def test_a_bad_batch_is_named_and_nothing_is_stored(
-    push_api: Api, influx_client: InfluxClient
+    influx_api: Api, influx_client: InfluxClient
 ) -> None:
     """The fast codec declines; the general path words the 422; nothing reaches InfluxDB."""
     now = time.time_ns()
@@ -116,12 +99,12 @@ def test_a_bad_batch_is_named_and_nothing_is_stored(
         ([{"time": now, "sensors": {"v": 1.5}}], "readings[0].asset", "missing_field"),
     ]
     for records, where, reason in cases:
-        response = push_api.call("gateway", "POST", PUSH, json={"readings": records})
+        response = influx_api.call("gateway", "POST", PUSH, json={"readings": records})
         assert response.status_code == 422, (records, response.text)
         problem = response.json()
         assert (problem["where"], problem["reason"]) == (where, reason)
     lp = f"telemetry,asset=pump-01 v=1.5 {now}\ntelemetry,asset=ghost v=1.5 {now}"
-    response = push_api.call(
+    response = influx_api.call(
         "gateway", "POST", PUSH, content=lp, headers={"Content-Type": "text/plain"}
     )
     assert response.status_code == 422

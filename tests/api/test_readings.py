@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
 
 import httpx
 import pytest
@@ -19,21 +18,6 @@ from tests.fixtures.services import Service
 pytestmark = pytest.mark.sql_agnostic
 
 PUSH = "/api/v1/readings"
-
-
-@pytest.fixture
-def influx_api(database_url: str, influx_settings: InfluxSettings) -> Iterator[Api]:
-    """The app writing to this test's InfluxDB database, with pump-01 and fan-02 in plant-a."""
-    settings = make_settings(database_url, influx_settings, gateway_burst=1000)
-    with serve(create_app(settings)) as url, httpx.Client(base_url=url, timeout=30) as client:
-        api = Api(client, settings)
-        site = create_site(api, "plant-a")
-        setup_roles(api, site["id"])
-        create_asset(api, site["id"], "pump-01")
-        create_asset(api, site["id"], "fan-02")
-        other = create_site(api, "plant-b")
-        create_asset(api, other["id"], "pump-09")
-        yield api
 
 
 def batch(start_ns: int, count: int, asset: str = "pump-01") -> dict[str, object]:

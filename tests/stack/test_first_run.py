@@ -18,7 +18,7 @@ from typing import IO, Any
 import httpx
 import pytest
 
-from stack.process import free_port
+from tests.stack.helpers import StackPorts
 
 pytestmark = [pytest.mark.stack, pytest.mark.e2e]
 
@@ -69,12 +69,8 @@ def _alert_with_work_order(api: httpx.Client, asset_id: int) -> dict[str, Any] |
 def test_a_first_run_shows_an_alert_and_its_work_order_within_five_minutes(
     tmp_path: Path,
 ) -> None:
-    ports = [free_port() for _ in range(6)]
-    options = ["--mqtt-port", "--influx-port", "--api-port", "--collector-http-port",
-               "--analytics-http-port", "--opcua-port"]  # fmt: skip
-    args = ["--data-dir", str(tmp_path)]
-    for option, port in zip(options, ports, strict=True):
-        args += [option, str(port)]
+    ports = StackPorts.free()
+    args = ports.args(tmp_path)
     started = time.monotonic()
     proc = subprocess.Popen(
         [sys.executable, "-m", "stack", *args], cwd=ROOT, stdout=subprocess.PIPE,
@@ -93,7 +89,7 @@ def test_a_first_run_shows_an_alert_and_its_work_order_within_five_minutes(
         assert argv[0] == ".venv/bin/python"
         token = json.loads((tmp_path / "tokens.json").read_text())["admin"]
         api = httpx.Client(
-            base_url=f"http://127.0.0.1:{ports[2]}",
+            base_url=f"http://127.0.0.1:{ports.api}",
             headers={"Authorization": f"Bearer {token}"},
             timeout=30,
         )

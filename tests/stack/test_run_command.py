@@ -14,6 +14,7 @@ import httpx
 import pytest
 
 from stack.process import free_port, port_open
+from tests.stack.helpers import StackPorts
 
 pytestmark = pytest.mark.stack
 
@@ -85,12 +86,8 @@ def test_stack_starts_broker_and_influxdb_and_stops_cleanly(tmp_path: Path) -> N
 def test_the_demo_plant_flows_into_influxdb_over_every_transport(tmp_path: Path) -> None:
     """MQTT (JSON, line protocol, gateway batches), serial ASCII, Modbus RTU, HTTP push,
     Sparkplug B (pump-s01) and OPC UA (plc-01)."""
-    ports = [free_port() for _ in range(6)]
-    options = ["--mqtt-port", "--influx-port", "--api-port", "--collector-http-port",
-               "--analytics-http-port", "--opcua-port"]  # fmt: skip
-    args = ["--data-dir", str(tmp_path)]
-    for option, port in zip(options, ports, strict=True):
-        args += [option, str(port)]
+    ports = StackPorts.free()
+    args = ports.args(tmp_path)
     proc = subprocess.Popen([sys.executable, "-m", "stack", *args], stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL)  # fmt: skip
     expected = {"pump-01", "fan-01", "conv-b01", "conv-01", "comp-02", "pump-m01", "ahu-01",
@@ -102,7 +99,9 @@ def test_the_demo_plant_flows_into_influxdb_over_every_transport(tmp_path: Path)
             time.sleep(2)
             query = "q=SHOW+TAG+VALUES+FROM+telemetry+WITH+KEY+%3D+asset&db=equipmon"
             try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{ports[1]}/query?{query}") as resp:
+                with urllib.request.urlopen(
+                    f"http://127.0.0.1:{ports.influx}/query?{query}"
+                ) as resp:
                     document = json.loads(resp.read())
             except OSError:
                 continue
@@ -110,11 +109,11 @@ def test_the_demo_plant_flows_into_influxdb_over_every_transport(tmp_path: Path)
                 seen |= {value for _, value in series["values"]}
         # Live status from analytics, which scores the fleet from the backfilled history as
         # soon as it is up (no 15 minutes of "Learning normal behaviour" first).
-        fleet = _dashboard_fleet(f"http://127.0.0.1:{ports[2]}", tmp_path)
+        fleet = _dashboard_fleet(f"http://127.0.0.1:{ports.api}", tmp_path)
         deadline = time.monotonic() + 120
         while "Good health" not in fleet and time.monotonic() < deadline:
             time.sleep(2)
-            fleet = _dashboard_fleet(f"http://127.0.0.1:{ports[2]}", tmp_path)
+            fleet = _dashboard_fleet(f"http://127.0.0.1:{ports.api}", tmp_path)
     finally:
         proc.send_signal(signal.SIGINT)
         proc.communicate(timeout=60)
