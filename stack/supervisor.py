@@ -60,7 +60,8 @@ def _device_sims_command(options: StackOptions, mqtt_url: str) -> list[str]:
         *("-m", "device_sims", "run", scenario, "--mode", "realtime"),
         *("--mqtt-host", host, "--mqtt-port", port or "1883"),
         *("--http-url", f"http://127.0.0.1:{options.api_port}"),
-        *("--token", stack_tokens(options.data_dir)["gateway"]),
+        # One argument: a random token may start with "-", which argparse takes for an option.
+        f"--token={stack_tokens(options.data_dir)['gateway']}",
         *("--ports-file", str(options.data_dir / "sim-ports.json"), "--control-port", "0"),
         # Live readings carry on from the backfilled history's machine states (no jump).
         *(("--history-start", options.history_start) if options.history_start else ()),

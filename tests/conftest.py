@@ -52,9 +52,10 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     copy doubled the time and tested nothing new; such tests are deselected (counted in
     pytest's summary), never skipped silently.
 
-    Under pytest-xdist the first tests are handed out round-robin before any finishes, so the
-    minute-long ones start at once on separate workers and the many short ones fill in around
-    them, instead of one long test starting last and holding the whole run.
+    Under pytest-xdist (scripts/test: `--dist load --maxschedchunk 1`) each worker is handed
+    the next pending test one at a time, so the minute-long ones start at once on separate
+    workers and the many short ones fill in around them, instead of one long test starting
+    last and holding the whole run.
     """
     deselected = [item for item in items if runs_on_one_database(item) and _postgresql_copy(item)]
     if deselected:

@@ -136,17 +136,18 @@ def test_a_user_chooses_their_language(api: Api) -> None:
     """The header's language button sets the viewer's own language; pages follow it."""
     token = api.tokens["facilities"]
     cookies = {COOKIE: token}
-    before = httpx.get(f"{api.client.base_url}/ui/requests", cookies=cookies)
+    before = httpx.get(f"{api.client.base_url}/ui/requests", cookies=cookies, timeout=30)
     assert ">Requests to triage<" in before.text
     chosen = httpx.post(
         f"{api.client.base_url}/ui/language",
         cookies=cookies,
         data={"csrf": csrf_token(token), "language": "vi"},
         headers={"Referer": f"{api.client.base_url}/ui/requests"},
+        timeout=30,
     )
     assert chosen.status_code == 303
     assert chosen.headers["location"] == "/ui/requests"
-    after = httpx.get(f"{api.client.base_url}/ui/requests", cookies=cookies)
+    after = httpx.get(f"{api.client.base_url}/ui/requests", cookies=cookies, timeout=30)
     assert ">Yêu cầu sửa chữa cần xử lý<" in after.text
     assert 'lang="vi"' in after.text
     mine = api.ok("facilities", "GET", "/api/v1/users/me/notification-settings")

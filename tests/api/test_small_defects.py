@@ -72,18 +72,22 @@ def test_cookies_are_secure_over_tls(
         api.ok("admin", "PATCH", f"/api/v1/users/{api.user_ids['facilities']}",
                json={"password": password})  # fmt: skip
         # One request per client: a cookie jar would keep a Secure cookie from plain HTTP.
+        # (httpx's own default timeout is 5 s: a loaded CI machine took longer.)
         login = httpx.post(
             f"{url}/ui/login",
             data={"username": "facilities", "password": password},
             headers=headers,
+            timeout=30,
         )
         assert login.status_code == 303, login.text
         token = login.headers["set-cookie"].split(";", 1)[0].removeprefix(f"{COOKIE}=")
         browser = {**headers, "Cookie": f"{COOKIE}={token}"}
         # A comment without text answers with a flash cookie; a logout deletes the session's.
         form = {"text": "", "csrf": csrf_token(token)}
-        flashed = httpx.post(f"{url}/ui/alerts/1/comment", data=form, headers=browser)
-        logout = httpx.post(f"{url}/ui/logout", data={"csrf": csrf_token(token)}, headers=browser)
+        flashed = httpx.post(f"{url}/ui/alerts/1/comment", data=form, headers=browser, timeout=30)
+        logout = httpx.post(
+            f"{url}/ui/logout", data={"csrf": csrf_token(token)}, headers=browser, timeout=30
+        )
         cookies = [*_session_cookies(login), *_session_cookies(flashed), *_session_cookies(logout)]
         assert len(cookies) == 3, cookies
         for cookie in cookies:

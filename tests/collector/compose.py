@@ -265,7 +265,20 @@ class LocalPostgres(ManagedProcess):
                 "-c", "listen_addresses=127.0.0.1"]  # fmt: skip
 
     def is_ready(self) -> bool:
-        return port_open("127.0.0.1", self.port)
+        # The port opens before the server takes sessions: a connection then fails with "the
+        # database system is starting up" (seen in CI), so ready means a session opened.
+        import psycopg
+
+        if not port_open("127.0.0.1", self.port):
+            return False
+        try:
+            with psycopg.connect(
+                host="127.0.0.1", port=self.port, user=self.user, password=self.password,
+                dbname="postgres", connect_timeout=5,
+            ):  # fmt: skip
+                return True
+        except psycopg.OperationalError:
+            return False
 
     def create_database(self) -> None:
         """What the image's POSTGRES_DB does at first start."""

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import pytest
 
+from device_sims.cli import _parser as device_sims_parser
 from stack.__main__ import main
 from stack.first_run import Scoring, describe_scoring, inject_command, parse_duration_s
+from stack.supervisor import StackOptions, _device_sims_command
 
 
 def test_history_durations() -> None:
@@ -30,3 +35,15 @@ def test_the_banner_says_what_analytics_does_and_offers_a_waiting_inject() -> No
     assert command.startswith(".venv/bin/python -m device_sims inject pump-01 bearing_wear")
     assert "--ramp 2m" in command
     assert command.endswith("--analytics http://127.0.0.1:9102 --wait")
+
+
+def test_a_gateway_token_that_starts_with_a_dash_reaches_the_simulators(tmp_path: Path) -> None:
+    # secrets.token_urlsafe starts with "-" one time in 64: argparse took it for an option and
+    # the simulators exited at start-up (seen in CI).
+    (tmp_path / "tokens.json").write_text(
+        json.dumps({"admin": "a", "service": "s", "gateway": "-starts-with-a-dash"})
+    )
+    command = _device_sims_command(StackOptions(data_dir=tmp_path), "mqtt://127.0.0.1:1884")
+    assert command[:2] == ["-m", "device_sims"]
+    args = device_sims_parser().parse_args(command[2:])
+    assert args.token == "-starts-with-a-dash"
