@@ -6,11 +6,17 @@ import math
 import time
 
 import numpy as np
+import pytest
 
 from analytics.source import InfluxWindows
 from telemetry.influx.client import InfluxClient
 
-T0 = (time.time_ns() // 10**9 - 600) * 10**9
+
+@pytest.fixture
+def t0() -> int:
+    """Ten minutes ago, whole seconds: inside the first fetch's 15 minutes. (A module constant
+    was set at collection and fell out of that window when the test ran late in a long run.)"""
+    return (time.time_ns() // 10**9 - 600) * 10**9
 
 
 def windows(client: InfluxClient) -> InfluxWindows:
@@ -19,21 +25,21 @@ def windows(client: InfluxClient) -> InfluxWindows:
 
 
 def test_points_come_back_per_asset_in_time_order_with_gaps_as_nan(
-    influx_client: InfluxClient,
+    influx_client: InfluxClient, t0: int
 ) -> None:
     # Written out of order; pump-2 lacks "flow" in one point and has a quality string.
     influx_client.write_lines(
         (
-            f"telemetry,site=s,asset=pump-1 flow=1.5,temp=20 {T0 + 2 * 10**9}\n"
-            f"telemetry,site=s,asset=pump-1 flow=1.0,temp=21 {T0}\n"
-            f'telemetry,site=s,asset=pump-2 flow=3.0,quality="good" {T0}\n'
-            f"telemetry,site=s,asset=pump-2 temp=30 {T0 + 10**9}\n"
+            f"telemetry,site=s,asset=pump-1 flow=1.5,temp=20 {t0 + 2 * 10**9}\n"
+            f"telemetry,site=s,asset=pump-1 flow=1.0,temp=21 {t0}\n"
+            f'telemetry,site=s,asset=pump-2 flow=3.0,quality="good" {t0}\n'
+            f"telemetry,site=s,asset=pump-2 temp=30 {t0 + 10**9}\n"
         ).encode()
     )
     reader = windows(influx_client)
     got = reader.fetch()
     one, two = got[("s", "pump-1")], got[("s", "pump-2")]
-    assert one.times_ns.tolist() == [T0, T0 + 2 * 10**9]
+    assert one.times_ns.tolist() == [t0, t0 + 2 * 10**9]
     assert one.sensors == ("flow", "temp")
     assert one.values.tolist() == [[1.0, 21.0], [1.5, 20.0]]
     assert two.sensors == ("flow", "temp")
@@ -43,17 +49,17 @@ def test_points_come_back_per_asset_in_time_order_with_gaps_as_nan(
     assert two.values[1, 1] == 30.0
     # Nothing new: nothing handed out again, though the read re-covers the lateness span.
     assert reader.fetch() == {}
-    influx_client.write_lines(f"telemetry,site=s,asset=pump-1 flow=2.0 {T0 + 3 * 10**9}\n".encode())
+    influx_client.write_lines(f"telemetry,site=s,asset=pump-1 flow=2.0 {t0 + 3 * 10**9}\n".encode())
     again = reader.fetch()
     assert list(again) == [("s", "pump-1")]
     assert again[("s", "pump-1")].sensors == ("flow",)
 
 
-def test_a_field_that_is_not_a_number_is_no_sensor(influx_client: InfluxClient) -> None:
+def test_a_field_that_is_not_a_number_is_no_sensor(influx_client: InfluxClient, t0: int) -> None:
     influx_client.write_lines(
         (
-            f'telemetry,site=s,asset=pump-3 flow=1.0,note="ok",running=true {T0}\n'
-            f'telemetry,site=s,asset=pump-3 flow=2.0,note="ok",running=false {T0 + 10**9}\n'
+            f'telemetry,site=s,asset=pump-3 flow=1.0,note="ok",running=true {t0}\n'
+            f'telemetry,site=s,asset=pump-3 flow=2.0,note="ok",running=false {t0 + 10**9}\n'
         ).encode()
     )
     window = windows(influx_client).fetch()[("s", "pump-3")]
