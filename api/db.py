@@ -25,6 +25,7 @@ logger = logging.getLogger(__name__)
 # Longest a writer queues in-process before it goes on to SQLite's own busy timeout.
 WRITER_WAIT_S = 30.0
 _HOLDS_WRITE_LOCK = "equipmon_holds_write_lock"
+_QUERY_ONLY = "equipmon_query_only"
 
 # How often a transaction that lost a race (unique violation, serialisation failure, deadlock)
 # is replayed; each replay sees the winner's row, so two attempts are almost always enough.
@@ -74,7 +75,7 @@ def make_engine(url: str, *, sqlite_synchronous: str = "FULL") -> sa.Engine:
             # other request, and SQLite's busy handler waits by sleeping, up to 100 ms a try:
             # that was the API's p99, issue 20.) query_only makes a write in a read
             # transaction an error at once instead of a rare SQLITE_BUSY under load.
-            connection.exec_driver_sql("PRAGMA query_only=1")
+            _query_only(connection, True)
             connection.exec_driver_sql("BEGIN")
             return
         # A deferred transaction that reads and then writes can fail with SQLITE_BUSY at once
@@ -87,11 +88,19 @@ def make_engine(url: str, *, sqlite_synchronous: str = "FULL") -> sa.Engine:
         else:
             logger.warning("a writer waited %s s for the in-process write queue", WRITER_WAIT_S)
         try:
-            connection.exec_driver_sql("PRAGMA query_only=0")
+            _query_only(connection, False)
             connection.exec_driver_sql("BEGIN IMMEDIATE")
         except BaseException:
             _release(connection.info)
             raise
+
+    def _query_only(connection: sa.Connection, on: bool) -> None:
+        # The pragma only when it changes: most transactions on a connection are reads, and
+        # the statement was a third of beginning one. connection.info lives as long as the
+        # DB-API connection (a new one starts with query_only off).
+        if connection.info.get(_QUERY_ONLY, False) != on:
+            connection.exec_driver_sql(f"PRAGMA query_only={int(on)}")
+            connection.info[_QUERY_ONLY] = on
 
     def _release(info: dict[Any, Any]) -> None:
         if info.pop(_HOLDS_WRITE_LOCK, False):

@@ -5,6 +5,9 @@ order's key columns (all descending, the last one unique). The page is answered:
 
 * ``304 Not Modified`` when ``If-None-Match`` names the current ETag, which is the table's
   change counter (api/revisions.py) with the caller and the query: one indexed read;
+* from the bytes already made under the same ETag, when this process made them
+  (``PageCache``): the tag names everything the body depends on, so the same tag is the
+  same body, and a poll that missed its 304 (a second client, a new tab) costs one read;
 * otherwise as JSON bytes: the rows are read as Core rows (no ORM identity map), validated
   once into the page schema and dumped by pydantic-core in one call, instead of ORM objects,
   ``model_validate`` per row, FastAPI's second validation of the returned model, a Python
@@ -152,11 +155,44 @@ class CountCache:
             self._totals[tag] = total
 
 
+class PageCache:
+    """Bodies of list pages by their ETag (and viewer), per process (api.state.AppState.pages).
+
+    The ETag names the table's change counter, the caller's visibility and every query
+    parameter, so one tag is one body: serving the bytes made under it skips the page's
+    `SELECT`, its rows' JSON columns, pydantic's validation and the dump, ~70 % of a list
+    request's work (session 11, docs/api.md). The key adds the user id, which visibility
+    depends on (a technician's own orders) and the tag names only through the actor.
+    Bounded by bytes (a page of 50 work orders is ~25-60 kB): the oldest entries go first.
+    """
+
+    def __init__(self, max_bytes: int = 32 * 1024 * 1024) -> None:
+        self.max_bytes = max_bytes
+        self._bodies: dict[tuple[str, int | None], bytes] = {}
+        self._bytes = 0
+        self._lock = threading.Lock()
+
+    def get(self, key: tuple[str, int | None]) -> bytes | None:
+        """The body made under key, if still remembered."""
+        return self._bodies.get(key)
+
+    def put(self, key: tuple[str, int | None], body: bytes) -> None:
+        """Remember a body (a body larger than the whole cache is not kept)."""
+        if len(body) > self.max_bytes:
+            return
+        with self._lock:
+            old = self._bodies.pop(key, None)
+            if old is not None:
+                self._bytes -= len(old)
+            while self._bodies and self._bytes + len(body) > self.max_bytes:
+                self._bytes -= len(self._bodies.pop(next(iter(self._bodies))))
+            self._bodies[key] = body
+            self._bytes += len(body)
+
+
 def _total(
-    request: Request, connection: sa.Connection, stmt: sa.Select[Any], table: sa.FromClause,
-    tag: str,
-) -> int:  # fmt: skip
-    state = getattr(request.app.state, "equipmon", None)
+    state: Any, connection: sa.Connection, stmt: sa.Select[Any], table: sa.FromClause, tag: str
+) -> int:
     cache: CountCache | None = getattr(state, "counts", None)
     known = cache.get(tag) if cache is not None else None
     if known is not None:
@@ -188,17 +224,19 @@ def list_response(
     """
     connection = session.connection()
     listing = request.url.path
+    params = sorted(request.query_params.multi_items())
     # The revision first: a tag is never newer than the rows it is sent with.
-    tag = revisions.etag(
-        revisions.current(connection, [cast("sa.Table", table).name]),
-        principal.actor,
-        principal.role,
-        listing,
-        sorted(request.query_params.multi_items()),
-    )
+    revision = revisions.current_one(connection, cast("sa.Table", table).name)
+    tag = revisions.etag(revision, principal.actor, principal.role, listing, params)
     headers = {"ETag": tag, "Cache-Control": "private, no-cache", "Vary": "Authorization"}
     if revisions.matches(request.headers.get("if-none-match"), tag):
         return Response(status_code=304, headers=headers)
+    state = getattr(request.app.state, "equipmon", None)
+    pages: PageCache | None = getattr(state, "pages", None)
+    key = (tag, principal.user_id)
+    cached = pages.get(key) if pages is not None else None
+    if cached is not None:
+        return Response(cached, media_type="application/json", headers=headers)
     fingerprint = _fingerprint(listing, request)
     total: int | None = None
     if cursor is not None:
@@ -208,7 +246,10 @@ def list_response(
         bound = [sa.literal(v, type_=k.type) for v, k in zip(after, keys, strict=True)]
         stmt = stmt.where(sa.tuple_(*keys) < sa.tuple_(*bound))
     else:
-        total = _total(request, connection, stmt, table, tag)
+        # The total does not depend on the window: pages of one filter share their count.
+        filters = [(k, v) for k, v in params if k not in ("cursor", "limit", "offset")]
+        count_tag = revisions.etag(revision, principal.actor, principal.role, listing, filters)
+        total = _total(state, connection, stmt, table, count_tag)
     ordered = stmt.with_only_columns(*table.c).order_by(*(k.desc() for k in keys))
     result = connection.execute(ordered.limit(limit + 1).offset(offset))
     rows = [dict(row) for row in result.mappings()]
@@ -227,4 +268,6 @@ def list_response(
     }
     adapter = _adapter(schema)
     body = adapter.dump_json(adapter.validate_python(page))
+    if pages is not None:
+        pages.put(key, body)
     return Response(body, media_type="application/json", headers=headers)

@@ -113,6 +113,25 @@ def current(session: Session | sa.Connection, tables: Iterable[str]) -> str:
     return ",".join(f"{name}:{rev}" for name, rev in sorted(rows))
 
 
+# One table's revision as driver SQL, by DB-API paramstyle: no statement to build or to look
+# up in SQLAlchemy's compiled cache on every list request (the read was 14 % of the list
+# route's samples, session 11).
+_CURRENT_ONE = {
+    "qmark": "SELECT sum(revision) FROM change_counters WHERE name = ?",
+    "format": "SELECT sum(revision) FROM change_counters WHERE name = %s",
+    "pyformat": "SELECT sum(revision) FROM change_counters WHERE name = %s",
+}
+
+
+def current_one(connection: sa.Connection, table: str) -> str:
+    """One table's revision, as `current` would give it for [table]."""
+    sql = _CURRENT_ONE.get(connection.dialect.paramstyle)
+    if sql is None:  # pragma: no cover (SQLite and psycopg are qmark and format/pyformat)
+        return current(connection, [table])
+    revision = connection.exec_driver_sql(sql, (table,)).scalar()
+    return "" if revision is None else f"{table}:{revision}"
+
+
 def etag(revisions: str, *parts: object) -> str:
     """A weak ETag of the revisions and whatever else the representation depends on (the
     caller, the query)."""

@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session, sessionmaker
 
 from api.fragments import FragmentCache
-from api.listing import CountCache
+from api.listing import CountCache, PageCache
 from api.metrics import Metrics
 from api.ratelimit import RateLimiter
 from api.security import Principal, hash_token
@@ -46,6 +46,8 @@ class AppState:
     token_cache: TokenCache
     # Totals of list pages by ETag (api.listing): a count is made once per table change.
     counts: CountCache = field(default_factory=CountCache)
+    # Bodies of list pages by ETag (api.listing): a page is made once per table change.
+    pages: PageCache = field(default_factory=PageCache)
     # Live fragments the same for every viewer (api.fragments, api.web.render).
     fragments: FragmentCache = field(default_factory=FragmentCache)
     # Public work requests: per client address and per asset (or site-wide page).

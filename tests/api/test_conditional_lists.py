@@ -13,7 +13,7 @@ from fastapi import FastAPI
 
 from api import revisions
 from api.db import make_engine, make_sessionmaker
-from api.listing import encode_cursor
+from api.listing import PageCache, encode_cursor
 from api.main import create_app
 from api.models import WorkOrder, utcnow
 from api.settings import Settings
@@ -220,3 +220,80 @@ def test_a_list_page_is_one_connection_and_four_selects(database_url: str) -> No
         assert len(page["items"]) == 3
         assert len(selects) == 4, selects
         assert len(checkouts) == 1
+
+
+def _selects_of(engine: sa.Engine, call: Any) -> tuple[Any, list[str]]:
+    """What call returns and the SELECTs it sent through engine."""
+    selects: list[str] = []
+
+    def on_execute(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        if statement.lstrip().upper().startswith("SELECT"):
+            selects.append(statement)
+
+    sa.event.listen(engine, "before_cursor_execute", on_execute)
+    try:
+        return call(), selects
+    finally:
+        sa.event.remove(engine, "before_cursor_execute", on_execute)
+
+
+def test_a_page_is_made_once_per_etag_and_again_after_a_write(database_url: str) -> None:
+    """The same ETag is the same body: a second request reads the revision only (issue 20)."""
+    app = create_app(make_settings(database_url))
+    with serve(app) as url, httpx.Client(base_url=url, timeout=30) as client:
+        api = Api(client, app_settings(app))
+        site = create_site(api, "plant-a")
+        setup_roles(api, site["id"])
+        asset = create_asset(api, site["id"])
+        (order_id, _) = _create_orders(api, asset, 2)
+        engine: sa.Engine = app.state.equipmon.engine
+        first = api.call("facilities", "GET", f"{ORDERS}?limit=1")
+        again, selects = _selects_of(
+            engine, lambda: api.call("facilities", "GET", f"{ORDERS}?limit=1")
+        )
+        assert again.content == first.content
+        assert again.headers["ETag"] == first.headers["ETag"]
+        assert len(selects) == 1, selects  # the revision; the token is cached too
+        # Another window of the same filter counts nothing again (the total is the filter's).
+        other, selects = _selects_of(
+            engine, lambda: api.call("facilities", "GET", f"{ORDERS}?limit=2")
+        )
+        assert other.json()["total"] == 2
+        assert len(selects) == 2, selects  # the revision and the rows
+        # A write moves the revision: the next page is made again, with the change.
+        etag = api.call("admin", "GET", f"{ORDERS}/{order_id}").headers["ETag"]
+        api.ok(
+            "admin",
+            "PATCH",
+            f"{ORDERS}/{order_id}",
+            json={"title": "new"},
+            headers={"If-Match": etag},
+        )
+        changed = api.call("facilities", "GET", f"{ORDERS}?limit=2")
+        assert changed.headers["ETag"] != other.headers["ETag"]
+        assert [i["title"] for i in changed.json()["items"] if i["id"] == order_id] == ["new"]
+
+
+def test_technicians_never_get_each_others_pages(api: Api, asset: dict[str, Any]) -> None:
+    """Visibility is part of a cached page's key: each technician sees only their own."""
+    (order_id,) = _create_orders(api, asset, 1)
+    etag = api.call("admin", "GET", f"{ORDERS}/{order_id}").headers["ETag"]
+    assign = {"to": "assigned", "assignee_id": api.user_ids["technician"]}
+    transition = f"{ORDERS}/{order_id}/transitions"
+    api.ok("admin", "POST", transition, json=assign, headers={"If-Match": etag})
+    for _ in range(2):  # the second of each is served from the cache
+        assert [i["id"] for i in api.ok("technician", "GET", ORDERS)["items"]] == [order_id]
+        assert api.ok("technician2", "GET", ORDERS)["items"] == []
+
+
+def test_the_page_cache_is_bounded_by_bytes() -> None:
+    cache = PageCache(max_bytes=10)
+    cache.put(("a", None), b"12345")
+    cache.put(("b", 1), b"12345")
+    cache.put(("c", None), b"123")  # the oldest goes
+    assert cache.get(("a", None)) is None
+    assert cache.get(("b", 1)) == b"12345"
+    assert cache.get(("c", None)) == b"123"
+    cache.put(("d", None), b"12345678901")  # larger than the whole cache: not kept
+    assert cache.get(("d", None)) is None
+    assert cache.get(("b", 1)) == b"12345"
