@@ -69,11 +69,12 @@ READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 READ_SESSION = "equipmon_read_session"
 
 
-async def _close(state: AppState, session: Session) -> None:
+async def _close(state: AppState, session: Session, *, read: bool = False) -> None:
     # Making a session does no I/O (it connects on first use); closing one that is in a
     # transaction rolls it back: in-process and microseconds on SQLite, a round trip to
-    # PostgreSQL (which is not for the event loop).
-    if session.in_transaction() and state.engine.dialect.name != "sqlite":
+    # PostgreSQL (which is not for the event loop), except for a read session, which runs
+    # in autocommit there (api.db.make_sessionmaker): its rollback sends nothing.
+    if session.in_transaction() and not read and state.engine.dialect.name != "sqlite":
         await run_in_threadpool(session.close)
     else:
         session.close()
@@ -87,7 +88,7 @@ async def get_read_session(state: StateDep, request: Request) -> AsyncIterator[S
         yield session
     finally:
         delattr(request.state, READ_SESSION)
-        await _close(state, session)
+        await _close(state, session, read=True)
 
 
 ReadSessionDep = Annotated[Session, Depends(get_read_session)]
