@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from api.crud import get_or_404
 from api.db import run_in_transaction
-from api.deps import Crew, SessionDep, SessionsDep, SettingsDep
+from api.deps import Crew, ReadSessionDep, SessionDep, SessionsDep, SettingsDep
 from api.errors import (
     ConflictError,
     ForbiddenError,
@@ -70,18 +70,49 @@ def check_if_match(order: WorkOrder, if_match: str | None) -> None:
         )
 
 
-def public(session: Session, order: WorkOrder, response: Response | None = None) -> WorkOrderPublic:
-    """The order with its evidence (and its ETag on response)."""
+def evidence_of(session: Session, order_id: int) -> list[EvidencePublic]:
+    """The alert occurrences behind an order, oldest first."""
     evidence = session.scalars(
         sa.select(WorkOrderEvidence)
-        .where(WorkOrderEvidence.work_order_id == order.id)
+        .where(WorkOrderEvidence.work_order_id == order_id)
         .order_by(WorkOrderEvidence.id)
     ).all()
+    return [EvidencePublic.model_validate(e) for e in evidence]
+
+
+def public(
+    session: Session,
+    order: WorkOrder,
+    response: Response | None = None,
+    evidence: list[EvidencePublic] | None = None,
+) -> WorkOrderPublic:
+    """The order with its evidence (read in session unless given), and its ETag on response."""
     result = WorkOrderPublic.model_validate(order)
-    result.evidence = [EvidencePublic.model_validate(e) for e in evidence]
+    result.evidence = evidence_of(session, order.id) if evidence is None else evidence
     if response is not None:
         response.headers["ETag"] = etag(order)
     return result
+
+
+def order_to_change(
+    read: Session, session: Session, order_id: int, principal: Principal, if_match: str | None
+) -> tuple[WorkOrder, list[EvidencePublic]]:
+    """The order (in session, at the version read) and its evidence, read and checked in read.
+
+    The reads and the If-Match check happen before the writing session begins, so on SQLite
+    they do not hold the one write lock (BEGIN IMMEDIATE) that every writer queues for: it
+    is taken for the UPDATE, the audit row and the change counter only (session 11). The
+    UPDATE is `… WHERE version = <read>` (the mapper's version column): an order changed in
+    between makes it fail with StaleDataError, answered 412, as with two writers on
+    PostgreSQL. Given the same session twice (the UI's actions), it reads in that one.
+    """
+    seen = visible_order(read, order_id, principal, if_match)
+    evidence = evidence_of(read, order_id)
+    if read is session:
+        return seen, evidence
+    order = session.merge(seen, load=False)  # no SQL: the write session trusts the row read
+    read.rollback()  # ends the read snapshot and frees its connection before the write
+    return order, evidence
 
 
 def visible_order(
@@ -265,17 +296,16 @@ def update_work_order(
     *,
     response: Response,
     session: SessionDep,
+    read: ReadSessionDep,
     principal: Crew,
     if_match: IfMatch = None,
 ) -> WorkOrderPublic:
     """Checklist, parts, labour, downtime, notes, priority, due date (412 on a stale If-Match)."""
-    order = visible_order(session, order_id, principal, if_match)
+    order, evidence = order_to_change(read, session, order_id, principal, if_match)
     svc.update(session, order, body, principal, utcnow())
-    # The answer is read in the same transaction (its query flushes the change): reading it
-    # after the commit checked out a second connection and began a second transaction.
-    result = public(session, order, response)
     session.commit()
-    return result
+    # After the commit, from what was read and written: no query, so nothing in the lock.
+    return public(session, order, response, evidence)
 
 
 @router.post(
@@ -292,14 +322,14 @@ def transition_work_order(
     *,
     response: Response,
     session: SessionDep,
+    read: ReadSessionDep,
     settings: SettingsDep,
     principal: Crew,
     if_match: IfMatch = None,
 ) -> WorkOrderPublic:
     """open → assigned → in_progress ⇄ on_hold → completed → verified | reopened;
     cancelled before completion. Technicians claim, start, hold and complete their own."""
-    order = visible_order(session, order_id, principal, if_match)
+    order, evidence = order_to_change(read, session, order_id, principal, if_match)
     svc.transition(session, order, body, principal=principal, policy=settings.policy, now=utcnow())
-    result = public(session, order, response)  # in the transaction, as in update_work_order
     session.commit()
-    return result
+    return public(session, order, response, evidence)  # as in update_work_order

@@ -286,6 +286,7 @@ def transition(  # noqa: PLR0917 (one form field per parameter)
                 body,
                 response=Response(),
                 session=session,
+                read=session,
                 settings=state.settings,
                 principal=principal,
                 if_match=etag,
@@ -318,6 +319,7 @@ def note(
                 body,
                 response=Response(),
                 session=session,
+                read=session,
                 principal=principal,
                 if_match=etag,
             )
@@ -353,6 +355,7 @@ async def checklist(
                 body,
                 response=Response(),
                 session=session,
+                read=session,
                 principal=principal,
                 if_match=etag,
             )
