@@ -55,6 +55,13 @@ SHARDS = 8
 _counters: sa.Table = ChangeCounter.__table__  # type: ignore[assignment]
 
 
+_BUMP = {
+    "qmark": "UPDATE change_counters SET revision = revision + 1 WHERE name = ? AND shard = ?",
+    "format": "UPDATE change_counters SET revision = revision + 1 WHERE name = %s AND shard = %s",
+    "pyformat": "UPDATE change_counters SET revision = revision + 1 WHERE name = %s AND shard = %s",
+}
+
+
 def _touch(session: Session, table: Any) -> None:
     name = getattr(table, "name", None)
     if name in TRACKED:
@@ -81,8 +88,12 @@ def _before_commit(session: Session) -> None:
         return
     connection = session.connection()  # Core: no ORM statement machinery for a counter
     shard = random.randrange(SHARDS)  # spreads lock waits; not a secret
+    sql = _BUMP.get(connection.dialect.paramstyle)
     for name in sorted(touched):
-        connection.execute(
+        if sql is not None:  # driver SQL: nothing to build or look up per write
+            connection.exec_driver_sql(sql, (name, shard))
+            continue
+        connection.execute(  # pragma: no cover (SQLite and psycopg have their SQL above)
             sa.update(_counters)
             .where(_counters.c.name == name, _counters.c.shard == shard)
             .values(revision=_counters.c.revision + 1)
