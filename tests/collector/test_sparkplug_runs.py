@@ -8,11 +8,18 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass
+from typing import Any, cast
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from collector.settings import MqttSettings
+from collector.sources.feed import Feed
+from collector.sources.paho_fast import Publish
+from collector.sources.sparkplug import SparkplugSource
 from collector.sparkplug.host import SparkplugHost
+from collector.sparkplug.settings import SparkplugSettings
+from collector.spool import DeadLetter, SpoolEntry
 from telemetry.codecs.line_protocol import LineFormatter
 from telemetry.sparkplug import decode_payload, parse_topic
 from telemetry.sparkplug import sparkplug_b_pb2 as pb
@@ -205,3 +212,88 @@ def test_a_run_declines_or_agrees_with_the_rules(
     assert clean  # a run only takes what the rules take without a word
     assert lines == expected
     assert _node_seq(host) == _node_seq(twin)
+
+
+class _Feed:
+    """The feed's side the source uses: what it submits."""
+
+    def __init__(self) -> None:
+        self.messages = 0
+        self.items: list[object] = []
+
+    def submit(self, items: list[object], tokens: list[object]) -> None:
+        self.items.extend(items)
+
+
+def _source(*, fast_path: bool) -> tuple[SparkplugSource, _Feed]:
+    feed = _Feed()
+    source = SparkplugSource(
+        SparkplugSettings(enabled=True, host_id=""),
+        MqttSettings(fast_path=fast_path),
+        lambda name, kind, ack: cast(Feed, feed),
+        clock_ns=lambda: RECEIVED_NS,
+    )
+    return source, feed
+
+
+def _count_runs(source: SparkplugSource) -> list[int]:
+    """The readings of each run the host takes (0: declined), as they happen."""
+    taken: list[int] = []
+    handle_run = source._host.handle_run
+
+    def counted(*args: Any) -> list[str] | None:
+        lines = handle_run(*args)
+        taken.append(len(lines or ()))
+        return lines
+
+    setattr(source._host, "handle_run", counted)  # noqa: B010 (an instance's method)
+    return taken
+
+
+def test_the_source_says_the_same_with_runs_and_without() -> None:
+    """Bursts interleaving two edge nodes' data of two devices each, with a gap, an unknown
+    alias and an undecodable payload in one node's stream: the same lines, dead letters and
+    counts with runs (the default) and one by one."""
+    nodes = ["gw-1", "gw-2"]
+    births: list[Publish] = []
+    for node in nodes:
+        nbirth = pb.Payload(timestamp=NOW_MS, seq=0, metrics=_birth(0).metrics)
+        nbirth.metrics.add(name="bdSeq", datatype=pb.Int64, long_value=0)
+        births.append(
+            (f"spBv1.0/plant-a/NBIRTH/{node}".encode(), nbirth.SerializeToString(), 0, 0, 0)
+        )
+        for seq, device in enumerate(DEVICES, start=1):
+            topic = f"spBv1.0/plant-a/DBIRTH/{node}/{device}".encode()
+            births.append((topic, _birth(seq).SerializeToString(), 0, 0, 0))
+    data: list[Publish] = []
+    seqs = dict.fromkeys(nodes, len(DEVICES))  # each node's last birth's
+    for i in range(600):
+        node = nodes[0] if i % 3 else nodes[1]
+        seqs[node] += 7 if i == 301 else 1  # a gap: a rebirth asked, known aliases resolve
+        metrics = [Metric(alias=1, timestamp=NOW_MS - i, double_value=float(i))]
+        metrics.append(Metric(alias=9 if i == 401 else 2, timestamp=NOW_MS - i, double_value=1.0))
+        payload = pb.Payload(timestamp=NOW_MS, seq=seqs[node] % 256, metrics=metrics)
+        topic = f"spBv1.0/plant-a/DDATA/{node}/{DEVICES[i % 2]}".encode()
+        raw = b"\x0a\xff" if i == 500 else payload.SerializeToString()
+        data.append((topic, raw, 0, 0, 0))
+    results = []
+    for fast_path in (True, False):
+        source, feed = _source(fast_path=fast_path)
+        taken = _count_runs(source)
+        source._on_batch(births)
+        for start in range(0, len(data), 256):
+            source._on_batch(data[start : start + 256])
+        lines = [
+            line for i in feed.items if isinstance(i, SpoolEntry) for line in i.body.splitlines()
+        ]
+        dead = [(d.reason, d.payload) for d in feed.items if isinstance(d, DeadLetter)]
+        status = source.status
+        results.append((sorted(lines), sorted(dead), status.readings, status.sequence_gaps))
+        assert bool(source._data_topics) is fast_path  # runs only on the fast path
+        # Each burst: one run per node (the first message of each topic alone, the first
+        # time); gw-1's in the second burst (the gap, alias and payload) goes one by one.
+        assert taken == ([168, 84, 0, 85, 59, 29] if fast_path else [])
+    assert results[0] == results[1]
+    assert results[0][2] == 599  # all but the undecodable (the unknown alias's keeps alias 1)
+    assert results[0][3] == 2  # the gap, and the undecodable message's seq
+    assert [reason for reason, _ in results[0][1]] == ["undecodable", "unknown_alias"]
