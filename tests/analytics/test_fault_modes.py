@@ -12,12 +12,9 @@ Run as a script for the per-fault report of every (machine type, fault) pair::
 
 from __future__ import annotations
 
-import fcntl
 import math
-import os
-import pickle
 import sys
-import tempfile
+from collections.abc import Iterable
 from functools import cache
 from pathlib import Path
 
@@ -43,9 +40,9 @@ from device_sims.scenario import Scenario, parse_scenario
 from device_sims.timefmt import parse_duration_s
 from device_sims.truth import truth_lines
 
-# 60 s readings: a week is 10,080 rows per asset, which keeps the module at about three and a
-# half minutes on a busy 2-core machine; every time constant of the scorer is in seconds, so
-# nothing depends on the rate (the same fleet at 10 s is reported in docs/analytics.md).
+# 60 s readings: a week is 10,080 rows per asset, which keeps the module at about a minute of
+# CPU; every time constant of the scorer is in seconds, so nothing depends on the rate (the
+# same fleet at 10 s is reported in docs/analytics.md).
 INTERVAL = "60s"
 TRAIN_DAYS = 7
 ONSET = "7d6h"  # a Monday 06:00 UTC, after a full healthy week
@@ -82,9 +79,11 @@ SIGNATURE = {
 }
 
 
-def scenario(pairs: list[tuple[str, str]], days: int = 14) -> Scenario:
-    """Healthy asset per machine type plus one asset per (type, fault) pair."""
-    assets = [{"name": f"{t}-healthy", "type": t} for t in MACHINE_TYPES]
+def scenario(
+    pairs: list[tuple[str, str]], days: int = 14, healthy: Iterable[str] = tuple(MACHINE_TYPES)
+) -> Scenario:
+    """One healthy asset per machine type in ``healthy`` plus one asset per (type, fault)."""
+    assets = [{"name": f"{t}-healthy", "type": t} for t in healthy]
     assets += [{"name": f"{t}-{k}", "type": t} for t, k in pairs]
     faults = [{"asset": f"{t}-{k}", "kind": k, "onset": ONSET} for t, k in pairs]
     doc = {
@@ -114,34 +113,23 @@ def run(
     return results, healthy, tables
 
 
-Fleet = tuple[dict[str, FaultResult], dict[str, list[Episode]], dict[str, SensorTable]]
-
-
-def _run_fleet() -> Fleet:
-    results, healthy, tables = run(scenario([(t, k) for k, t in FAULT_HOSTS.items()]))
-    return {r.kind: r for r in results}, healthy, tables
+# Each asset of the test fleet is backfilled and scored on its own, once per worker process.
+# An asset's random streams depend only on the scenario's seed, its site and its name, so it
+# is the same asset as in the whole fleet; alone, the fleet's assets spread over the xdist
+# workers instead of one worker computing all of them while the others wait for its result.
+@cache
+def fault_run(kind: str) -> tuple[FaultResult, SensorTable]:
+    """The asset that has ``kind``: its fault result and its rows."""
+    host = FAULT_HOSTS[kind]
+    results, _, tables = run(scenario([(host, kind)], healthy=()))
+    return results[0], tables[f"{host}-{kind}"]
 
 
 @cache
-def fleet() -> Fleet:
-    """The test fleet, run once per test run (two to three minutes on a busy machine).
-
-    Under pytest-xdist the tests of this module land on several workers; the first to ask
-    computes the fleet under a file lock and the others load its result (a file of this run's
-    own, named by xdist's run id, in the temporary folder), instead of each spending minutes.
-    """
-    run_id = os.environ.get("PYTEST_XDIST_TESTRUNUID")
-    if run_id is None:
-        return _run_fleet()
-    path = Path(tempfile.gettempdir()) / f"equipmon-fault-fleet-{run_id}.pickle"
-    with path.with_suffix(".lock").open("w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        if path.exists():
-            loaded: Fleet = pickle.loads(path.read_bytes())
-            return loaded
-        value = _run_fleet()
-        path.write_bytes(pickle.dumps(value))
-        return value
+def healthy_run(machine: str) -> list[Episode]:
+    """The alarm episodes of the healthy asset of one machine type."""
+    _, healthy, _ = run(scenario([], healthy=(machine,)))
+    return healthy[f"{machine}-healthy"]
 
 
 def max_delay_s(kind: str) -> float:
@@ -158,7 +146,7 @@ def max_delay_s(kind: str) -> float:
 @pytest.mark.slow
 @pytest.mark.parametrize("kind", sorted(FAULT_HOSTS))
 def test_every_fault_mode_is_alarmed_in_time_naming_its_sensors(kind: str) -> None:
-    result = fleet()[0][kind]
+    result = fault_run(kind)[0]
     host = FAULT_HOSTS[kind]
     assert result.delay_s is not None, f"{kind} on {host}: never alarmed"
     assert result.delay_s <= max_delay_s(kind), (
@@ -180,21 +168,20 @@ def test_every_fault_mode_is_alarmed_in_time_naming_its_sensors(kind: str) -> No
 @pytest.mark.slow
 @pytest.mark.parametrize("machine", list(MACHINE_TYPES))
 def test_a_healthy_asset_raises_at_most_one_false_alarm_a_week(machine: str) -> None:
-    episodes = fleet()[1][f"{machine}-healthy"]
+    episodes = healthy_run(machine)
     assert len(episodes) <= 1, [(e.start_s, e.leading[:3]) for e in episodes]
 
 
 @pytest.mark.slow
 def test_bearing_wear_over_days_beats_the_adaptive_baseline_only_with_the_envelope() -> None:
     # The default three-day bearing wear is alarmed in time (test above) ...
-    result = fleet()[0]["bearing_wear"]
+    result, table = fault_run("bearing_wear")
     assert result.delay_s is not None
     assert result.delay_s <= max_delay_s("bearing_wear")
     assert result.leading[0] in SIGNATURE[("pump", "bearing_wear")]
     # ... and it is the frozen-baseline channel that sees it: the same pump scored with that
     # channel idle is absorbed by the drift-following level baseline (no alarm naming the
     # bearing within the bound), which is what the envelope exists for.
-    table = fleet()[2]["pump-bearing_wear"]
     train_until = table.times_s[0] + TRAIN_DAYS * 86400.0
     idle = StreamingScorer(envelope=TrainingEnvelope(min_span_s=math.inf))
     episodes = alarm_episodes(table, train_until, idle)

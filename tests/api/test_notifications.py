@@ -160,6 +160,10 @@ def test_quiet_hours_defer_all_but_critical(database_url: str, smtp_sink: SmtpSi
         api.ok("service", "POST", "/api/v1/alerts", json=crit)
         (mail,) = wait_for(lambda: mail_to(smtp_sink, EMAIL["technician"]), "the critical mail")
         assert str(mail["Subject"]).startswith("[critical]")
-        (deferred,) = outbox(api, status="pending")
+        # The mail reaches the sink a moment before its outbox row is settled as sent.
+        (deferred,) = wait_for(
+            lambda: rows if len(rows := outbox(api, status="pending")) == 1 else None,
+            "only the deferred message pending",
+        )
         assert deferred["severity"] == "medium"
         assert datetime.fromisoformat(deferred["next_attempt_at"]) > now + timedelta(minutes=90)

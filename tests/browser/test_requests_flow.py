@@ -3,7 +3,7 @@
 In headless Chromium against the real API: the requester files from the label's page, a
 facilities user accepts it into a work order, a technician completes it, and the requester's
 status page shows each step. The same story in Vietnamese must leave no English word of the
-catalog on any page it visits. Screenshots go to docs/screenshots/.
+catalog on any page it visits. Screenshots go where the dashboard test puts its own.
 """
 
 from __future__ import annotations

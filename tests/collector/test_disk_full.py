@@ -195,8 +195,15 @@ def test_a_disk_filled_by_another_process_drains_on_a_full_disk_and_resumes_when
     # Everything acknowledged drains although the disk has no byte free...
     wait_for(lambda: count_and_sum(influx_client)[0] >= held * LINES, 60, "the spool drained")
     wait_for(lambda: service.spool.rows == 0, 10, "an empty spool")
-    # ...and it keeps holding back while the disk is full (it wants its reserve back).
-    assert _health(service)["status"] == HOLDING_BACK
+    # ...and it acknowledges nothing new without its reserve: it holds back while the disk is
+    # full, unless what the drain itself freed (the WAL truncated after the checkpoint) was
+    # room enough to take the reserve back first. Which one depends on how large the WAL
+    # grew, so either is right; acknowledging with no reserve would be the wedge.
+    wait_for(
+        lambda: _health(service)["status"] == HOLDING_BACK or service.capacity.reserve.held,
+        10,
+        "holding back, or the reserve taken back",
+    )
     print(f"\ndrained {held:.0f} messages on a full disk; reserve held: "
           f"{service.capacity.reserve.held}")  # fmt: skip
     ballast.unlink()
