@@ -16,8 +16,7 @@ reading at or before that time is never counted again. An asset is first counted
 model is fitted on a day or more (``lifecycle.meter_min_baseline_s``: a short first baseline,
 an hour at night, may show the machine stopped throughout, so its running level is unknown),
 and that first count starts from the baseline's rows (backfill). The
-values go to the API (``POST /api/v1/meters/counted``) as lifetime totals, so a post that is
-lost or repeated changes nothing: the next one carries the same totals or larger.
+values go to the API as lifetime totals (analytics.meter_sync).
 """
 
 from __future__ import annotations
@@ -30,12 +29,9 @@ import threading
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
 
-import httpx
 import numpy.typing as npt
 
-from analytics.alerts_client import rfc3339
 from analytics.files import atomic_write
 from analytics.running import RunningState
 from analytics.settings import MeterRule
@@ -197,41 +193,3 @@ class MeterBook:
 
 def _copy(state: MeterState) -> MeterState:
     return MeterState(**asdict(state))
-
-
-def counted_readings(
-    items: Sequence[tuple[AssetKey, MeterState]], units: dict[str, str] | None = None
-) -> list[dict[str, Any]]:
-    """The API's counted-reading items for these states (running hours, starts, rule meters
-    with their ``units`` by name)."""
-    units = units or {}
-    out = []
-    for (site, asset), s in items:
-        if not s.through_ns:
-            continue
-        common = {"site": site, "asset": asset, "at": rfc3339(s.through_ns)}
-        out.append({**common, "name": RUNNING_HOURS, "value": s.running_s / 3600.0, "unit": "h"})
-        out.append({**common, "name": STARTS, "value": float(s.starts), "unit": ""})
-        for name, value in sorted(s.counted.items()):
-            out.append({**common, "name": name, "value": value, "unit": units.get(name, "")})
-    return out
-
-
-class MeterPoster:
-    """Posts counted meters to the API with the service token."""
-
-    def __init__(self, url: str, token: str, timeout_s: float) -> None:
-        self._client = httpx.Client(
-            base_url=url, timeout=timeout_s, headers={"Authorization": f"Bearer {token}"}
-        )
-
-    def post(self, readings: list[dict[str, Any]]) -> dict[str, Any]:
-        """POST /api/v1/meters/counted; the API's answer (httpx.HTTPError when not 200)."""
-        response = self._client.post("/api/v1/meters/counted", json={"readings": readings})
-        response.raise_for_status()
-        result: dict[str, Any] = response.json()
-        return result
-
-    def close(self) -> None:
-        """Close the connection pool."""
-        self._client.close()

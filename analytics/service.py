@@ -24,13 +24,12 @@ from collections.abc import Callable
 from types import TracebackType
 from typing import Any, Self
 
-import httpx
-
 from analytics.alerts_client import AlertsClient, Outbox, rfc3339
 from analytics.api_reader import ApiReader, Periodic, SensorLimits
 from analytics.errors import ModelRejectedError
 from analytics.feedback import LabelStore
-from analytics.meters import MeterBook, MeterPoster, counted_readings
+from analytics.meter_sync import MeterPoster, MeterSync
+from analytics.meters import MeterBook
 from analytics.metrics import Metrics
 from analytics.model import AssetModel
 from analytics.model_store import (
@@ -126,12 +125,10 @@ class DetectorService:
         self.store = ModelStore(settings.data_dir / "models")
         self.labels = LabelStore(settings.data_dir / "labels.json", settings.lifecycle)
         self.meters = MeterBook(settings.data_dir / "meters.json")
-        self._meters_refused: set[tuple[str, str]] = set()
-        self._meter_poster = meter_poster
         if meter_poster is None and token is not None:
             client = MeterPoster(settings.api.url, token, settings.api.timeout_s)
             self._closers.append(client.close)
-            self._meter_poster = client.post
+            meter_poster = client.post
         self.limits: SensorLimits = {}
         self.trainer = Trainer(
             self._influx,
@@ -143,6 +140,9 @@ class DetectorService:
             warm_s=settings.lifecycle.warm_s,
             clock_ns=clock_ns,
             on_result=lambda reason, result: self.metrics.retrains.labels(reason, result).inc(),
+        )
+        self.meter_sync = MeterSync(
+            self.meters, meter_poster, self.trainer.read, settings.lifecycle, self.metrics
         )
         self.assets: dict[AssetKey, AssetMonitor] = {}
         self._history_fits: dict[AssetKey, TrainRequest] = {}
@@ -169,7 +169,7 @@ class DetectorService:
             self._pollers = [
                 Periodic("analytics-limits", rules.limits_refresh_s, self.refresh_limits),
                 Periodic("analytics-feedback", lc.feedback_poll_s, self.poll_feedback),
-                Periodic("analytics-meters", lc.meters_post_s, self.post_meters),
+                Periodic("analytics-meters", lc.meters_post_s, self.meter_sync.post),
             ]
             for poller in self._pollers:
                 poller.start()
@@ -203,7 +203,7 @@ class DetectorService:
                 self.status.stop()
         if self._http is not None:
             self._http.stop()
-        self._save_meters()
+        self.meter_sync.save()
         try:
             self.labels.save()
         except OSError:
@@ -265,7 +265,7 @@ class DetectorService:
                 if key not in windows:
                     self._apply(key, monitor.check_stale(now_ns))
             self._schedule_retrains(now_ns / 1e9)
-            self._save_meters()
+            self.meter_sync.save()
             self.metrics.ticks.labels("ok").inc()
             self._last_ok_ns = now_ns
             self._update_gauges()
@@ -304,7 +304,7 @@ class DetectorService:
         if new and monitor.scorer is None:
             self._fit_from_history(key, monitor, window)
         if len(window.times_ns):
-            self._catch_up_meters(key, monitor, int(window.times_ns[0]))
+            self.meter_sync.catch_up(key, monitor, int(window.times_ns[0]))
         try:
             result = monitor.feed(window, self._fit)
         except Exception as exc:
@@ -323,27 +323,6 @@ class DetectorService:
         self.metrics.rows_buffered.inc(result.buffered)
         self.metrics.rows_scored.inc(result.scored)
         self._apply(key, result)
-
-    def _catch_up_meters(self, key: AssetKey, monitor: AssetMonitor, first_ns: int) -> None:
-        """Count the readings between an asset's last count and this window (the service was
-        down longer than its look-back: one read, at most ``meter_catch_up_s`` back)."""
-        lc = self.settings.lifecycle
-        counter = monitor.meters
-        if counter is None or not counter.state.through_ns:
-            return
-        gap_ns = first_ns - counter.state.through_ns
-        if gap_ns <= lc.meter_max_gap_s * 1e9:
-            return
-        start_ns = max(counter.state.through_ns + 1, first_ns - int(lc.meter_catch_up_s * 1e9))
-        try:
-            points = self.trainer.read(key, start_ns, first_ns - 1)
-        except InfluxError as exc:
-            logger.warning("%s/%s: meter catch-up read failed: %s", *key, exc)
-            return
-        for t_ns, row in points:
-            monitor.count(t_ns, row)
-        if points:
-            logger.info("%s/%s: meters caught up over %d readings", *key, len(points))
 
     def _apply(self, key: AssetKey, result: FeedResult) -> None:
         """Queue a result's posts and count it; record own alarm periods for retraining."""
@@ -536,35 +515,6 @@ class DetectorService:
             if monitor is not None and monitor.scorer is not None:
                 # The trainer refits the stored baseline with the new threshold factor.
                 self.trainer.submit_refit(key, "feedback")
-
-    def post_meters(self) -> None:
-        """Send the meters that moved since the last post (lifetime totals: a lost or repeated
-        post changes nothing); on failure they go again next time."""
-        changed = self.meters.take_changed()
-        units = {rule.name: rule.unit for rule in self.settings.lifecycle.meter_rules}
-        readings = counted_readings(changed, units)
-        if not readings or self._meter_poster is None:
-            return
-        try:
-            result = self._meter_poster(readings)
-        except httpx.HTTPError as exc:
-            self.meters.give_back([key for key, _ in changed])
-            self.metrics.meter_posts.labels("failed").inc()
-            logger.warning("posting %d meter readings failed: %s", len(readings), exc)
-            return
-        self.metrics.meter_posts.labels("ok").inc()
-        for item in result.get("rejected", []):
-            # Once per meter and reason: an asset the API does not know is refused every time.
-            seen = (str(item.get("meter")), str(item.get("reason")))
-            if seen not in self._meters_refused:
-                self._meters_refused.add(seen)
-                logger.warning("meter reading refused by the API: %s", item)
-
-    def _save_meters(self) -> None:
-        try:
-            self.meters.save_if_dirty()
-        except OSError:
-            logger.exception("could not save the meters")
 
     def _save_labels(self) -> None:
         try:

@@ -84,8 +84,9 @@ class MqttSettings(BaseModel):
     )
     fast_path: bool = Field(
         True,
-        description="The lean paho receive path and the JSON fast codec; false forces stock "
-        "paho and the general codec (same results, slower: to rule the fast paths out).",
+        description="The lean paho receive path, the JSON fast codec and Sparkplug's run "
+        "decoding; false forces stock paho, the general codec and message-by-message Sparkplug "
+        "(same results, slower: to rule the fast paths out).",
     )
 
     @field_validator("url")

@@ -25,9 +25,12 @@ from __future__ import annotations
 
 import time
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
+from collector.sparkplug.runs import data_run
+from collector.sparkplug.state import NS_PER_MS, SEQ_MODULUS, Aliases, Definition, Node
 from telemetry.errors import ValidationError
 from telemetry.reading import (
     DEFAULT_LIMITS,
@@ -40,8 +43,6 @@ from telemetry.sparkplug import SparkplugTopic, decode_metric_value, sensor_name
 from telemetry.sparkplug import sparkplug_b_pb2 as pb
 from telemetry.sparkplug.metrics import DecodedMetric, Metric, Payload, is_control_metric
 
-NS_PER_MS = 1_000_000
-SEQ_MODULUS = 256
 _NAMES_MAX = 100_000  # validated (site, asset) per topic; bounded for fleets with churn
 _FAST_FIELDS: dict[int, str] = {pb.Float: "float_value", pb.Double: "double_value"}
 
@@ -96,33 +97,6 @@ class HostResult:
     stale_death: bool = False
 
 
-@dataclass(slots=True)
-class _Definition:
-    name: str
-    sensor: str | None
-    datatype: int
-
-
-@dataclass(slots=True)
-class _Aliases:
-    """The metrics one birth defined, by alias and by name."""
-
-    by_alias: dict[int, _Definition] = field(default_factory=dict)
-    by_name: dict[str, _Definition] = field(default_factory=dict)
-    # Non-zero aliases of Float and Double metrics stored as sensors: (sensor, value field).
-    fast: dict[int, tuple[str, str]] = field(default_factory=dict)
-
-
-@dataclass(slots=True)
-class _Node:
-    online: bool = False
-    seq: int = -1
-    bd_seq: int | None = None
-    node_metrics: _Aliases = field(default_factory=_Aliases)
-    devices: dict[str, _Aliases] = field(default_factory=dict)
-    rebirth_asked_s: float | None = None
-
-
 class SparkplugHost:
     """The host's view of every edge node it has heard from (one per collector replica)."""
 
@@ -136,12 +110,32 @@ class SparkplugHost:
         self._mapping = mapping or AssetMapping()
         self._rebirth_interval_s = rebirth_interval_s
         self._limits = limits
-        self._nodes: dict[tuple[str, str], _Node] = {}
+        self._nodes: dict[tuple[str, str], Node] = {}
         self._site_asset: dict[SparkplugTopic, tuple[str, str]] = {}
 
     def online_nodes(self) -> list[tuple[str, str]]:
         """(group, edge node) of every node whose session is open."""
         return sorted(key for key, node in self._nodes.items() if node.online)
+
+    def site_asset(self, topic: SparkplugTopic) -> tuple[str, str] | None:
+        """The validated site and asset of a topic (None: names the rules reject)."""
+        names = self._names(topic)
+        return None if isinstance(names, Unresolved) else names
+
+    def handle_run(
+        self,
+        topics: Sequence[SparkplugTopic],
+        series: Sequence[str],
+        payloads: Sequence[bytes],
+        received_ns: int,
+    ) -> list[str] | None:
+        """Consecutive data messages (NDATA, DDATA) of one edge node as one line each, in
+        whole-run passes (collector/sparkplug/runs.py); None: nothing changed, ``handle``
+        each. ``series`` holds each message's line-protocol series key."""
+        node = self._nodes.get(topics[0].node_key)
+        if node is None:
+            return None
+        return data_run(node, topics, series, payloads, received_ns, limits=self._limits)
 
     def handle(
         self, topic: SparkplugTopic, payload: Payload, received_ns: int, now_s: float
@@ -150,7 +144,7 @@ class SparkplugHost:
         result = HostResult()
         node = self._nodes.get(topic.node_key)
         if node is None:
-            node = self._nodes[topic.node_key] = _Node()
+            node = self._nodes[topic.node_key] = Node()
         kind = topic.message_type
         if kind == "NBIRTH":
             self._node_birth(node, topic, payload, received_ns, result)
@@ -194,7 +188,7 @@ class SparkplugHost:
 
     def _node_birth(
         self,
-        node: _Node,
+        node: Node,
         topic: SparkplugTopic,
         payload: Payload,
         received_ns: int,
@@ -203,7 +197,7 @@ class SparkplugHost:
         node.online = True
         node.seq = int(payload.seq) if payload.HasField("seq") else 0
         node.bd_seq = _bd_seq(payload)
-        node.node_metrics = _Aliases()
+        node.node_metrics = Aliases()
         node.devices = {}
         node.rebirth_asked_s = None
         self._define(node.node_metrics, payload, result)
@@ -213,7 +207,7 @@ class SparkplugHost:
 
     def _node_death(
         self,
-        node: _Node,
+        node: Node,
         topic: SparkplugTopic,
         payload: Payload,
         received_ns: int,
@@ -234,13 +228,13 @@ class SparkplugHost:
 
     def _device_birth(
         self,
-        node: _Node,
+        node: Node,
         topic: SparkplugTopic,
         payload: Payload,
         received_ns: int,
         result: HostResult,
     ) -> None:
-        aliases = _Aliases()
+        aliases = Aliases()
         node.devices[topic.device or ""] = aliases
         self._define(aliases, payload, result)
         site, asset = self._mapping.site_asset(topic)
@@ -248,7 +242,7 @@ class SparkplugHost:
         self._data(aliases, topic, payload, received_ns, result)
 
     def _check_sequence(
-        self, node: _Node, payload: Payload, now_s: float, result: HostResult
+        self, node: Node, payload: Payload, now_s: float, result: HostResult
     ) -> None:
         expected = (node.seq + 1) % SEQ_MODULUS
         seq = int(payload.seq) if payload.HasField("seq") else None
@@ -258,7 +252,7 @@ class SparkplugHost:
         if seq is not None:
             node.seq = seq % SEQ_MODULUS
 
-    def _ask_rebirth(self, node: _Node, now_s: float, result: HostResult) -> None:
+    def _ask_rebirth(self, node: Node, now_s: float, result: HostResult) -> None:
         last = node.rebirth_asked_s
         if last is None or now_s - last >= self._rebirth_interval_s:
             node.rebirth_asked_s = now_s
@@ -266,7 +260,7 @@ class SparkplugHost:
 
     # Metrics ------------------------------------------------------------------------------
 
-    def _define(self, aliases: _Aliases, payload: Payload, result: HostResult) -> None:
+    def _define(self, aliases: Aliases, payload: Payload, result: HostResult) -> None:
         for metric in payload.metrics:
             if not metric.HasField("name") or not metric.HasField("datatype"):
                 result.skipped["birth_without_name_or_type"] += 1
@@ -274,7 +268,7 @@ class SparkplugHost:
             sensor = None if is_control_metric(metric.name) else sensor_name(metric.name)
             if sensor is not None and len(sensor) > self._limits.max_name_length:
                 sensor = None  # too long a name to be a field: skipped as a bad name
-            definition = _Definition(metric.name, sensor, metric.datatype)
+            definition = Definition(metric.name, sensor, metric.datatype)
             aliases.by_name[metric.name] = definition
             if metric.HasField("alias"):
                 alias = int(metric.alias)
@@ -285,7 +279,7 @@ class SparkplugHost:
 
     def _data(
         self,
-        aliases: _Aliases,
+        aliases: Aliases,
         topic: SparkplugTopic,
         payload: Payload,
         received_ns: int,
@@ -379,7 +373,7 @@ class SparkplugHost:
             result.readings.append(Reading(site, asset, time_ns, chunk))
 
 
-def _resolve(aliases: _Aliases, metric: Metric) -> _Definition | None:
+def _resolve(aliases: Aliases, metric: Metric) -> Definition | None:
     if metric.HasField("alias"):
         return aliases.by_alias.get(int(metric.alias))
     if metric.HasField("name"):

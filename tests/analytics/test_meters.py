@@ -196,7 +196,7 @@ def test_the_service_counts_posts_and_catches_up_after_a_restart(
     with DetectorService(cfg, clock_ns=lambda: clock[0]) as service:
         service.start(http=False, pollers=False)
         service.tick()
-        service.post_meters()
+        service.meter_sync.post()
     first = api_meters(api)
     assert first["starts"] == t.starts[k]
     assert abs(first["running_hours"] * 3600 - t.running_s[k]) <= INTERVAL_S * (
@@ -210,7 +210,7 @@ def test_the_service_counts_posts_and_catches_up_after_a_restart(
     with DetectorService(cfg, clock_ns=lambda: clock[0]) as service:
         service.start(http=False, pollers=False)
         service.tick()
-        service.post_meters()
+        service.meter_sync.post()
     final = api_meters(api)
     assert final["starts"] == t.starts[-1]
     slack = INTERVAL_S * (t.transitions[-1] + 1)
@@ -247,7 +247,7 @@ def test_an_influxdb_outage_loses_no_meter_reading(
             clock[0] = t.samples[-1].time_ns + 1
             proxy.start_phases([])  # back
             assert service.tick() > 0
-            service.post_meters()
+            service.meter_sync.post()
     finally:
         proxy.close()
     final = api_meters(api)
